@@ -1,0 +1,138 @@
+"""Operator commands: parsing text into :class:`Command` and the replies they get.
+
+Core module: no trio, no IO. The same parser serves every front end (standard input, Telegram,
+the local control socket, a notebook), so a command means the same thing wherever it is typed.
+Whether a *target* exists is not known here; the Runner checks that against its strategies.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Collection, Mapping
+
+import attrs
+
+__all__ = [
+    "BUILTIN_VERBS",
+    "Command",
+    "CommandError",
+    "CommandResult",
+    "parse_command",
+    "usage",
+]
+
+ALL = "all"
+
+# verb -> one line of help. The order is the order `help` prints them in.
+BUILTIN_VERBS: Mapping[str, str] = {
+    "status": "status [NAME|all]: state, schedule and parameters (does not interrupt anything)",
+    "pause": "pause NAME|all: stop computing at once (interrupts compute or sleep) until resume",
+    "resume": "resume NAME|all: back to the bar schedule (or restart a failed strategy now)",
+    "wake": "wake NAME|all: run next() now instead of waiting for the bar close",
+    "set": "set NAME key=value [key=value ...]: change parameters, validated, applied between phases",
+    "stop": "stop NAME|all: interrupt, run on_stop, and end the strategy",
+    "help": "help: list the commands",
+}
+_VERB_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class CommandError(ValueError):
+    """A command that cannot be understood; the message says what would be understood."""
+
+
+@attrs.frozen(slots=True)
+class Command:
+    """A parsed command. ``target`` is None when the text named none (the runner decides)."""
+
+    verb: str
+    target: str | None = None
+    args: tuple[str, ...] = ()
+    params: tuple[tuple[str, str], ...] = ()
+    source: str = "api"
+    text: str = ""
+
+    def for_target(self, target: str) -> Command:
+        """The same command addressed to one strategy (how `all` fans out)."""
+        return attrs.evolve(self, target=target)
+
+
+@attrs.frozen(slots=True)
+class CommandResult:
+    """Every command gets one per strategy it reached: ok or not, and a sentence for a human."""
+
+    target: str
+    ok: bool
+    message: str
+    state: str | None = None
+
+    def __str__(self) -> str:
+        prefix = f"{self.target}: " if self.target else ""
+        return f"{prefix}{'ok' if self.ok else 'error'}: {self.message}"
+
+
+def usage(custom: Mapping[str, str] | None = None) -> str:
+    lines = list(BUILTIN_VERBS.values())
+    for verb, text in sorted((custom or {}).items()):
+        lines.append(f"{verb} NAME ...: {text}")
+    return "\n".join(lines)
+
+
+def parse_command(
+    text: str,
+    *,
+    source: str = "api",
+    custom_verbs: Collection[str] = (),
+) -> Command:
+    """Parse ``pause sma_cross``, ``/pause@mybot sma_cross``, ``set sma_cross fast=12``, ``status``.
+
+    Telegram-style slashes and ``@botname`` suffixes are accepted so the same text works in a chat
+    and in a terminal. Raises :class:`CommandError` naming the problem and the accepted forms.
+    """
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise CommandError(f"cannot read {text!r}: {exc}") from None
+    if not tokens:
+        raise CommandError("empty command; try 'help'")
+    verb = tokens[0].lstrip("/").split("@", 1)[0].lower()
+    rest = tokens[1:]
+    known = set(BUILTIN_VERBS) | set(custom_verbs)
+    if not _VERB_RE.match(verb) or verb not in known:
+        raise CommandError(f"unknown command {tokens[0]!r}; known: {', '.join(sorted(known))}")
+
+    target: str | None = None
+    if rest and "=" not in rest[0]:
+        target = rest.pop(0)
+        if not _NAME_RE.match(target):
+            raise CommandError(f"{verb}: {target!r} is not a strategy name")
+    # With no target the runner resolves it: `all` for status, else the only strategy running.
+
+    params: list[tuple[str, str]] = []
+    args: tuple[str, ...] = ()
+    if verb == "set":
+        if not rest:
+            raise CommandError("set: nothing to set; use 'set NAME key=value [key=value ...]'")
+        seen: set[str] = set()
+        for token in rest:
+            key, sep, value = token.partition("=")
+            if not sep or not _KEY_RE.match(key):
+                raise CommandError(
+                    f"set: {token!r} is not key=value; use 'set NAME key=value [key=value ...]'"
+                )
+            if key in seen:
+                raise CommandError(f"set: {key!r} is given twice")
+            seen.add(key)
+            params.append((key, value))
+    elif verb in BUILTIN_VERBS:
+        if rest:
+            raise CommandError(f"{verb}: unexpected {' '.join(rest)!r}; usage: {BUILTIN_VERBS[verb]}")
+    else:
+        args = tuple(rest)
+    if verb == "help" and target is not None:
+        raise CommandError("help takes no strategy name")
+    return Command(
+        verb=verb, target=target, args=args, params=tuple(params), source=source, text=text.strip()
+    )

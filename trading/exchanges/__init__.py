@@ -1,0 +1,6 @@
+"""The edges that talk to markets: the MarketData/Exchange protocols and their implementations."""
+
+from trading.exchanges.base import MarketData, UnknownSymbol
+from trading.exchanges.sim import SimulatedMarket
+
+__all__ = ["MarketData", "SimulatedMarket", "UnknownSymbol"]

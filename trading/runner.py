@@ -1,0 +1,542 @@
+"""StrategyRunner: one strategy's nursery, its phases, its command receiver and its state machine.
+
+The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
+
+* Two tasks live in the strategy's nursery: the *lifecycle* (start, compute/sleep phases, stop,
+  restart) and the *receiver* (reads the command channel). Nothing else; both end with it.
+* Every wait of the lifecycle is a *phase*: a ``trio.CancelScope`` stored in ``self._phase``. The
+  receiver never changes the strategy; it queues the command and, when the command cannot wait,
+  cancels the phase with a reason. The lifecycle applies queued commands at one point only,
+  between phases (:meth:`_apply_pending`), so commands never race ``next()``.
+* ``status`` is answered by the receiver directly and never interrupts anything.
+* ``on_stop`` runs shielded under ``stop_timeout`` whenever ``on_start`` completed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from trading.clock import Clock
+from trading.commands import Command, CommandError, CommandResult
+from trading.events import CommandHandled, Event, StrategyError, StrategyStateChanged
+from trading.exchanges.base import MarketData
+from trading.params import ParamError, apply_params, param_values, validate_params
+from trading.restart import Backoff, RestartPolicy
+from trading.states import StrategyState, check_transition
+from trading.strategy import Context, Strategy, StrategySpec
+
+__all__ = ["Publish", "StrategyRunner"]
+
+Publish = Callable[[Event], None]
+S = StrategyState
+log = logging.getLogger("trading.runner")
+
+# Commands that are queued for the lifecycle; status and help are answered by the receiver.
+_LIFECYCLE_VERBS = frozenset({"stop", "pause", "resume", "wake", "set"})
+
+
+class _StrategyFailed(Exception):
+    """Strategy code raised; carries the phase so the error report can say where."""
+
+    def __init__(self, phase: str, error: BaseException) -> None:
+        super().__init__(phase, error)
+        self.phase = phase
+        self.error = error
+
+
+@attrs.define(eq=False)
+class _Request:
+    """A command on its way to a strategy, and the one-shot slot its reply goes in."""
+
+    command: Command
+    _done: trio.Event = attrs.field(factory=trio.Event, init=False)
+    result: CommandResult | None = attrs.field(default=None, init=False)
+
+    def resolve(self, result: CommandResult) -> None:
+        if self.result is None:
+            self.result = result
+            self._done.set()
+
+    async def wait(self) -> CommandResult:
+        await self._done.wait()
+        assert self.result is not None
+        return self.result
+
+
+class StrategyRunner:
+    """Runs one strategy until it is stopped. Create it, then ``await nursery.start(sr.run)``."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        spec: StrategySpec,
+        *,
+        clock: Clock,
+        market: MarketData,
+        publish: Publish,
+        restart_policy: RestartPolicy | None = None,
+        stop_timeout: float = 10.0,
+        command_buffer: int = 16,
+    ) -> None:
+        self.strategy = strategy
+        self.spec = spec
+        self.name = spec.name
+        self.clock = clock
+        self.market = market
+        self.stop_timeout = stop_timeout
+        self._publish = publish
+        self._backoff = Backoff(restart_policy or RestartPolicy())
+        self._send, self._receive = trio.open_memory_channel[_Request](command_buffer)
+        self.state = S.CREATED
+        self._phase: trio.CancelScope | None = None
+        self._pending: deque[_Request] = deque()
+        self._stop_requests: list[_Request] = []
+        self._stopping = False
+        self._paused = False
+        self._wake = False
+        self._restart_now = False
+        self._last_due = -math.inf
+        self._due: float | None = None
+        self._restart_at: float | None = None
+        self._ctx: Context | None = None
+        self._interrupted_by = ""
+        self.computes = 0
+        self.last_error: str | None = None
+        self.finished = trio.Event()
+
+    # -- the outside world's entry points ------------------------------------------------------
+
+    async def send(self, command: Command) -> CommandResult:
+        """Deliver a command and wait for its reply. Cancel-safe: the reply is simply not awaited."""
+        request = _Request(command)
+        try:
+            await self._send.send(request)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return self._reply_when_finished(command)
+        return await request.wait()
+
+    async def run(self, *, task_status: trio.TaskStatus[StrategyRunner] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until stopped. Signals readiness once ``on_start`` succeeded the first time; an
+        exception from that first ``on_start`` propagates to the caller of ``nursery.start``."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._receiver, name=f"{self.name}:receiver")
+                try:
+                    await self._lifecycle(task_status)
+                finally:
+                    nursery.cancel_scope.cancel(reason=f"{self.name} ended")
+        finally:
+            self._close_mailbox()
+            self.finished.set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def _lifecycle(self, task_status: trio.TaskStatus[StrategyRunner]) -> None:
+        started = False
+        while True:
+            self._set_state(S.STARTING, "restart" if started else "added")
+            ctx = self._ctx = Context(
+                spec=self.spec,
+                clock=self.clock,
+                market=self.market,
+                log=logging.getLogger(f"trading.strategy.{self.name}"),
+            )
+            try:
+                with self._phase_scope() as scope:
+                    await self._guard("on_start", self.strategy.on_start, ctx)
+            except _StrategyFailed as failure:
+                if not started:
+                    raise failure.error from None
+                if await self._after_failure(failure):
+                    continue
+                await self._finish(ctx, ran_on_start=False)
+                return
+            if scope.cancelled_caught:  # only a stop interrupts on_start
+                await self._apply_pending()
+                await self._finish(ctx, ran_on_start=False)
+                return
+            if not started:
+                started = True
+                task_status.started(self)
+            try:
+                await self._phases(ctx)
+            except _StrategyFailed as failure:
+                await self._run_on_stop(ctx)
+                if await self._after_failure(failure):
+                    self._fresh_instance()
+                    continue
+                await self._finish(ctx, ran_on_start=False)
+                return
+            except BaseException:
+                # Cancelled from outside (the Runner is being torn down): still let the strategy
+                # clean up, as promised, before the cancellation continues.
+                await self._run_on_stop(ctx)
+                raise
+            await self._finish(ctx, ran_on_start=True)
+            return
+
+    async def _phases(self, ctx: Context) -> None:
+        """Compute and sleep until a stop; strategy errors leave as _StrategyFailed."""
+        compute_due = self.spec.cls.compute_on_start
+        while True:
+            await self._apply_pending()
+            if self._stopping:
+                return
+            if self._paused:
+                await self._idle(S.PAUSED, until=None)
+                continue
+            if compute_due or self._wake:
+                compute_due = self._wake = False
+                self._set_state(S.COMPUTING)
+                ctx.bar_close = self._last_due if self._last_due > -math.inf else None
+                with self._phase_scope() as scope:
+                    await self._guard("next", self.strategy.next, ctx)
+                    self.computes += 1
+                    ctx.computes = self.computes
+                if scope.cancelled_caught:
+                    log.info("%s: next() interrupted by %s", self.name, self._interrupted_by)
+                continue
+            self._due = self.spec.interval.next_close(max(self.clock.now(), self._last_due))
+            if await self._idle(S.SLEEPING, until=self._due):
+                self._last_due = self._due
+                compute_due = True
+
+    async def _idle(self, state: StrategyState, *, until: float | None) -> bool:
+        """Wait in ``state`` until ``until`` (or forever); False if a command interrupted."""
+        self._set_state(state)
+        with self._phase_scope() as scope:
+            if until is None:
+                await trio.sleep_forever()
+            else:
+                await self.clock.sleep_until(until)
+        return not scope.cancelled_caught
+
+    async def _after_failure(self, failure: _StrategyFailed) -> bool:
+        """Report a strategy error and wait out the backoff; True to restart, False to stop."""
+        now = self.clock.now()
+        delay = self._backoff.failed(now)
+        error = f"{type(failure.error).__name__}: {failure.error}"
+        self.last_error = f"{failure.phase}: {error}"
+        tb = "".join(traceback.format_exception(failure.error))
+        self._publish(
+            StrategyError(
+                time=now,
+                strategy=self.name,
+                phase=failure.phase,
+                error=error,
+                traceback=tb,
+                failures=self._backoff.failures,
+                restart_in=delay,
+            )
+        )
+        if delay is None:
+            log.error("%s failed in %s and gave up restarting: %s", self.name, failure.phase, error)
+        else:
+            log.warning("%s failed in %s (%s); restart in %gs", self.name, failure.phase, error, delay)
+        self._set_state(S.FAILED, self.last_error)
+        self._restart_now = False
+        self._restart_at = None if delay is None else now + delay
+        while True:
+            await self._apply_pending()
+            if self._stopping:
+                return False
+            if self._restart_now:
+                self._restart_now = False
+                self._restart_at = None
+                self._set_state(S.RESTARTING, "operator")
+                return True
+            if self._restart_at is None:
+                await self._idle(S.FAILED, until=None)
+            elif await self._idle(S.RESTARTING, until=self._restart_at):
+                self._restart_at = None
+                return True
+
+    def _fresh_instance(self) -> None:
+        """Restart from clean state but keep parameters an operator may have ``set``."""
+        if attrs.has(type(self.strategy)):
+            self.strategy = attrs.evolve(self.strategy)
+        else:
+            self.strategy = type(self.strategy)()
+
+    async def _finish(self, ctx: Context, *, ran_on_start: bool) -> None:
+        self._set_state(S.STOPPING, "stop")
+        problem = await self._run_on_stop(ctx) if ran_on_start else None
+        self._set_state(S.STOPPED, "stop")
+        message = "stopped" if problem is None else f"stopped; on_stop {problem}"
+        for request in self._stop_requests:
+            self._reply(request, problem is None, message)
+        self._stop_requests.clear()
+
+    async def _run_on_stop(self, ctx: Context) -> str | None:
+        """Run on_stop shielded, bounded by ``stop_timeout``; describe what went wrong, if anything."""
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(self.stop_timeout) as deadline:
+                try:
+                    await self.strategy.on_stop(ctx)
+                except Exception as exc:
+                    log.exception("%s: on_stop raised", self.name)
+                    return f"raised {type(exc).__name__}: {exc}"
+            if deadline.cancelled_caught:
+                log.error("%s: on_stop did not finish within %gs", self.name, self.stop_timeout)
+                return f"timed out after {self.stop_timeout:g}s"
+        return None
+
+    async def _guard(self, phase: str, hook: Callable[[Context], Awaitable[None]], ctx: Context) -> None:
+        try:
+            await hook(ctx)
+        except Exception as exc:
+            raise _StrategyFailed(phase, exc) from exc
+
+    @contextmanager
+    def _phase_scope(self) -> Iterator[trio.CancelScope]:
+        with trio.CancelScope() as scope:
+            self._phase = scope
+            try:
+                yield scope
+            finally:
+                self._phase = None
+
+
+    def _set_state(self, new: StrategyState, reason: str = "") -> None:
+        old = self.state
+        if new is old:
+            return
+        check_transition(old, new)
+        self.state = new
+        self._publish(
+            StrategyStateChanged(
+                time=self.clock.now(), strategy=self.name, old=old.value, new=new.value, reason=reason
+            )
+        )
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def _receiver(self) -> None:
+        async for request in self._receive:
+            self._receive_one(request)
+
+    def _receive_one(self, request: _Request) -> None:
+        """Answer at once what needs no change; queue the rest and interrupt the phase if needed."""
+        command = request.command
+        verb, state = command.verb, self.state
+        if verb == "status":
+            self._reply(request, True, self.describe())
+            return
+        if self._stopping or state in (S.STOPPING, S.STOPPED):
+            if verb == "stop":
+                self._stop_requests.append(request)
+            else:
+                self._reply(request, False, f"{self.name} is {state}")
+            return
+        if verb not in _LIFECYCLE_VERBS and verb not in self.spec.custom_commands:
+            self._reply(request, False, f"{self.name} has no command {verb!r}")
+            return
+        error = self._precheck(command, state)
+        if error is not None:
+            self._reply(request, False, error)
+            return
+        if verb == "wake" and state is S.COMPUTING:
+            self._reply(request, True, "already computing")
+            return
+        self._pending.append(request)
+        if self._phase is not None and self._interrupts(verb, state):
+            self._interrupted_by = f"command {verb!r} from {command.source}"
+            self._phase.cancel(reason=self._interrupted_by)
+
+    def _precheck(self, command: Command, state: StrategyState) -> str | None:
+        """Refuse at once what would be refused later, so bad input gets an immediate reply."""
+        verb = command.verb
+        if verb == "wake" and state is S.PAUSED:
+            return f"{self.name} is paused; resume it first"
+        if verb == "pause" and state in (S.FAILED, S.RESTARTING):
+            return f"{self.name} is {state}; stop it, or resume to restart it now"
+        if verb in self.spec.custom_commands and state in (S.FAILED, S.RESTARTING):
+            return f"{self.name} is {state}; custom commands need it running"
+        if verb == "set":
+            try:
+                validate_params(self.strategy, dict(command.params))
+            except ParamError as exc:
+                return f"set: {exc}"
+        return None
+
+    @staticmethod
+    def _interrupts(verb: str, state: StrategyState) -> bool:
+        if verb == "stop":
+            return True
+        if state in (S.SLEEPING, S.PAUSED, S.FAILED, S.RESTARTING):
+            return True  # waiting phases: apply now, then wait again for the same deadline
+        return verb == "pause" and state is S.COMPUTING
+
+    async def _apply_pending(self) -> None:
+        """The one place commands change the strategy: between phases, in arrival order."""
+        while self._pending:
+            request = self._pending.popleft()
+            command = request.command
+            verb = command.verb
+            if verb == "stop":
+                self._stopping = True
+                self._stop_requests.append(request)
+                # Whatever else was queued will not run: say so rather than leave it hanging.
+                for other in self._pending:
+                    self._reply(other, False, f"{self.name} is stopping")
+                self._pending.clear()
+                return
+            if verb == "pause":
+                if self._paused:
+                    self._reply(request, True, "already paused")
+                else:
+                    was = self.state
+                    self._paused = True
+                    note = "; next() was interrupted" if was is S.COMPUTING else ""
+                    self._reply(request, True, f"paused (was {was}){note}", state="paused")
+            elif verb == "resume":
+                if self.state in (S.FAILED, S.RESTARTING):
+                    self._backoff.reset()
+                    self._restart_now = True
+                    self._reply(request, True, "restarting now", state="restarting")
+                elif self._paused:
+                    self._paused = False
+                    due = self.spec.interval.next_close(max(self.clock.now(), self._last_due))
+                    self._reply(request, True, f"resumed; next compute at {_hms(due)}", state="sleeping")
+                else:
+                    self._reply(request, True, f"not paused ({self.state})")
+            elif verb == "wake":
+                if self.state in (S.FAILED, S.RESTARTING):
+                    self._restart_now = True
+                    self._reply(request, True, "restarting now", state="restarting")
+                else:
+                    self._wake = True
+                    self._reply(request, True, "waking: next() runs now", state="computing")
+            elif verb == "set":
+                try:
+                    changed = apply_params(self.strategy, dict(command.params))
+                except ParamError as exc:
+                    self._reply(request, False, f"set: {exc}")
+                else:
+                    text = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+                    self._reply(request, True, text)
+            else:
+                await self._custom(request)
+
+    async def _custom(self, request: _Request) -> None:
+        ctx = self._ctx
+        assert ctx is not None
+        with self._phase_scope() as scope:
+            try:
+                message = await self.strategy.on_command(ctx, request.command)
+            except (CommandError, ValueError) as exc:
+                self._reply(request, False, str(exc))
+                return
+            except Exception as exc:
+                log.exception("%s: on_command(%r) raised", self.name, request.command.verb)
+                self._reply(request, False, f"{type(exc).__name__}: {exc}")
+                return
+        if scope.cancelled_caught:
+            self._reply(request, False, f"{request.command.verb} interrupted by {self._interrupted_by}")
+        else:
+            self._reply(request, True, message or "done")
+
+    def _reply(self, request: _Request, ok: bool, message: str, *, state: str | None = None) -> None:
+        result = CommandResult(self.name, ok, message, state or self.state.value)
+        command = request.command
+        self._publish(
+            CommandHandled(
+                time=self.clock.now(),
+                strategy=self.name,
+                command=command.text or command.verb,
+                source=command.source,
+                ok=ok,
+                message=message,
+            )
+        )
+        request.resolve(result)
+
+    def _reply_when_finished(self, command: Command) -> CommandResult:
+        if command.verb == "status":
+            return CommandResult(self.name, True, self.describe(), self.state.value)
+        if command.verb == "stop":
+            return CommandResult(self.name, True, "already stopped", self.state.value)
+        return CommandResult(self.name, False, f"{self.name} is {self.state}", self.state.value)
+
+    def _close_mailbox(self) -> None:
+        """Answer everything still queued, then refuse new commands (senders get a reply too)."""
+        leftovers = list(self._pending)
+        self._pending.clear()
+        while True:
+            try:
+                leftovers.append(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        self._receive.close()
+        for request in leftovers:
+            result = self._reply_when_finished(request.command)
+            self._reply(request, result.ok, result.message)
+        for request in self._stop_requests:
+            self._reply(request, True, "stopped")
+        self._stop_requests.clear()
+
+    @property
+    def given_up(self) -> bool:
+        """Failed past its restart budget: nothing more happens without an operator."""
+        return self.state is S.FAILED and self._restart_at is None
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """One line for an operator: state, schedule, parameters, health."""
+        parts = [str(self.state)]
+        if self.state is S.SLEEPING and self._due is not None:
+            parts.append(f"next compute at {_hms(self._due)} (in {_span(self._due - self.clock.now())})")
+        if self.state is S.RESTARTING and self._restart_at is not None:
+            parts.append(f"restart in {_span(self._restart_at - self.clock.now())}")
+        if self._paused and self.state is not S.PAUSED:
+            parts.append("pause pending")
+        parts.append(f"interval {self.spec.interval}")
+        parts.append(f"symbols {','.join(self.spec.symbols)}")
+        params = param_values(self.strategy)
+        if params:
+            parts.append(" ".join(f"{k}={v!r}" for k, v in params.items()))
+        parts.append(f"computes {self.computes}")
+        if self._backoff.failures:
+            parts.append(f"failures {self._backoff.failures}")
+        if self.last_error:
+            parts.append(f"last error {self.last_error}")
+        return "; ".join(parts)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state.value,
+            "interval": self.spec.interval.text,
+            "symbols": list(self.spec.symbols),
+            "params": param_values(self.strategy),
+            "next_close": self._due if self.state is S.SLEEPING else None,
+            "computes": self.computes,
+            "failures": self._backoff.failures,
+            "last_error": self.last_error,
+        }
+
+
+def _hms(when: float) -> str:
+    return dt.datetime.fromtimestamp(when, tz=dt.UTC).strftime("%H:%M:%S UTC")
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

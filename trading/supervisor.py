@@ -1,0 +1,308 @@
+"""Runner: many strategies in one process, added and removed at runtime, commanded by name or `all`.
+
+The Runner owns one nursery; each strategy's StrategyRunner lives in it and nowhere else, so
+leaving ``async with Runner() as runner:`` stops every strategy (``on_stop`` runs) and ends every
+task. Failures are isolated twice: strategy errors are restarted by the StrategyRunner under its
+RestartPolicy, and an unexpected error of the StrategyRunner itself is logged and confined to that
+strategy instead of tearing down the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Callable
+from typing import Any, Self
+
+import trio
+
+from trading.clock import Clock, WallClock
+from trading.commands import Command, CommandError, CommandResult, parse_command, usage
+from trading.events import CommandHandled, Event
+from trading.exchanges.base import MarketData
+from trading.exchanges.sim import SimulatedMarket
+from trading.restart import RestartPolicy
+from trading.runner import Publish, StrategyRunner
+from trading.strategy import Strategy, inspect_strategy
+
+__all__ = ["Runner", "log_event"]
+
+log = logging.getLogger("trading.runner")
+_events_log = logging.getLogger("trading.events")
+
+
+def log_event(event: Event) -> None:
+    """The default observer until an EventBus is attached: one log line per event."""
+    level = logging.DEBUG if type(event).__name__ == "StrategyStateChanged" else logging.INFO
+    if _events_log.isEnabledFor(level):
+        _events_log.log(level, "%s", event)
+
+
+class Runner:
+    """Runs strategies. Use as ``async with Runner(...) as runner: await runner.add(MyStrategy())``.
+
+    Commands come in through :meth:`send` (from trio code) or :meth:`send_from_thread` /
+    :meth:`send_soon` (from other threads, signal handlers, notebook cells).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        market: MarketData | None = None,
+        publish: Publish | None = None,
+        restart_policy: RestartPolicy | None = None,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.clock: Clock = clock or WallClock()
+        self.market: MarketData = market or SimulatedMarket()
+        self.publish: Publish = publish or log_event
+        self.restart_policy = restart_policy or RestartPolicy()
+        self.stop_timeout = stop_timeout
+        self._strategies: dict[str, StrategyRunner] = {}
+        self._nursery: trio.Nursery | None = None
+        self._nursery_manager: Any = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._idle = trio.Event()
+        self._idle.set()
+
+    # -- lifetime -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._nursery_manager = trio.open_nursery()
+        self._nursery = await self._nursery_manager.__aenter__()
+        self._token = trio.lowlevel.current_trio_token()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> bool | None:
+        try:
+            if exc is None:
+                await self.stop_all()
+            else:
+                assert self._nursery is not None
+                self._nursery.cancel_scope.cancel(reason="Runner block raised")
+        finally:
+            manager, self._nursery_manager = self._nursery_manager, None
+            self._nursery = None
+            result: bool | None = await manager.__aexit__(exc_type, exc, tb)
+        return result
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError("the Runner is not running: use `async with Runner() as runner:`")
+        return self._nursery
+
+    # -- strategies -----------------------------------------------------------------------------
+
+    async def add(self, strategy: Strategy, *, name: str | None = None) -> StrategyRunner:
+        """Start ``strategy``; returns once its ``on_start`` succeeded (its error propagates).
+
+        Raises ValueError if a strategy of that name is still running.
+        """
+        spec = inspect_strategy(type(strategy), name=name)
+        existing = self._strategies.get(spec.name)
+        if existing is not None and not existing.finished.is_set():
+            raise ValueError(
+                f"a strategy named {spec.name!r} is already running; remove it first or pass name="
+            )
+        runner = StrategyRunner(
+            strategy,
+            spec,
+            clock=self.clock,
+            market=self.market,
+            publish=self.publish,
+            restart_policy=self.restart_policy,
+            stop_timeout=self.stop_timeout,
+        )
+        self._strategies[spec.name] = runner
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        try:
+            await self.nursery.start(self._supervise, runner, name=f"strategy:{spec.name}")
+        except BaseException:
+            if self._strategies.get(spec.name) is runner:
+                del self._strategies[spec.name]
+            self._check_idle()
+            raise
+        return runner
+
+    async def _supervise(
+        self, runner: StrategyRunner, *, task_status: trio.TaskStatus[StrategyRunner]
+    ) -> None:
+        started = False
+
+        class _Status:
+            def started(self, value: StrategyRunner) -> None:
+                nonlocal started
+                started = True
+                task_status.started(value)
+
+        try:
+            await runner.run(task_status=_Status())  # type: ignore[arg-type]
+        except Exception:
+            if not started:
+                raise
+            log.exception("trio-trade bug: the runner of %s crashed; other strategies go on", runner.name)
+        finally:
+            self._check_idle()
+
+    async def remove(self, name: str) -> CommandResult:
+        """Stop ``name`` (if running), wait for it to end, and forget it."""
+        runner = self._strategies.get(name)
+        if runner is None:
+            return CommandResult(name, False, self._unknown(name))
+        result = await runner.send(Command("stop", name, source="runner", text=f"stop {name}"))
+        await runner.finished.wait()
+        if self._strategies.get(name) is runner:
+            del self._strategies[name]
+        return CommandResult(name, result.ok, f"removed ({result.message})", "removed")
+
+    async def stop_all(self, *, source: str = "runner") -> list[CommandResult]:
+        """Stop every strategy still running, concurrently; each runs its on_stop."""
+        results: list[CommandResult] = []
+        async with trio.open_nursery() as nursery:
+            for runner in list(self._strategies.values()):
+                if not runner.finished.is_set():
+                    nursery.start_soon(self._stop_one, runner, source, results)
+        return results
+
+    @staticmethod
+    async def _stop_one(runner: StrategyRunner, source: str, into: list[CommandResult]) -> None:
+        into.append(await runner.send(Command("stop", runner.name, source=source, text="stop all")))
+
+    async def wait_idle(self) -> None:
+        """Return once no strategy is running any more (all stopped, or failed for good)."""
+        while True:
+            await self._idle.wait()
+            if self._all_done():
+                return
+
+    def _all_done(self) -> bool:
+        return all(r.finished.is_set() or r.given_up for r in self._strategies.values())
+
+    def _check_idle(self) -> None:
+        if self._all_done():
+            self._idle.set()
+
+    def names(self) -> list[str]:
+        return list(self._strategies)
+
+    def __getitem__(self, name: str) -> StrategyRunner:
+        return self._strategies[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._strategies
+
+    def status(self) -> list[dict[str, Any]]:
+        return [runner.status() for runner in self._strategies.values()]
+
+    def custom_commands(self) -> dict[str, str]:
+        verbs: dict[str, str] = {}
+        for runner in self._strategies.values():
+            verbs.update(runner.spec.custom_commands)
+        return verbs
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def send(self, command: Command | str, *, source: str = "api") -> list[CommandResult]:
+        """Deliver a command (text or parsed) to its target(s); one reply per strategy reached.
+
+        Never raises for bad input: a command that cannot be parsed or names an unknown strategy
+        gets an error reply, and nothing changes.
+        """
+        if isinstance(command, str):
+            try:
+                command = parse_command(command, source=source, custom_verbs=self.custom_commands())
+            except CommandError as exc:
+                return [self._runner_reply(Command("?", source=source, text=str(command)), False, str(exc))]
+        if command.verb == "help":
+            return [self._runner_reply(command, True, usage(self.custom_commands()))]
+        try:
+            targets = self._targets(command)
+        except CommandError as exc:
+            return [self._runner_reply(command, False, str(exc))]
+        if not targets:
+            return [self._runner_reply(command, True, "no strategies")]
+        results: dict[str, CommandResult] = {}
+
+        async def deliver(name: str) -> None:
+            results[name] = await self._strategies[name].send(command.for_target(name))
+
+        if len(targets) == 1:
+            await deliver(targets[0])
+        else:
+            async with trio.open_nursery() as nursery:
+                for name in targets:
+                    nursery.start_soon(deliver, name)
+        return [results[name] for name in targets]
+
+    def _targets(self, command: Command) -> list[str]:
+        target = command.target
+        if target == "all" or (target is None and command.verb == "status"):
+            return list(self._strategies)
+        if target is None:
+            if len(self._strategies) == 1:
+                return list(self._strategies)
+            raise CommandError(
+                f"{command.verb}: say which strategy: {' | '.join([*self._strategies, 'all'])}"
+            )
+        if target not in self._strategies:
+            raise CommandError(self._unknown(target))
+        return [target]
+
+    def _unknown(self, name: str) -> str:
+        known = ", ".join(self._strategies) or "none"
+        return f"unknown strategy {name!r}; running: {known}"
+
+    def _runner_reply(self, command: Command, ok: bool, message: str) -> CommandResult:
+        self.publish(
+            CommandHandled(
+                time=self.clock.now(),
+                strategy=command.target or "",
+                command=command.text or command.verb,
+                source=command.source,
+                ok=ok,
+                message=message,
+            )
+        )
+        return CommandResult("", ok, message)
+
+    # -- other threads --------------------------------------------------------------------------
+
+    def send_from_thread(self, command: str, *, source: str = "thread") -> list[CommandResult]:
+        """Send from a thread that is not the runner's (a notebook cell, a GUI) and wait for replies."""
+        token = self._require_token()
+        return trio.from_thread.run(lambda: self.send(command, source=source), trio_token=token)
+
+    def send_soon(
+        self,
+        command: str,
+        *,
+        source: str = "signal",
+        on_reply: Callable[[list[CommandResult]], None] | None = None,
+    ) -> None:
+        """Fire-and-forget from any thread or a signal handler; never blocks the caller."""
+        token = self._require_token()
+
+        def spawn() -> None:
+            if self._nursery is not None:
+                self._nursery.start_soon(self._send_and_report, command, source, on_reply)
+
+        token.run_sync_soon(spawn)
+
+    async def _send_and_report(
+        self, command: str, source: str, on_reply: Callable[[list[CommandResult]], None] | None
+    ) -> None:
+        results = await self.send(command, source=source)
+        if on_reply is not None:
+            on_reply(results)
+
+    def _require_token(self) -> trio.lowlevel.TrioToken:
+        if self._token is None:
+            raise RuntimeError("the Runner is not running")
+        return self._token
