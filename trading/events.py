@@ -14,6 +14,7 @@ __all__ = [
     "Event",
     "StrategyError",
     "StrategyStateChanged",
+    "describe",
 ]
 
 
@@ -49,3 +50,18 @@ class StrategyError(Event):
     traceback: str
     failures: int
     restart_in: float | None
+
+
+def describe(event: Event) -> str:
+    """One readable line per event, for logs and console notifiers."""
+    who = event.strategy or "runner"
+    if isinstance(event, StrategyStateChanged):
+        why = f" ({event.reason})" if event.reason else ""
+        return f"{who}: {event.old} -> {event.new}{why}"
+    if isinstance(event, CommandHandled):
+        verdict = "ok" if event.ok else "error"
+        return f"{who}: command {event.command!r} from {event.source}: {verdict}: {event.message}"
+    if isinstance(event, StrategyError):
+        then = "gave up" if event.restart_in is None else f"restart in {event.restart_in:g}s"
+        return f"{who}: failed in {event.phase} ({event.error}); failure {event.failures}, {then}"
+    return f"{who}: {event!r}"

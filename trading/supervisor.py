@@ -18,7 +18,7 @@ import trio
 
 from trading.clock import Clock, WallClock
 from trading.commands import Command, CommandError, CommandResult, parse_command, usage
-from trading.events import CommandHandled, Event
+from trading.events import CommandHandled, Event, StrategyError, StrategyStateChanged, describe
 from trading.exchanges.base import MarketData
 from trading.exchanges.sim import SimulatedMarket
 from trading.restart import RestartPolicy
@@ -33,9 +33,14 @@ _events_log = logging.getLogger("trading.events")
 
 def log_event(event: Event) -> None:
     """The default observer until an EventBus is attached: one log line per event."""
-    level = logging.DEBUG if type(event).__name__ == "StrategyStateChanged" else logging.INFO
+    if isinstance(event, StrategyError):
+        level = logging.ERROR
+    elif isinstance(event, StrategyStateChanged):
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
     if _events_log.isEnabledFor(level):
-        _events_log.log(level, "%s", event)
+        _events_log.log(level, "%s", describe(event))
 
 
 class Runner:

@@ -1,0 +1,225 @@
+"""The ``trio-trade`` command: ``list`` the strategies, ``run`` some of them.
+
+While ``run`` runs, every line typed on standard input is a command (``pause sma_cross``) and its
+reply is printed on standard output; logs go to standard error. The end of standard input does not
+stop the run (so ``trio-trade run x < commands.txt`` and ``nohup`` work); Ctrl-C or SIGTERM stops
+every strategy cleanly, and a second one forces the exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from trading.bars import IntervalError, parse_duration
+from trading.clock import Clock, VirtualClock
+from trading.commands import CommandResult
+from trading.exchanges.sim import SimulatedMarket
+from trading.loader import StrategyNotFound, available, load
+from trading.strategy import StrategyDefinitionError, StrategySpec
+from trading.supervisor import Runner
+
+__all__ = ["main"]
+
+log = logging.getLogger("trading.cli")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FORCED = 0, 1, 2, 130
+SIM_START = 1_735_689_600.0  # 2025-01-01 00:00 UTC
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except IntervalError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trio-trade",
+        description="Run trading strategies you can command at any moment.",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="{list,run}")
+    dir_help = "folder of strategy files (default: ./strategies)"
+
+    p_list = sub.add_parser("list", help="list the strategies found in the strategies folder")
+    p_list.add_argument("--strategies-dir", type=Path, default=Path("strategies"), help=dir_help)
+
+    p_run = sub.add_parser(
+        "run",
+        help="run strategies; type commands on standard input",
+        description=(
+            "Run strategies on the built-in simulated market (prices are deterministic; bars come "
+            "fast so you see signals within seconds). Type commands such as 'status', "
+            "'pause NAME', 'resume NAME', 'wake NAME', 'set NAME key=value', 'stop NAME' or "
+            "'help' and press Enter. Ctrl-C stops every strategy cleanly; a second Ctrl-C forces."
+        ),
+    )
+    p_run.add_argument(
+        "strategies", nargs="+", metavar="NAME", help="strategy file name, NAME:Class or module:Class"
+    )
+    p_run.add_argument("--strategies-dir", type=Path, default=Path("strategies"), help=dir_help)
+    p_run.add_argument(
+        "--for", dest="duration", type=_duration, metavar="DURATION",
+        help="stop cleanly after this long (wall time), e.g. 30s, 5m, 2h",
+    )
+    p_run.add_argument(
+        "--speed", type=_positive_float,
+        help="simulated seconds per real second (default: one bar of the shortest interval per "
+        "second, e.g. 900 for 15m bars); 1 runs in real time",
+    )
+    p_run.add_argument("--seed", type=int, default=7, help="simulated market seed (default 7)")
+    p_run.add_argument(
+        "--stop-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+        help="how long each on_stop may take before it is abandoned (default 10)",
+    )
+    p_run.add_argument("-v", "--verbose", action="store_true", help="log every event and state change")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.verb == "list":
+        return _list(args.strategies_dir)
+    return _run(args)
+
+
+def _list(directory: Path) -> int:
+    listings = available(directory)
+    if not listings:
+        print(f"no strategies in {directory}/ (each strategy is a NAME.py file there)", file=sys.stderr)
+        return EXIT_FAILED
+    width = max(len(item.name) for item in listings)
+    for item in listings:
+        if item.spec is None:
+            print(f"{item.name:<{width}}  !!    cannot load: {item.error}")
+        else:
+            spec = item.spec
+            print(f"{item.name:<{width}}  {spec.interval.text:<5} {spec.description}")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("trading.events").setLevel(logging.WARNING)
+    specs: list[StrategySpec] = []
+    for reference in args.strategies:
+        try:
+            specs.append(load(reference, args.strategies_dir))
+        except (StrategyNotFound, StrategyDefinitionError) as exc:
+            print(f"trio-trade: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    names = [spec.name for spec in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        print(f"trio-trade: {', '.join(duplicates)} named more than once", file=sys.stderr)
+        return EXIT_USAGE
+    speed = args.speed or float(min(spec.interval.seconds for spec in specs))
+    # The simulated market replays a fixed stretch of its deterministic history, so every run of
+    # the same command shows the same bars and signals.
+    clock: Clock = VirtualClock(start=SIM_START, speed=speed)
+    try:
+        return trio.run(_serve, specs, clock, args)
+    except KeyboardInterrupt:
+        return EXIT_FORCED
+
+
+async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespace) -> int:
+    market = SimulatedMarket(seed=args.seed)
+    shortest = min(specs, key=lambda s: s.interval.seconds).interval
+    pace = shortest.seconds / getattr(clock, "speed", 1.0)
+    log.info(
+        "simulated market (seed %d) from %s: one %s bar every %.3gs of real time; "
+        "type 'help' for commands",
+        args.seed, f"{dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC):%Y-%m-%d %H:%M} UTC",
+        shortest, pace,
+    )
+    exit_code = EXIT_OK
+    async with trio.open_nursery() as nursery, Runner(
+        clock=clock, market=market, stop_timeout=args.stop_timeout
+    ) as runner:
+        for spec in specs:
+            try:
+                await runner.add(spec.cls(), name=spec.name)
+            except Exception as exc:
+                log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
+                exit_code = EXIT_FAILED
+        if not runner.names():
+            nursery.cancel_scope.cancel()
+            return EXIT_FAILED
+        nursery.start_soon(_read_commands, runner)
+        nursery.start_soon(_handle_signals, runner)
+        with trio.move_on_after(args.duration if args.duration is not None else float("inf")):
+            await runner.wait_idle()
+        if args.duration is not None and not _all_finished(runner):
+            log.info("--for %gs elapsed: stopping", args.duration)
+        _print(await runner.stop_all(source="cli"))
+        if any(runner[name].given_up for name in runner.names()):
+            exit_code = EXIT_FAILED
+        nursery.cancel_scope.cancel(reason="run finished")
+    return exit_code
+
+
+def _all_finished(runner: Runner) -> bool:
+    return all(runner[name].finished.is_set() for name in runner.names())
+
+
+def _print(results: Sequence[CommandResult]) -> None:
+    for result in results:
+        print(result, flush=True)
+
+
+async def _read_commands(runner: Runner) -> None:
+    """Each stdin line is a command. A thread reads because stdin may be a terminal, a pipe or a
+    file, and only a blocking read handles all three; the thread is abandoned on exit."""
+    while True:
+        line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+        if not line:
+            log.debug("end of standard input; still running (Ctrl-C to stop)")
+            return
+        if line.strip():
+            _print(await runner.send(line.strip(), source="stdin"))
+
+
+async def _handle_signals(runner: Runner) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        count = 0
+        async for signum in signals:
+            count += 1
+            if count == 1:
+                log.warning(
+                    "%s: stopping every strategy (again to force)", signal.Signals(signum).name
+                )
+                runner.nursery.start_soon(_stop_and_report, runner)
+            else:
+                log.error("forced exit: on_stop and in-flight work abandoned")
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(EXIT_FORCED)
+
+
+async def _stop_and_report(runner: Runner) -> None:
+    _print(await runner.stop_all(source="signal"))
