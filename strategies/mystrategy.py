@@ -1,4 +1,4 @@
-"""A template to copy: `cp strategies/mystrategy.py strategies/mine.py`, then `trio-trade run mine`."""
+"""A template to copy: `cp strategies/mystrategy.py strategies/mine.py`; `trio-trade run mine`."""
 
 from __future__ import annotations
 

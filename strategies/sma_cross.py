@@ -36,13 +36,32 @@ class SmaCross(trading.Strategy):
         when = f"{ctx.time:%Y-%m-%d %H:%M}"
         if fast_before <= slow_before and fast_now > slow_now:
             self.signals += 1
-            ctx.log.info("%s BUY  signal: %s close %.2f, fast %.2f crossed above slow %.2f",
-                         when, bar.symbol, bar.close, fast_now, slow_now)
+            ctx.log.info(
+                "%s BUY  signal: %s close %.2f, fast %.2f crossed above slow %.2f",
+                when,
+                bar.symbol,
+                bar.close,
+                fast_now,
+                slow_now,
+            )
         elif fast_before >= slow_before and fast_now < slow_now:
             self.signals += 1
-            ctx.log.info("%s SELL signal: %s close %.2f, fast %.2f crossed below slow %.2f",
-                         when, bar.symbol, bar.close, fast_now, slow_now)
+            ctx.log.info(
+                "%s SELL signal: %s close %.2f, fast %.2f crossed below slow %.2f",
+                when,
+                bar.symbol,
+                bar.close,
+                fast_now,
+                slow_now,
+            )
         else:
             trend = "above" if fast_now > slow_now else "below"
-            ctx.log.info("%s %s close %.2f: fast %.2f %s slow %.2f, no cross",
-                         when, bar.symbol, bar.close, fast_now, trend, slow_now)
+            ctx.log.info(
+                "%s %s close %.2f: fast %.2f %s slow %.2f, no cross",
+                when,
+                bar.symbol,
+                bar.close,
+                fast_now,
+                trend,
+                slow_now,
+            )

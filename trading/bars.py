@@ -67,7 +67,7 @@ class Interval:
 
 
 def parse_duration(value: str) -> float:
-    """Seconds in a human duration: ``30s``, ``1.5m``, ``2h``, ``250ms`` or a bare number of seconds."""
+    """Seconds in a human duration: ``30s``, ``1.5m``, ``2h``, ``250ms`` or a bare number."""
     match = _DURATION_RE.match(value)
     if match is None:
         raise IntervalError(

@@ -73,24 +73,36 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p_run.add_argument(
-        "strategies", nargs="+", metavar="NAME", help="strategy file name, NAME:Class or module:Class"
+        "strategies",
+        nargs="+",
+        metavar="NAME",
+        help="strategy file name, NAME:Class or module:Class",
     )
     p_run.add_argument("--strategies-dir", type=Path, default=Path("strategies"), help=dir_help)
     p_run.add_argument(
-        "--for", dest="duration", type=_duration, metavar="DURATION",
+        "--for",
+        dest="duration",
+        type=_duration,
+        metavar="DURATION",
         help="stop cleanly after this long (wall time), e.g. 30s, 5m, 2h",
     )
     p_run.add_argument(
-        "--speed", type=_positive_float,
+        "--speed",
+        type=_positive_float,
         help="simulated seconds per real second (default: one bar of the shortest interval per "
         "second, e.g. 900 for 15m bars); 1 runs in real time",
     )
     p_run.add_argument("--seed", type=int, default=7, help="simulated market seed (default 7)")
     p_run.add_argument(
-        "--stop-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+        "--stop-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
         help="how long each on_stop may take before it is abandoned (default 10)",
     )
-    p_run.add_argument("-v", "--verbose", action="store_true", help="log every event and state change")
+    p_run.add_argument(
+        "-v", "--verbose", action="store_true", help="log every event and state change"
+    )
     return parser
 
 
@@ -104,7 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _list(directory: Path) -> int:
     listings = available(directory)
     if not listings:
-        print(f"no strategies in {directory}/ (each strategy is a NAME.py file there)", file=sys.stderr)
+        print(
+            f"no strategies in {directory}/ (each strategy is a NAME.py file there)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     width = max(len(item.name) for item in listings)
     for item in listings:
@@ -154,13 +169,16 @@ async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespa
     log.info(
         "simulated market (seed %d) from %s: one %s bar every %.3gs of real time; "
         "type 'help' for commands",
-        args.seed, f"{dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC):%Y-%m-%d %H:%M} UTC",
-        shortest, pace,
+        args.seed,
+        f"{dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC):%Y-%m-%d %H:%M} UTC",
+        shortest,
+        pace,
     )
     exit_code = EXIT_OK
-    async with trio.open_nursery() as nursery, Runner(
-        clock=clock, market=market, stop_timeout=args.stop_timeout
-    ) as runner:
+    async with (
+        trio.open_nursery() as nursery,
+        Runner(clock=clock, market=market, stop_timeout=args.stop_timeout) as runner,
+    ):
         for spec in specs:
             try:
                 await runner.add(spec.cls(), name=spec.name)

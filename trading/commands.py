@@ -30,7 +30,7 @@ BUILTIN_VERBS: Mapping[str, str] = {
     "pause": "pause NAME|all: stop computing at once (interrupts compute or sleep) until resume",
     "resume": "resume NAME|all: back to the bar schedule (or restart a failed strategy now)",
     "wake": "wake NAME|all: run next() now instead of waiting for the bar close",
-    "set": "set NAME key=value [key=value ...]: change parameters, validated, applied between phases",
+    "set": "set NAME key=value [...]: change parameters (validated, applied between phases)",
     "stop": "stop NAME|all: interrupt, run on_stop, and end the strategy",
     "help": "help: list the commands",
 }
@@ -128,7 +128,9 @@ def parse_command(
             params.append((key, value))
     elif verb in BUILTIN_VERBS:
         if rest:
-            raise CommandError(f"{verb}: unexpected {' '.join(rest)!r}; usage: {BUILTIN_VERBS[verb]}")
+            raise CommandError(
+                f"{verb}: unexpected {' '.join(rest)!r}; usage: {BUILTIN_VERBS[verb]}"
+            )
     else:
         args = tuple(rest)
     if verb == "help" and target is not None:

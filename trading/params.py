@@ -11,7 +11,7 @@ import decimal
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import cattrs
@@ -78,7 +78,9 @@ def _convert(attribute: attrs.Attribute[Any], raw: str) -> Any:
         value = _converter.structure(raw, tp)
     except Exception as exc:  # cattrs raises many kinds; the operator needs one sentence
         detail = _leaf_message(exc)
-        raise ParamError(f"{attribute.name}: {raw!r} is not a valid {_type_name(tp)} ({detail})") from None
+        raise ParamError(
+            f"{attribute.name}: {raw!r} is not a valid {_type_name(tp)} ({detail})"
+        ) from None
     return value
 
 
@@ -105,7 +107,7 @@ def validate_params(obj: object, changes: Mapping[str, str]) -> dict[str, Any]:
     new_values = {key: _convert(fields[key], raw) for key, raw in changes.items()}
     init_kwargs = {(fields[k].alias or k): v for k, v in new_values.items()}
     try:
-        attrs.evolve(obj, **init_kwargs)
+        attrs.evolve(cast(Any, obj), **init_kwargs)
     except Exception as exc:
         raise ParamError(f"rejected: {_leaf_message(exc)}") from None
     return new_values

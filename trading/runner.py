@@ -21,7 +21,7 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import trio
@@ -35,7 +35,7 @@ from trading.restart import Backoff, RestartPolicy
 from trading.states import StrategyState, check_transition
 from trading.strategy import Context, Strategy, StrategySpec
 
-__all__ = ["Publish", "StrategyRunner"]
+__all__ = ["Publish", "StoppedWhileStarting", "StrategyRunner"]
 
 Publish = Callable[[Event], None]
 S = StrategyState
@@ -71,6 +71,22 @@ class _Request:
         await self._done.wait()
         assert self.result is not None
         return self.result
+
+
+class StoppedWhileStarting(RuntimeError):
+    """A stop landed while the first on_start was still running: the strategy never ran."""
+
+
+@attrs.define
+class _Readiness:
+    """Wraps trio's task_status so the lifecycle signals readiness once, and can tell if it has."""
+
+    task_status: trio.TaskStatus[StrategyRunner]
+    signalled: bool = False
+
+    def started(self, runner: StrategyRunner) -> None:
+        self.signalled = True
+        self.task_status.started(runner)
 
 
 class StrategyRunner:
@@ -110,6 +126,7 @@ class StrategyRunner:
         self._restart_at: float | None = None
         self._ctx: Context | None = None
         self._interrupted_by = ""
+        self._stop_outcome = (True, "stopped")
         self.computes = 0
         self.last_error: str | None = None
         self.finished = trio.Event()
@@ -117,7 +134,7 @@ class StrategyRunner:
     # -- the outside world's entry points ------------------------------------------------------
 
     async def send(self, command: Command) -> CommandResult:
-        """Deliver a command and wait for its reply. Cancel-safe: the reply is simply not awaited."""
+        """Deliver a command and wait for its reply. Cancel-safe: the reply is just not awaited."""
         request = _Request(command)
         try:
             await self._send.send(request)
@@ -125,23 +142,32 @@ class StrategyRunner:
             return self._reply_when_finished(command)
         return await request.wait()
 
-    async def run(self, *, task_status: trio.TaskStatus[StrategyRunner] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[StrategyRunner] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Run until stopped. Signals readiness once ``on_start`` succeeded the first time; an
         exception from that first ``on_start`` propagates to the caller of ``nursery.start``."""
+        status = _Readiness(task_status)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._receiver, name=f"{self.name}:receiver")
                 try:
-                    await self._lifecycle(task_status)
+                    await self._lifecycle(status)
                 finally:
                     nursery.cancel_scope.cancel(reason=f"{self.name} ended")
+        except BaseExceptionGroup as group:
+            # The receiver never raises, so a group holds the lifecycle's one error: unwrap it so
+            # add() raises what on_start raised, not a group around it.
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+                raise group.exceptions[0] from None
+            raise
         finally:
-            self._close_mailbox()
             self.finished.set()
+            self._close_mailbox()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def _lifecycle(self, task_status: trio.TaskStatus[StrategyRunner]) -> None:
+    async def _lifecycle(self, task_status: _Readiness) -> None:
         started = False
         while True:
             self._set_state(S.STARTING, "restart" if started else "added")
@@ -164,6 +190,8 @@ class StrategyRunner:
             if scope.cancelled_caught:  # only a stop interrupts on_start
                 await self._apply_pending()
                 await self._finish(ctx, ran_on_start=False)
+                if not started:
+                    raise StoppedWhileStarting(f"{self.name} was stopped before on_start finished")
                 return
             if not started:
                 started = True
@@ -242,7 +270,9 @@ class StrategyRunner:
         if delay is None:
             log.error("%s failed in %s and gave up restarting: %s", self.name, failure.phase, error)
         else:
-            log.warning("%s failed in %s (%s); restart in %gs", self.name, failure.phase, error, delay)
+            log.warning(
+                "%s failed in %s (%s); restart in %gs", self.name, failure.phase, error, delay
+            )
         self._set_state(S.FAILED, self.last_error)
         self._restart_now = False
         self._restart_at = None if delay is None else now + delay
@@ -264,7 +294,7 @@ class StrategyRunner:
     def _fresh_instance(self) -> None:
         """Restart from clean state but keep parameters an operator may have ``set``."""
         if attrs.has(type(self.strategy)):
-            self.strategy = attrs.evolve(self.strategy)
+            self.strategy = attrs.evolve(cast(Any, self.strategy))
         else:
             self.strategy = type(self.strategy)()
 
@@ -272,13 +302,13 @@ class StrategyRunner:
         self._set_state(S.STOPPING, "stop")
         problem = await self._run_on_stop(ctx) if ran_on_start else None
         self._set_state(S.STOPPED, "stop")
-        message = "stopped" if problem is None else f"stopped; on_stop {problem}"
-        for request in self._stop_requests:
-            self._reply(request, problem is None, message)
-        self._stop_requests.clear()
+        # Stop requests are answered in run(), once the receiver task has ended too.
+        self._stop_outcome = (
+            (True, "stopped") if problem is None else (False, f"stopped; on_stop {problem}")
+        )
 
     async def _run_on_stop(self, ctx: Context) -> str | None:
-        """Run on_stop shielded, bounded by ``stop_timeout``; describe what went wrong, if anything."""
+        """Run on_stop shielded, bounded by ``stop_timeout``; say what went wrong, if anything."""
         with trio.CancelScope(shield=True):
             with trio.move_on_after(self.stop_timeout) as deadline:
                 try:
@@ -291,7 +321,9 @@ class StrategyRunner:
                 return f"timed out after {self.stop_timeout:g}s"
         return None
 
-    async def _guard(self, phase: str, hook: Callable[[Context], Awaitable[None]], ctx: Context) -> None:
+    async def _guard(
+        self, phase: str, hook: Callable[[Context], Awaitable[None]], ctx: Context
+    ) -> None:
         try:
             await hook(ctx)
         except Exception as exc:
@@ -306,7 +338,6 @@ class StrategyRunner:
             finally:
                 self._phase = None
 
-
     def _set_state(self, new: StrategyState, reason: str = "") -> None:
         old = self.state
         if new is old:
@@ -315,7 +346,11 @@ class StrategyRunner:
         self.state = new
         self._publish(
             StrategyStateChanged(
-                time=self.clock.now(), strategy=self.name, old=old.value, new=new.value, reason=reason
+                time=self.clock.now(),
+                strategy=self.name,
+                old=old.value,
+                new=new.value,
+                reason=reason,
             )
         )
 
@@ -345,8 +380,17 @@ class StrategyRunner:
         if error is not None:
             self._reply(request, False, error)
             return
+        # No-ops are answered at once rather than queued behind a long next().
         if verb == "wake" and state is S.COMPUTING:
             self._reply(request, True, "already computing")
+            return
+        pause_queued = any(r.command.verb == "pause" for r in self._pending)
+        resumable = self._paused or pause_queued or state in (S.FAILED, S.RESTARTING)
+        if verb == "resume" and not resumable:
+            self._reply(request, True, f"not paused ({state})")
+            return
+        if verb == "pause" and (self._paused or pause_queued):
+            self._reply(request, True, "already paused")
             return
         self._pending.append(request)
         if self._phase is not None and self._interrupts(verb, state):
@@ -407,7 +451,9 @@ class StrategyRunner:
                 elif self._paused:
                     self._paused = False
                     due = self.spec.interval.next_close(max(self.clock.now(), self._last_due))
-                    self._reply(request, True, f"resumed; next compute at {_hms(due)}", state="sleeping")
+                    self._reply(
+                        request, True, f"resumed; next compute at {_hms(due)}", state="sleeping"
+                    )
                 else:
                     self._reply(request, True, f"not paused ({self.state})")
             elif verb == "wake":
@@ -423,7 +469,9 @@ class StrategyRunner:
                 except ParamError as exc:
                     self._reply(request, False, f"set: {exc}")
                 else:
-                    text = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+                    text = ", ".join(
+                        f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items()
+                    )
                     self._reply(request, True, text)
             else:
                 await self._custom(request)
@@ -442,11 +490,15 @@ class StrategyRunner:
                 self._reply(request, False, f"{type(exc).__name__}: {exc}")
                 return
         if scope.cancelled_caught:
-            self._reply(request, False, f"{request.command.verb} interrupted by {self._interrupted_by}")
+            self._reply(
+                request, False, f"{request.command.verb} interrupted by {self._interrupted_by}"
+            )
         else:
             self._reply(request, True, message or "done")
 
-    def _reply(self, request: _Request, ok: bool, message: str, *, state: str | None = None) -> None:
+    def _reply(
+        self, request: _Request, ok: bool, message: str, *, state: str | None = None
+    ) -> None:
         result = CommandResult(self.name, ok, message, state or self.state.value)
         command = request.command
         self._publish(
@@ -481,8 +533,9 @@ class StrategyRunner:
         for request in leftovers:
             result = self._reply_when_finished(request.command)
             self._reply(request, result.ok, result.message)
+        ok, message = self._stop_outcome
         for request in self._stop_requests:
-            self._reply(request, True, "stopped")
+            self._reply(request, ok, message)
         self._stop_requests.clear()
 
     @property
@@ -496,7 +549,9 @@ class StrategyRunner:
         """One line for an operator: state, schedule, parameters, health."""
         parts = [str(self.state)]
         if self.state is S.SLEEPING and self._due is not None:
-            parts.append(f"next compute at {_hms(self._due)} (in {_span(self._due - self.clock.now())})")
+            parts.append(
+                f"next compute at {_hms(self._due)} (in {_span(self._due - self.clock.now())})"
+            )
         if self.state is S.RESTARTING and self._restart_at is not None:
             parts.append(f"restart in {_span(self._restart_at - self.clock.now())}")
         if self._paused and self.state is not S.PAUSED:

@@ -33,7 +33,12 @@ class StrategyState(enum.Enum):
 
 
 _RUNNING = frozenset(
-    {StrategyState.STARTING, StrategyState.COMPUTING, StrategyState.SLEEPING, StrategyState.RESTARTING}
+    {
+        StrategyState.STARTING,
+        StrategyState.COMPUTING,
+        StrategyState.SLEEPING,
+        StrategyState.RESTARTING,
+    }
 )
 
 S = StrategyState

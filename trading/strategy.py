@@ -48,11 +48,13 @@ class Strategy:
     compute_on_start: ClassVar[bool] = True
 
     async def on_start(self, ctx: Context) -> None:
-        """Set up (open connections, load state). A ``stop`` may cancel it; then on_stop won't run."""
+        """Set up (open connections, load state). A stop may cancel it; then on_stop won't run."""
 
     async def next(self, ctx: Context) -> None:
         """One compute: read data, decide, place or cancel orders. Cancelled by stop and pause."""
-        raise NotImplementedError(f"{type(self).__name__} must implement `async def next(self, ctx)`")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `async def next(self, ctx)`"
+        )
 
     async def on_stop(self, ctx: Context) -> None:
         """Clean up. Runs shielded from cancellation under the runner's stop deadline."""
@@ -62,7 +64,9 @@ class Strategy:
 
         Runs between phases, like ``set``, so it never races ``next()``.
         """
-        raise CommandError(f"{type(self).__name__} declares {command.verb!r} but does not handle it")
+        raise CommandError(
+            f"{type(self).__name__} declares {command.verb!r} but does not handle it"
+        )
 
 
 class StrategyDefinitionError(TypeError):
@@ -103,7 +107,7 @@ def inspect_strategy(cls: type[Strategy], *, name: str | None = None) -> Strateg
     annotations: dict[str, object] = {}
     for klass in reversed(cls.__mro__):
         if klass not in (Strategy, object):
-            annotations.update(klass.__dict__.get("__annotations__", {}))
+            annotations.update(inspect.get_annotations(klass))
     params = {key for key, value in annotations.items() if "ClassVar" not in str(value)}
     for attr in ("interval", "symbols", "name", "custom_commands", "compute_on_start"):
         if attr in params:
@@ -123,7 +127,8 @@ def inspect_strategy(cls: type[Strategy], *, name: str | None = None) -> Strateg
     symbols = cls.symbols
     if isinstance(symbols, str) or not all(isinstance(s, str) and s for s in symbols):
         raise StrategyDefinitionError(
-            f"{where}: symbols must be a tuple of symbol strings, e.g. ('BTCUSDT',), not {symbols!r}"
+            f"{where}: symbols must be a tuple of symbol strings such as ('BTCUSDT',), "
+            f"not {symbols!r}"
         )
     clashes = set(cls.custom_commands) & set(BUILTIN_VERBS)
     if clashes:
@@ -211,4 +216,5 @@ class Context:
         milliseconds, and a cancelled computation stops burning CPU. ``fn`` and ``args`` must be
         picklable (a module-level function of your strategy file is).
         """
-        return await trio_parallel.run_sync(fn, *args, kill_on_cancel=True)
+        result: T = await trio_parallel.run_sync(fn, *args, kill_on_cancel=True)
+        return result

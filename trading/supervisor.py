@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import types
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import trio
 
@@ -59,9 +59,9 @@ class Runner:
         restart_policy: RestartPolicy | None = None,
         stop_timeout: float = 10.0,
     ) -> None:
-        self.clock: Clock = clock or WallClock()
-        self.market: MarketData = market or SimulatedMarket()
-        self.publish: Publish = publish or log_event
+        self.clock: Clock = clock if clock is not None else WallClock()
+        self.market: MarketData = market if market is not None else SimulatedMarket()
+        self.publish: Publish = publish if publish is not None else log_event
         self.restart_policy = restart_policy or RestartPolicy()
         self.stop_timeout = stop_timeout
         self._strategies: dict[str, StrategyRunner] = {}
@@ -139,20 +139,23 @@ class Runner:
     async def _supervise(
         self, runner: StrategyRunner, *, task_status: trio.TaskStatus[StrategyRunner]
     ) -> None:
-        started = False
+        ready = False
 
-        class _Status:
-            def started(self, value: StrategyRunner) -> None:
-                nonlocal started
-                started = True
-                task_status.started(value)
+        def started(value: StrategyRunner) -> None:
+            nonlocal ready
+            ready = True
+            task_status.started(value)
 
         try:
-            await runner.run(task_status=_Status())  # type: ignore[arg-type]
+            await runner.run(
+                task_status=cast("trio.TaskStatus[StrategyRunner]", _StartedHook(started))
+            )
         except Exception:
-            if not started:
-                raise
-            log.exception("trio-trade bug: the runner of %s crashed; other strategies go on", runner.name)
+            if not ready:
+                raise  # reaches the caller of add()
+            log.exception(
+                "trio-trade bug: the runner of %s crashed; other strategies go on", runner.name
+            )
         finally:
             self._check_idle()
 
@@ -224,7 +227,11 @@ class Runner:
             try:
                 command = parse_command(command, source=source, custom_verbs=self.custom_commands())
             except CommandError as exc:
-                return [self._runner_reply(Command("?", source=source, text=str(command)), False, str(exc))]
+                return [
+                    self._runner_reply(
+                        Command("?", source=source, text=str(command)), False, str(exc)
+                    )
+                ]
         if command.verb == "help":
             return [self._runner_reply(command, True, usage(self.custom_commands()))]
         try:
@@ -280,7 +287,7 @@ class Runner:
     # -- other threads --------------------------------------------------------------------------
 
     def send_from_thread(self, command: str, *, source: str = "thread") -> list[CommandResult]:
-        """Send from a thread that is not the runner's (a notebook cell, a GUI) and wait for replies."""
+        """Send from another thread (a notebook cell, a GUI) and wait for the replies."""
         token = self._require_token()
         return trio.from_thread.run(lambda: self.send(command, source=source), trio_token=token)
 
@@ -311,3 +318,10 @@ class Runner:
         if self._token is None:
             raise RuntimeError("the Runner is not running")
         return self._token
+
+
+class _StartedHook:
+    """A task_status stand-in that tells _supervise whether readiness was signalled."""
+
+    def __init__(self, started: Callable[[StrategyRunner], None]) -> None:
+        self.started = started

@@ -21,7 +21,9 @@ class MarketData(Protocol):
     @property
     def symbols(self) -> Sequence[str]: ...
 
-    async def history(self, symbol: str, interval: Interval, *, end: float, limit: int) -> list[Bar]:
+    async def history(
+        self, symbol: str, interval: Interval, *, end: float, limit: int
+    ) -> list[Bar]:
         """The ``limit`` most recent bars that closed at or before ``end``, oldest first.
 
         Cancellable: implementations that do network IO must not swallow ``trio.Cancelled``.

@@ -93,9 +93,9 @@ class SimulatedMarket:
             raise ValueError(f"limit must be at least 1, not {limit}")
         last_open = interval.last_close(end) - interval.seconds
         first_open = last_open - (limit - 1) * interval.seconds
-        return [
-            self.bar(symbol, interval, first_open + i * interval.seconds) for i in range(limit)
-        ]
+        return [self.bar(symbol, interval, first_open + i * interval.seconds) for i in range(limit)]
 
-    async def history(self, symbol: str, interval: Interval, *, end: float, limit: int) -> list[Bar]:
+    async def history(
+        self, symbol: str, interval: Interval, *, end: float, limit: int
+    ) -> list[Bar]:
         return self.bars(symbol, interval, end=end, limit=limit)

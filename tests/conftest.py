@@ -1,0 +1,55 @@
+"""Shared fixtures. Anything timed runs on trio's autojumping MockClock: no test sleeps for real."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import trio.testing
+
+import trading
+from trading.events import Event
+
+# 2025-01-01 00:00:00 UTC: on a 15-minute (and daily) bar close, which makes schedules easy to read.
+T0 = 1_735_689_600.0
+
+
+class EventLog(list[Event]):
+    """A publish callback that keeps every event, for assertions."""
+
+    def __call__(self, event: Event) -> None:
+        self.append(event)
+
+    def of(self, kind: type[Event], strategy: str | None = None) -> list[Event]:
+        return [
+            e for e in self if isinstance(e, kind) and (strategy is None or e.strategy == strategy)
+        ]
+
+
+@pytest.fixture
+def events() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    """Trio's autojumping mock clock. pytest-trio only uses a clock the *test* asks for by
+    argument, so every timed test lists `clock` (the runner fixture checks it did)."""
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+@pytest.fixture
+def vclock(clock: trio.testing.MockClock) -> trading.VirtualClock:
+    """The runner's clock: epoch time on top of the mock clock, starting at T0."""
+    return trading.VirtualClock(start=T0)
+
+
+@pytest.fixture
+async def runner(vclock: trading.VirtualClock, events: EventLog) -> AsyncIterator[trading.Runner]:
+    if not isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
+        raise RuntimeError(
+            "add the `clock` fixture to the test's arguments: it would sleep for real"
+        )
+    policy = trading.RestartPolicy(max_restarts=3, window=3600, initial_delay=1, max_delay=60)
+    async with trading.Runner(clock=vclock, publish=events, restart_policy=policy) as r:
+        yield r
