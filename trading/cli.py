@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import math
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import trio
@@ -163,42 +164,44 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespace) -> int:
-    market = SimulatedMarket(seed=args.seed)
-    shortest = min(specs, key=lambda s: s.interval.seconds).interval
-    pace = shortest.seconds / getattr(clock, "speed", 1.0)
-    log.info(
-        "simulated market (seed %d) from %s: one %s bar every %.3gs of real time; "
-        "type 'help' for commands",
-        args.seed,
-        f"{dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC):%Y-%m-%d %H:%M} UTC",
-        shortest,
-        pace,
-    )
-    exit_code = EXIT_OK
-    async with (
-        trio.open_nursery() as nursery,
-        Runner(clock=clock, market=market, stop_timeout=args.stop_timeout) as runner,
-    ):
-        for spec in specs:
-            try:
-                await runner.add(spec.cls(), name=spec.name)
-            except Exception as exc:
-                log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
+    # Signals are caught from the first instant, so a Ctrl-C during start-up also stops cleanly.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        market = SimulatedMarket(seed=args.seed)
+        shortest = min(specs, key=lambda s: s.interval.seconds).interval
+        pace = shortest.seconds / getattr(clock, "speed", 1.0)
+        log.info(
+            "simulated market (seed %d) from %s: one %s bar every %.3gs of real time; "
+            "type 'help' for commands",
+            args.seed,
+            f"{dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC):%Y-%m-%d %H:%M} UTC",
+            shortest,
+            pace,
+        )
+        exit_code = EXIT_OK
+        async with (
+            trio.open_nursery() as nursery,
+            Runner(clock=clock, market=market, stop_timeout=args.stop_timeout) as runner,
+        ):
+            nursery.start_soon(_handle_signals, signals, runner)
+            for spec in specs:
+                try:
+                    await runner.add(spec.cls(), name=spec.name)
+                except Exception as exc:
+                    log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
+                    exit_code = EXIT_FAILED
+            if not runner.names():
+                nursery.cancel_scope.cancel()
+                return EXIT_FAILED
+            nursery.start_soon(_read_commands, runner)
+            with trio.move_on_after(args.duration if args.duration is not None else math.inf):
+                await runner.wait_idle()
+            if args.duration is not None and not _all_finished(runner):
+                log.info("--for %gs elapsed: stopping", args.duration)
+            _print(await runner.stop_all(source="cli"))
+            if any(runner[name].given_up for name in runner.names()):
                 exit_code = EXIT_FAILED
-        if not runner.names():
-            nursery.cancel_scope.cancel()
-            return EXIT_FAILED
-        nursery.start_soon(_read_commands, runner)
-        nursery.start_soon(_handle_signals, runner)
-        with trio.move_on_after(args.duration if args.duration is not None else float("inf")):
-            await runner.wait_idle()
-        if args.duration is not None and not _all_finished(runner):
-            log.info("--for %gs elapsed: stopping", args.duration)
-        _print(await runner.stop_all(source="cli"))
-        if any(runner[name].given_up for name in runner.names()):
-            exit_code = EXIT_FAILED
-        nursery.cancel_scope.cancel(reason="run finished")
-    return exit_code
+            nursery.cancel_scope.cancel(reason="run finished")
+        return exit_code
 
 
 def _all_finished(runner: Runner) -> bool:
@@ -222,21 +225,18 @@ async def _read_commands(runner: Runner) -> None:
             _print(await runner.send(line.strip(), source="stdin"))
 
 
-async def _handle_signals(runner: Runner) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        count = 0
-        async for signum in signals:
-            count += 1
-            if count == 1:
-                log.warning(
-                    "%s: stopping every strategy (again to force)", signal.Signals(signum).name
-                )
-                runner.nursery.start_soon(_stop_and_report, runner)
-            else:
-                log.error("forced exit: on_stop and in-flight work abandoned")
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(EXIT_FORCED)
+async def _handle_signals(signals: AsyncIterator[int], runner: Runner) -> None:
+    count = 0
+    async for signum in signals:
+        count += 1
+        if count == 1:
+            log.warning("%s: stopping every strategy (again to force)", signal.Signals(signum).name)
+            runner.nursery.start_soon(_stop_and_report, runner)
+        else:
+            log.error("forced exit: on_stop and in-flight work abandoned")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_FORCED)
 
 
 async def _stop_and_report(runner: Runner) -> None:
