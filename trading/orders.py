@@ -153,9 +153,7 @@ class OrderRejected(OrderError):
 class IllegalTransition(OrderError):
     """A move outside :data:`TRANSITIONS`: a bug, or events arriving out of order."""
 
-    def __init__(
-        self, client_order_id: str, from_state: OrderState, to_state: OrderState
-    ) -> None:
+    def __init__(self, client_order_id: str, from_state: OrderState, to_state: OrderState) -> None:
         # Keep the raw values in args so the exception pickles/copies cleanly.
         super().__init__(client_order_id, from_state, to_state)
         self.client_order_id = client_order_id
@@ -190,7 +188,7 @@ _TOKEN_RE: Final = re.compile(r"[A-Za-z0-9]{1,8}")
 _UNSAFE_CHAR_RE: Final = re.compile(r"[^.A-Za-z0-9:/_-]")
 _PARSE_RE: Final = re.compile(
     r"(?P<prefix>[A-Za-z0-9]{1,8})-(?P<strategy>[.A-Za-z0-9:/_-]+)"
-    r"-(?P<seq>[0-9]{%d,})-(?P<run>[A-Za-z0-9]{1,8})" % _SEQ_WIDTH
+    rf"-(?P<seq>[0-9]{{{_SEQ_WIDTH},}})-(?P<run>[A-Za-z0-9]{{1,8}})"
 )
 
 
@@ -208,9 +206,7 @@ class ClientOrderIdParts:
     run: str
 
 
-def new_client_order_id(
-    strategy: str, seq: int, run: str, *, prefix: str = "tt"
-) -> str:
+def new_client_order_id(strategy: str, seq: int, run: str, *, prefix: str = "tt") -> str:
     """Build an id that is unique, names its strategy and the exchange accepts.
 
     Layout: ``{prefix}-{strategy}-{seq:06d}-{run}``, e.g.
@@ -348,9 +344,7 @@ class Order:
     fees: Decimal = Decimal(0)
     exchange_order_id: str | None = None
     created_at: float
-    updated_at: float = attrs.field(
-        default=attrs.Factory(_default_updated_at, takes_self=True)
-    )
+    updated_at: float = attrs.field(default=attrs.Factory(_default_updated_at, takes_self=True))
     reject_reason: str | None = None
     fills: list[Fill] = attrs.Factory(list)
     # Running sum of quantity * price, so the average never drifts by being
@@ -370,9 +364,7 @@ class Order:
         if not isinstance(self.type, OrderType):
             raise OrderRejected(f"type must be an OrderType, got {self.type!r}")
         if not isinstance(self.time_in_force, TimeInForce):
-            raise OrderRejected(
-                f"time_in_force must be a TimeInForce, got {self.time_in_force!r}"
-            )
+            raise OrderRejected(f"time_in_force must be a TimeInForce, got {self.time_in_force!r}")
         _reject_unless_positive("quantity", self.quantity)
         if self.type is OrderType.LIMIT:
             if self.price is None:
@@ -429,7 +421,7 @@ class Order:
         """
         if fill.client_order_id != self.client_order_id:
             raise InvalidFill(
-                f"fill {fill.trade_id!r} is for order {fill.client_order_id!r}, "
+                f"fill {fill.trade_id!r} is for client order id {fill.client_order_id!r}, "
                 f"not {self.client_order_id!r}"
             )
         if fill.symbol != self.symbol:
