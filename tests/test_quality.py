@@ -1,4 +1,4 @@
-"""The house rules that tools can check: ruff (with flake8-async) everywhere, mypy --strict on trading/."""
+"""House rules that tools check: ruff (with flake8-async) everywhere, mypy --strict on trading/."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ import attrs
 __all__ = ["Bar", "Interval", "IntervalError", "parse_duration"]
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.ASCII)
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.ASCII)
 
 
 class IntervalError(ValueError):
@@ -76,8 +76,8 @@ def parse_duration(value: str) -> float:
         )
     number, unit = float(match.group(1)), match.group(2) or "s"
     seconds = number / 1000 if unit == "ms" else number * _UNIT_SECONDS[unit]
-    if seconds <= 0:
-        raise IntervalError(f"bad duration {value!r}: it must be longer than zero")
+    if not 0 < seconds < math.inf:
+        raise IntervalError(f"bad duration {value!r}: it must be longer than zero and finite")
     return seconds
 
 

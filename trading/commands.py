@@ -34,9 +34,9 @@ BUILTIN_VERBS: Mapping[str, str] = {
     "stop": "stop NAME|all: interrupt, run on_stop, and end the strategy",
     "help": "help: list the commands",
 }
-_VERB_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
-_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+VERB_RE = re.compile(r"[a-z][a-z0-9_-]*")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
 class CommandError(ValueError):
@@ -100,13 +100,13 @@ def parse_command(
     verb = tokens[0].lstrip("/").split("@", 1)[0].lower()
     rest = tokens[1:]
     known = set(BUILTIN_VERBS) | set(custom_verbs)
-    if not _VERB_RE.match(verb) or verb not in known:
+    if not VERB_RE.fullmatch(verb) or verb not in known:
         raise CommandError(f"unknown command {tokens[0]!r}; known: {', '.join(sorted(known))}")
 
     target: str | None = None
     if rest and "=" not in rest[0]:
         target = rest.pop(0)
-        if not _NAME_RE.match(target):
+        if not _NAME_RE.fullmatch(target):
             raise CommandError(f"{verb}: {target!r} is not a strategy name")
     # With no target the runner resolves it: `all` for status, else the only strategy running.
 
@@ -118,7 +118,7 @@ def parse_command(
         seen: set[str] = set()
         for token in rest:
             key, sep, value = token.partition("=")
-            if not sep or not _KEY_RE.match(key):
+            if not sep or not _KEY_RE.fullmatch(key):
                 raise CommandError(
                     f"set: {token!r} is not key=value; use 'set NAME key=value [key=value ...]'"
                 )

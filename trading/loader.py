@@ -17,7 +17,13 @@ from types import ModuleType
 
 import attrs
 
-from trading.strategy import Strategy, StrategyDefinitionError, StrategySpec, inspect_strategy
+from trading.strategy import (
+    Strategy,
+    StrategyDefinitionError,
+    StrategySpec,
+    default_name,
+    inspect_strategy,
+)
 
 __all__ = ["StrategyNotFound", "available", "load"]
 
@@ -113,7 +119,10 @@ def load(reference: str, directory: Path) -> StrategySpec:
     path = directory / f"{module_part}.py"
     if path.is_file():
         cls = _pick(_import_file(path), class_name or None, str(path))
-        return inspect_strategy(cls, name=cls.name or path.stem)
+        # A named class is one of several in the file: name it after the class, not the file.
+        return inspect_strategy(
+            cls, name=cls.name or (default_name(cls) if class_name else path.stem)
+        )
     if class_name and "." in module_part:
         try:
             module = importlib.import_module(module_part)

@@ -107,10 +107,11 @@ def validate_params(obj: object, changes: Mapping[str, str]) -> dict[str, Any]:
     new_values = {key: _convert(fields[key], raw) for key, raw in changes.items()}
     init_kwargs = {(fields[k].alias or k): v for k, v in new_values.items()}
     try:
-        attrs.evolve(cast(Any, obj), **init_kwargs)
+        candidate = attrs.evolve(cast(Any, obj), **init_kwargs)
     except Exception as exc:
         raise ParamError(f"rejected: {_leaf_message(exc)}") from None
-    return new_values
+    # Read back from the candidate so field converters have been applied.
+    return {key: getattr(candidate, key) for key in new_values}
 
 
 def apply_params(obj: object, changes: Mapping[str, str]) -> dict[str, tuple[Any, Any]]:

@@ -8,6 +8,7 @@ to ``max_delay``, and resets once the strategy has run ``window`` seconds withou
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import attrs
@@ -22,6 +23,13 @@ class RestartPolicy:
     initial_delay: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
     max_delay: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
     factor: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_delay < self.initial_delay:
+            raise ValueError(
+                f"max_delay ({self.max_delay}) must not be below "
+                f"initial_delay ({self.initial_delay})"
+            )
 
 
 @attrs.define
@@ -44,8 +52,13 @@ class Backoff:
         restarts = len(self._failures) - 1  # the first failure in a window is not a restart yet
         if restarts >= self.policy.max_restarts:
             return None
-        delay = self.policy.initial_delay * self.policy.factor**restarts
-        return float(min(delay, self.policy.max_delay))
+        policy = self.policy
+        if policy.factor > 1:
+            # Past this many doublings the delay is capped anyway; stop before the float overflows.
+            cap = math.ceil(math.log(policy.max_delay / policy.initial_delay, policy.factor)) + 1
+            restarts = min(restarts, max(cap, 0))
+        delay = policy.initial_delay * policy.factor**restarts
+        return float(min(delay, policy.max_delay))
 
     def reset(self) -> None:
         """An operator's resume: start again with a full budget."""

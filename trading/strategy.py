@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -19,7 +20,7 @@ import trio_parallel
 
 from trading.bars import Bar, Interval, IntervalError
 from trading.clock import Clock
-from trading.commands import BUILTIN_VERBS, Command, CommandError
+from trading.commands import BUILTIN_VERBS, VERB_RE, Command, CommandError
 from trading.exchanges.base import MarketData
 
 __all__ = ["Context", "Strategy", "StrategyDefinitionError", "StrategySpec", "inspect_strategy"]
@@ -85,20 +86,19 @@ class StrategySpec:
     custom_commands: Mapping[str, str]
 
 
-def _default_name(cls: type) -> str:
-    out: list[str] = []
-    for i, ch in enumerate(cls.__name__):
-        if ch.isupper() and i and not cls.__name__[i - 1].isupper():
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+def default_name(cls: type) -> str:
+    """``SmaCross`` -> ``sma_cross``, ``RSIStrategy`` -> ``rsi_strategy``."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", cls.__name__)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
 def inspect_strategy(cls: type[Strategy], *, name: str | None = None) -> StrategySpec:
     """Check a strategy class and describe it; every problem is a StrategyDefinitionError."""
-    where = f"{cls.__module__}.{cls.__qualname__}"
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise StrategyDefinitionError(f"{where} is not a subclass of trading.Strategy")
+        raise StrategyDefinitionError(
+            f"{cls!r} is not a subclass of trading.Strategy (pass the class, not an instance)"
+        )
+    where = f"{cls.__module__}.{cls.__qualname__}"
     if cls.next is Strategy.next:
         raise StrategyDefinitionError(f"{where} does not implement `async def next(self, ctx)`")
     for hook in ("on_start", "next", "on_stop", "on_command"):
@@ -125,10 +125,20 @@ def inspect_strategy(cls: type[Strategy], *, name: str | None = None) -> Strateg
     except IntervalError as exc:
         raise StrategyDefinitionError(f"{where}: {exc}") from None
     symbols = cls.symbols
-    if isinstance(symbols, str) or not all(isinstance(s, str) and s for s in symbols):
+    if (
+        isinstance(symbols, str)
+        or not symbols
+        or not all(isinstance(s, str) and s for s in symbols)
+    ):
         raise StrategyDefinitionError(
             f"{where}: symbols must be a tuple of symbol strings such as ('BTCUSDT',), "
             f"not {symbols!r}"
+        )
+    unusable = [verb for verb in cls.custom_commands if not VERB_RE.fullmatch(verb)]
+    if unusable:
+        raise StrategyDefinitionError(
+            f"{where}: custom command names {unusable} cannot be typed: use lowercase letters, "
+            "digits, '-' and '_', starting with a letter"
         )
     clashes = set(cls.custom_commands) & set(BUILTIN_VERBS)
     if clashes:
@@ -140,7 +150,7 @@ def inspect_strategy(cls: type[Strategy], *, name: str | None = None) -> Strateg
         doc = ""
     return StrategySpec(
         cls=cls,
-        name=name or cls.name or _default_name(cls),
+        name=name or cls.name or default_name(cls),
         interval=interval,
         symbols=tuple(symbols),
         description=doc.strip().splitlines()[0] if doc.strip() else "",
