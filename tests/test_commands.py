@@ -16,7 +16,17 @@ from trading.commands import (
 )
 
 # Written out here, not read from the module: the verbs DESIGN.md promises.
-EXPECTED_VERBS = {"status", "pause", "resume", "wake", "set", "stop", "help"}
+EXPECTED_VERBS = {
+    "status",
+    "pause",
+    "resume",
+    "wake",
+    "set",
+    "stop",
+    "help",
+    "flatten",
+    "reduce-only",
+}
 
 
 def test_builtin_verbs_are_the_documented_ones() -> None:
@@ -42,14 +52,14 @@ def test_pause_spellings(text: str) -> None:
     assert command.text == text.strip()
 
 
-@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set", "help"}))
+@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set", "help", "reduce-only"}))
 def test_each_simple_verb_with_all(verb: str) -> None:
     command = parse_command(f"{verb} all")
     assert command.verb == verb
     assert command.target == "all"
 
 
-@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set"}))
+@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set", "reduce-only"}))
 def test_each_simple_verb_without_target(verb: str) -> None:
     command = parse_command(verb)
     assert command.verb == verb
@@ -189,7 +199,7 @@ def test_set_duplicate_key() -> None:
     assert "'fast' is given twice" in str(info.value)
 
 
-@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set", "help"}))
+@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set", "help", "reduce-only"}))
 def test_extra_words_are_rejected_with_usage(verb: str) -> None:
     with pytest.raises(CommandError) as info:
         parse_command(f"{verb} a b")
@@ -261,6 +271,27 @@ def test_usage_lists_every_builtin_verb() -> None:
     for verb in EXPECTED_VERBS:
         assert any(line.startswith(f"{verb}") for line in lines), verb
     assert len(lines) == len(EXPECTED_VERBS)
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "args"),
+    [
+        ("reduce-only sma_cross on", "sma_cross", ("on",)),
+        ("reduce-only all OFF", "all", ("off",)),
+        ("reduce-only on", None, ("on",)),
+    ],
+)
+def test_reduce_only_takes_on_or_off(text: str, target: str | None, args: tuple[str, ...]) -> None:
+    command = parse_command(text)
+    assert (command.verb, command.target, command.args) == ("reduce-only", target, args)
+
+
+@pytest.mark.parametrize(
+    "text", ["reduce-only sma_cross", "reduce-only sma_cross maybe", "reduce-only"]
+)
+def test_reduce_only_without_on_or_off_is_refused(text: str) -> None:
+    with pytest.raises(CommandError, match="reduce-only: say on or off"):
+        parse_command(text)
 
 
 def test_usage_lists_custom_verbs_sorted() -> None:

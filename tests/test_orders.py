@@ -21,7 +21,7 @@ from trading.orders import (
     InvalidFill,
     Order,
     OrderError,
-    OrderRejected,
+    OrderRefused,
     OrderState,
     OrderType,
     Side,
@@ -515,7 +515,7 @@ def test_rejection_and_submission_refuse_an_unknown_order_with_fills() -> None:
 def test_invalid_orders_are_rejected_with_a_reason(
     overrides: dict[str, Any], needles: tuple[str, ...]
 ) -> None:
-    with pytest.raises(OrderRejected) as info:
+    with pytest.raises(OrderRefused) as info:
         make_order(**overrides)
     assert info.value.reason == str(info.value)
     for needle in needles:
@@ -548,7 +548,7 @@ def test_restored_order_continues_its_average() -> None:
     )
     order.apply_fill(make_fill(order, D("5"), D("110")))
     assert order.average_fill_price == D("105")
-    with pytest.raises(OrderRejected, match="average_fill_price"):
+    with pytest.raises(OrderRefused, match="average_fill_price"):
         make_order(state=S.PARTIALLY_FILLED, filled_quantity=D("5"))
 
 

@@ -8,8 +8,11 @@ from trading.clock import Clock, VirtualClock, WallClock
 from trading.commands import Command, CommandError, CommandResult, parse_command
 from trading.events import CommandHandled, Event, StrategyError, StrategyStateChanged
 from trading.exchanges import MarketData, SimulatedMarket, UnknownSymbol
+from trading.orders import Fill, Order, OrderError, OrderRefused, OrderState, Side
 from trading.params import ParamError
+from trading.portfolio import Position
 from trading.restart import RestartPolicy
+from trading.risk import RiskLimits
 from trading.runner import StrategyRunner
 from trading.states import StrategyState
 from trading.strategy import Context, Strategy, StrategyDefinitionError
@@ -24,12 +27,20 @@ __all__ = [
     "CommandResult",
     "Context",
     "Event",
+    "Fill",
     "Interval",
     "IntervalError",
     "MarketData",
+    "Order",
+    "OrderError",
+    "OrderRefused",
+    "OrderState",
     "ParamError",
+    "Position",
     "RestartPolicy",
+    "RiskLimits",
     "Runner",
+    "Side",
     "SimulatedMarket",
     "Strategy",
     "StrategyDefinitionError",

@@ -31,7 +31,9 @@ BUILTIN_VERBS: Mapping[str, str] = {
     "resume": "resume NAME|all: back to the bar schedule (or restart a failed strategy now)",
     "wake": "wake NAME|all: run next() now instead of waiting for the bar close",
     "set": "set NAME key=value [...]: change parameters (validated, applied between phases)",
-    "stop": "stop NAME|all: interrupt, run on_stop, and end the strategy",
+    "flatten": "flatten NAME|all: cancel open orders, close positions at market, then pause",
+    "reduce-only": "reduce-only NAME|all on|off: keep computing; refuse orders adding exposure",
+    "stop": "stop NAME|all: interrupt, run on_stop, cancel open orders, end the strategy",
     "help": "help: list the commands",
 }
 VERB_RE = re.compile(r"[a-z][a-z0-9_-]*")
@@ -104,7 +106,8 @@ def parse_command(
         raise CommandError(f"unknown command {tokens[0]!r}; known: {', '.join(sorted(known))}")
 
     target: str | None = None
-    if rest and "=" not in rest[0]:
+    only_switch = verb == "reduce-only" and len(rest) == 1  # `reduce-only on`: target left out
+    if rest and "=" not in rest[0] and not only_switch:
         target = rest.pop(0)
         if not _NAME_RE.fullmatch(target):
             raise CommandError(f"{verb}: {target!r} is not a strategy name")
@@ -126,6 +129,10 @@ def parse_command(
                 raise CommandError(f"set: {key!r} is given twice")
             seen.add(key)
             params.append((key, value))
+    elif verb == "reduce-only":
+        if len(rest) != 1 or rest[0].lower() not in ("on", "off"):
+            raise CommandError(f"reduce-only: say on or off; usage: {BUILTIN_VERBS[verb]}")
+        args = (rest[0].lower(),)
     elif verb in BUILTIN_VERBS:
         if rest:
             raise CommandError(

@@ -7,11 +7,24 @@ notifiers) see nothing else, so every fact an operator may ask about later is an
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import attrs
 
 __all__ = [
     "CommandHandled",
     "Event",
+    "OrderAccepted",
+    "OrderCancelled",
+    "OrderEvent",
+    "OrderFilled",
+    "OrderPartiallyFilled",
+    "OrderReconciled",
+    "OrderRejected",
+    "OrderSubmitted",
+    "OrderUnknown",
+    "PositionSnapshot",
+    "RiskBreached",
     "StrategyError",
     "StrategyStateChanged",
     "describe",
@@ -52,6 +65,96 @@ class StrategyError(Event):
     restart_in: float | None
 
 
+@attrs.frozen(slots=True)
+class OrderEvent(Event):
+    """Something happened to one order. Prices and quantities are Decimal, as on the exchange."""
+
+    client_order_id: str
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Decimal
+    price: Decimal | None
+
+
+@attrs.frozen(slots=True)
+class OrderSubmitted(OrderEvent):
+    """Sent to the exchange (in flight); the outcome follows as another event."""
+
+
+@attrs.frozen(slots=True)
+class OrderAccepted(OrderEvent):
+    exchange_order_id: str
+
+
+@attrs.frozen(slots=True)
+class OrderPartiallyFilled(OrderEvent):
+    """One fill that leaves part of the order open. ``fill_*`` describe this fill alone."""
+
+    trade_id: str
+    fill_quantity: Decimal
+    fill_price: Decimal
+    fee: Decimal
+    fee_asset: str
+    filled_quantity: Decimal
+
+
+@attrs.frozen(slots=True)
+class OrderFilled(OrderPartiallyFilled):
+    """The fill that completes the order."""
+
+
+@attrs.frozen(slots=True)
+class OrderCancelled(OrderEvent):
+    filled_quantity: Decimal
+    reason: str = ""
+
+
+@attrs.frozen(slots=True)
+class OrderRejected(OrderEvent):
+    """Refused before sending (``sent`` False: validation or risk) or by the exchange."""
+
+    reason: str
+    sent: bool
+
+
+@attrs.frozen(slots=True)
+class OrderUnknown(OrderEvent):
+    """A state-changing call passed its deadline: the order is being reconciled by client id."""
+
+    reason: str
+
+
+@attrs.frozen(slots=True)
+class OrderReconciled(OrderEvent):
+    """What the exchange said about an order we had lost track of."""
+
+    state: str
+    filled_quantity: Decimal
+
+
+@attrs.frozen(slots=True)
+class PositionSnapshot(Event):
+    """A strategy's position in one symbol after a fill (and at stop), marked at ``mark_price``."""
+
+    symbol: str
+    quantity: Decimal
+    average_price: Decimal
+    mark_price: Decimal
+    realised_pnl: Decimal
+    unrealised_pnl: Decimal
+    fees: Decimal
+
+
+@attrs.frozen(slots=True)
+class RiskBreached(Event):
+    """A risk rule refused an order or tripped the kill switch; ``action`` says what was done."""
+
+    rule: str
+    detail: str
+    action: str
+
+
 def describe(event: Event) -> str:
     """One readable line per event, for logs and console notifiers."""
     who = event.strategy or "runner"
@@ -64,4 +167,25 @@ def describe(event: Event) -> str:
     if isinstance(event, StrategyError):
         then = "gave up" if event.restart_in is None else f"restart in {event.restart_in:g}s"
         return f"{who}: failed in {event.phase} ({event.error}); failure {event.failures}, {then}"
+    if isinstance(event, OrderFilled | OrderPartiallyFilled):
+        word = "filled" if isinstance(event, OrderFilled) else "partially filled"
+        return (
+            f"{who}: {event.side} {event.fill_quantity} {event.symbol} @ {event.fill_price} "
+            f"{word} ({event.client_order_id}, fee {event.fee} {event.fee_asset})"
+        )
+    if isinstance(event, OrderRejected):
+        where = "exchange" if event.sent else "pre-trade check"
+        return f"{who}: order {event.client_order_id} rejected by {where}: {event.reason}"
+    if isinstance(event, OrderEvent):
+        price = "market" if event.price is None else f"@ {event.price}"
+        kind = type(event).__name__.removeprefix("Order").lower()
+        order = f"{event.side} {event.quantity} {event.symbol} {price}"
+        return f"{who}: {kind} {order} ({event.client_order_id})"
+    if isinstance(event, PositionSnapshot):
+        return (
+            f"{who}: position {event.symbol} {event.quantity} avg {event.average_price}, "
+            f"realised {event.realised_pnl}, unrealised {event.unrealised_pnl}, fees {event.fees}"
+        )
+    if isinstance(event, RiskBreached):
+        return f"{who}: risk {event.rule}: {event.detail}; {event.action}"
     return f"{who}: {event!r}"

@@ -38,7 +38,7 @@ __all__ = [
     "InvalidFill",
     "Order",
     "OrderError",
-    "OrderRejected",
+    "OrderRefused",
     "OrderState",
     "OrderType",
     "Side",
@@ -142,7 +142,7 @@ class OrderError(Exception):
     """Base class, so the engine can catch every order-level problem at once."""
 
 
-class OrderRejected(OrderError):
+class OrderRefused(OrderError):
     """An order that must never reach the exchange; ``reason`` is user-facing."""
 
     def __init__(self, reason: str) -> None:
@@ -302,9 +302,9 @@ class Fill:
 
 def _reject_unless_positive(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, Decimal):
-        raise OrderRejected(f"{name} must be a Decimal, got {type(value).__name__} {value!r}")
+        raise OrderRefused(f"{name} must be a Decimal, got {type(value).__name__} {value!r}")
     if not value.is_finite() or value <= 0:
-        raise OrderRejected(f"{name} must be > 0, got {value}")
+        raise OrderRefused(f"{name} must be > 0, got {value}")
 
 
 def _default_updated_at(order: Order) -> float:
@@ -353,35 +353,35 @@ class Order:
 
     def __attrs_post_init__(self) -> None:
         if not CLIENT_ORDER_ID_RE.fullmatch(self.client_order_id):
-            raise OrderRejected(
+            raise OrderRefused(
                 f"client_order_id {self.client_order_id!r} does not match "
                 f"{CLIENT_ORDER_ID_RE.pattern}"
             )
         if not self.symbol:
-            raise OrderRejected("symbol must not be empty")
+            raise OrderRefused("symbol must not be empty")
         if not isinstance(self.side, Side):
-            raise OrderRejected(f"side must be a Side, got {self.side!r}")
+            raise OrderRefused(f"side must be a Side, got {self.side!r}")
         if not isinstance(self.type, OrderType):
-            raise OrderRejected(f"type must be an OrderType, got {self.type!r}")
+            raise OrderRefused(f"type must be an OrderType, got {self.type!r}")
         if not isinstance(self.time_in_force, TimeInForce):
-            raise OrderRejected(f"time_in_force must be a TimeInForce, got {self.time_in_force!r}")
+            raise OrderRefused(f"time_in_force must be a TimeInForce, got {self.time_in_force!r}")
         _reject_unless_positive("quantity", self.quantity)
         if self.type is OrderType.LIMIT:
             if self.price is None:
-                raise OrderRejected("limit order requires a price")
+                raise OrderRefused("limit order requires a price")
             _reject_unless_positive("price", self.price)
         elif self.price is not None:
-            raise OrderRejected(f"market order must not have a price (got {self.price})")
+            raise OrderRefused(f"market order must not have a price (got {self.price})")
         # Restored orders: refuse impossible fill data rather than carry it.
         if not _is_decimal(self.filled_quantity) or not (
             0 <= self.filled_quantity <= self.quantity
         ):
-            raise OrderRejected(
+            raise OrderRefused(
                 f"filled_quantity must be between 0 and quantity, got {self.filled_quantity!r}"
             )
         if self.filled_quantity > 0:
             if self.average_fill_price is None:
-                raise OrderRejected("average_fill_price is required once filled_quantity > 0")
+                raise OrderRefused("average_fill_price is required once filled_quantity > 0")
             self._notional = self.average_fill_price * self.filled_quantity
 
     # ------------------------------------------------------------------ queries

@@ -21,11 +21,13 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any, cast
 
 import attrs
 import trio
 
+from trading.account import Account
 from trading.clock import Clock
 from trading.commands import Command, CommandError, CommandResult
 from trading.events import CommandHandled, Event, StrategyError, StrategyStateChanged
@@ -42,7 +44,7 @@ S = StrategyState
 log = logging.getLogger("trading.runner")
 
 # Commands that are queued for the lifecycle; status and help are answered by the receiver.
-_LIFECYCLE_VERBS = frozenset({"stop", "pause", "resume", "wake", "set"})
+_LIFECYCLE_VERBS = frozenset({"stop", "pause", "resume", "wake", "set", "flatten"})
 
 
 class _StrategyFailed(Exception):
@@ -103,6 +105,8 @@ class StrategyRunner:
         restart_policy: RestartPolicy | None = None,
         stop_timeout: float = 10.0,
         command_buffer: int = 16,
+        account: Account | None = None,
+        flush: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.strategy = strategy
         self.spec = spec
@@ -110,7 +114,11 @@ class StrategyRunner:
         self.clock = clock
         self.market = market
         self.stop_timeout = stop_timeout
+        self.account = account
+        self._flush = flush
         self._publish = publish
+        if account is not None:
+            account.on_kill = self._kill
         self._backoff = Backoff(restart_policy or RestartPolicy())
         self._send, self._receive = trio.open_memory_channel[_Request](command_buffer)
         self.state = S.CREATED
@@ -176,6 +184,7 @@ class StrategyRunner:
                 clock=self.clock,
                 market=self.market,
                 log=logging.getLogger(f"trading.strategy.{self.name}"),
+                account=self.account,
             )
             try:
                 with self._phase_scope() as scope:
@@ -228,6 +237,7 @@ class StrategyRunner:
                 self._set_state(S.COMPUTING)
                 ctx.bar_close = self._last_due if self._last_due > -math.inf else None
                 with self._phase_scope() as scope:
+                    await self._refresh_marks()
                     await self._guard("next", self.strategy.next, ctx)
                     self.computes += 1
                     ctx.computes = self.computes
@@ -238,6 +248,20 @@ class StrategyRunner:
             if await self._idle(S.SLEEPING, until=self._due):
                 self._last_due = self._due
                 compute_due = True
+
+    async def _refresh_marks(self) -> None:
+        """Mark positions to market before each compute, so the kill switch sees price moves."""
+        if self.account is None:
+            return
+        try:
+            await self.account.refresh_marks()
+        except Exception as exc:  # a price feed hiccup must not count as a strategy failure
+            log.warning("%s: could not mark positions to market: %s", self.name, exc)
+
+    def _kill(self, reason: str) -> None:
+        """The account's kill switch tripped: pause at once, as an operator's pause would."""
+        text = f"pause {self.name}"
+        self._receive_one(_Request(Command("pause", self.name, source="risk", text=text)))
 
     async def _idle(self, state: StrategyState, *, until: float | None) -> bool:
         """Wait in ``state`` until ``until`` (or forever); False if a command interrupted."""
@@ -299,13 +323,30 @@ class StrategyRunner:
             self.strategy = type(self.strategy)()
 
     async def _finish(self, ctx: Context, *, ran_on_start: bool) -> None:
+        """The stop sequence: on_stop, then the account's open orders (and positions, if so
+        configured), then a flush of the recorder; each step bounded, all of it reported."""
         self._set_state(S.STOPPING, "stop")
         problem = await self._run_on_stop(ctx) if ran_on_start else None
+        done = await self._wind_down()
         self._set_state(S.STOPPED, "stop")
+        message = "; ".join(["stopped", *([f"on_stop {problem}"] if problem else []), *done])
         # Stop requests are answered in run(), once the receiver task has ended too.
-        self._stop_outcome = (
-            (True, "stopped") if problem is None else (False, f"stopped; on_stop {problem}")
-        )
+        self._stop_outcome = (problem is None, message)
+
+    async def _wind_down(self) -> list[str]:
+        done: list[str] = []
+        with trio.CancelScope(shield=True), trio.move_on_after(self.stop_timeout) as deadline:
+            if self.account is not None:
+                try:
+                    done.extend(await self.account.shutdown())
+                except Exception as exc:
+                    log.exception("%s: winding down orders failed", self.name)
+                    done.append(f"winding down orders failed: {type(exc).__name__}: {exc}")
+            if self._flush is not None:
+                await self._flush()
+        if deadline.cancelled_caught:
+            done.append(f"wind-down timed out after {self.stop_timeout:g}s")
+        return done
 
     async def _run_on_stop(self, ctx: Context) -> str | None:
         """Run on_stop shielded, bounded by ``stop_timeout``; say what went wrong, if anything."""
@@ -373,6 +414,9 @@ class StrategyRunner:
             else:
                 self._reply(request, False, f"{self.name} is {state}")
             return
+        if verb == "reduce-only":
+            self._reply(request, *self._set_reduce_only(command.args[0] == "on"))
+            return
         if verb not in _LIFECYCLE_VERBS and verb not in self.spec.custom_commands:
             self._reply(request, False, f"{self.name} has no command {verb!r}")
             return
@@ -402,7 +446,7 @@ class StrategyRunner:
         verb = command.verb
         if verb == "wake" and state is S.PAUSED:
             return f"{self.name} is paused; resume it first"
-        if verb == "pause" and state in (S.FAILED, S.RESTARTING):
+        if verb in ("pause", "flatten") and state in (S.FAILED, S.RESTARTING):
             return f"{self.name} is {state}; stop it, or resume to restart it now"
         if verb in self.spec.custom_commands and state in (S.FAILED, S.RESTARTING):
             return f"{self.name} is {state}; custom commands need it running"
@@ -413,13 +457,21 @@ class StrategyRunner:
                 return f"set: {exc}"
         return None
 
+    def _set_reduce_only(self, on: bool) -> tuple[bool, str]:
+        if self.account is None:
+            return False, f"{self.name} has no trade engine"
+        self.account.reduce_only = on
+        if on:
+            return True, "reduce-only on: next() keeps running; orders adding exposure are refused"
+        return True, "reduce-only off"
+
     @staticmethod
     def _interrupts(verb: str, state: StrategyState) -> bool:
         if verb == "stop":
             return True
         if state in (S.SLEEPING, S.PAUSED, S.FAILED, S.RESTARTING):
             return True  # waiting phases: apply now, then wait again for the same deadline
-        return verb == "pause" and state is S.COMPUTING
+        return verb in ("pause", "flatten") and state is S.COMPUTING
 
     async def _apply_pending(self) -> None:
         """The one place commands change the strategy: between phases, in arrival order."""
@@ -443,7 +495,11 @@ class StrategyRunner:
                     self._paused = True
                     note = "; next() was interrupted" if was is S.COMPUTING else ""
                     self._reply(request, True, f"paused (was {was}){note}", state="paused")
+            elif verb == "flatten":
+                await self._flatten(request)
             elif verb == "resume":
+                if self.account is not None:
+                    self.account.halted = None  # an operator's resume re-arms the kill switch
                 if self.state in (S.FAILED, S.RESTARTING):
                     self._backoff.reset()
                     self._restart_now = True
@@ -475,6 +531,19 @@ class StrategyRunner:
                     self._reply(request, True, text)
             else:
                 await self._custom(request)
+
+    async def _flatten(self, request: _Request) -> None:
+        if self.account is None:
+            self._reply(request, False, f"{self.name} has no trade engine")
+            return
+        try:
+            done = await self.account.flatten()  # its orders are shielded; nothing half-sent
+        except Exception as exc:
+            self._reply(request, False, f"flatten failed: {type(exc).__name__}: {exc}")
+            return
+        self._paused = True
+        summary = "; ".join(done) or "nothing to flatten"
+        self._reply(request, True, f"{summary}; paused", state="paused")
 
     async def _custom(self, request: _Request) -> None:
         ctx = self._ctx
@@ -560,7 +629,9 @@ class StrategyRunner:
         parts.append(f"symbols {','.join(self.spec.symbols)}")
         params = param_values(self.strategy)
         if params:
-            parts.append(" ".join(f"{k}={v!r}" for k, v in params.items()))
+            parts.append(" ".join(f"{k}={_show(v)}" for k, v in params.items()))
+        if self.account is not None:
+            parts.append(self.account.summary())
         parts.append(f"computes {self.computes}")
         if self._backoff.failures:
             parts.append(f"failures {self._backoff.failures}")
@@ -595,3 +666,8 @@ def _span(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def _show(value: object) -> str:
+    """Parameters as an operator would type them back: Decimal('0.01') reads as 0.01."""
+    return str(value) if isinstance(value, Decimal | int | float | bool) else repr(value)

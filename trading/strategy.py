@@ -12,7 +12,8 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 import trio
@@ -22,6 +23,12 @@ from trading.bars import Bar, Interval, IntervalError
 from trading.clock import Clock
 from trading.commands import BUILTIN_VERBS, VERB_RE, Command, CommandError
 from trading.exchanges.base import MarketData
+from trading.orders import Order, Side, TimeInForce
+from trading.portfolio import Position
+from trading.risk import RiskLimits
+
+if TYPE_CHECKING:
+    from trading.account import Account
 
 __all__ = ["Context", "Strategy", "StrategyDefinitionError", "StrategySpec", "inspect_strategy"]
 
@@ -47,6 +54,7 @@ class Strategy:
     symbols: ClassVar[Sequence[str]] = ("BTCUSDT",)
     custom_commands: ClassVar[Mapping[str, str]] = {}
     compute_on_start: ClassVar[bool] = True
+    risk: ClassVar[RiskLimits | None] = None
 
     async def on_start(self, ctx: Context) -> None:
         """Set up (open connections, load state). A stop may cancel it; then on_stop won't run."""
@@ -109,7 +117,7 @@ def inspect_strategy(cls: type[Strategy], *, name: str | None = None) -> Strateg
         if klass not in (Strategy, object):
             annotations.update(inspect.get_annotations(klass))
     params = {key for key, value in annotations.items() if "ClassVar" not in str(value)}
-    for attr in ("interval", "symbols", "name", "custom_commands", "compute_on_start"):
+    for attr in ("interval", "symbols", "name", "custom_commands", "compute_on_start", "risk"):
         if attr in params:
             raise StrategyDefinitionError(
                 f"{where}: {attr!r} must be a class attribute: write `{attr} = ...` without an "
@@ -171,7 +179,9 @@ class Context:
         clock: Clock,
         market: MarketData,
         log: logging.Logger,
+        account: Account | None = None,
     ) -> None:
+        self._account = account
         self.spec = spec
         self.clock = clock
         self.market = market
@@ -210,6 +220,60 @@ class Context:
             end=self.clock.now(),
             limit=limit,
         )
+
+    @property
+    def account(self) -> Account:
+        """This strategy's account at the trade engine: orders, positions, PnL."""
+        if self._account is None:
+            raise RuntimeError("this runner has no trade engine: give Runner an exchange")
+        return self._account
+
+    async def buy(
+        self,
+        quantity: Decimal | int | float | str,
+        symbol: str | None = None,
+        *,
+        price: Decimal | int | float | str | None = None,
+    ) -> Order:
+        """Buy at market, or at ``price`` (a limit order). Returns once the exchange answered.
+
+        Raises OrderRefused (validation, balance, risk limits, reduce-only, or the exchange's own
+        refusal) with the reason; nothing is sent for a pre-trade refusal.
+        """
+        return await self.account.submit(Side.BUY, quantity, symbol or self.symbols[0], price)
+
+    async def sell(
+        self,
+        quantity: Decimal | int | float | str,
+        symbol: str | None = None,
+        *,
+        price: Decimal | int | float | str | None = None,
+    ) -> Order:
+        """Sell at market, or at ``price`` (a limit order); see :meth:`buy`."""
+        return await self.account.submit(Side.SELL, quantity, symbol or self.symbols[0], price)
+
+    async def submit(
+        self,
+        side: Side | str,
+        quantity: Decimal | int | float | str,
+        symbol: str | None = None,
+        *,
+        price: Decimal | int | float | str | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+    ) -> Order:
+        return await self.account.submit(
+            Side(side), quantity, symbol or self.symbols[0], price, time_in_force
+        )
+
+    async def cancel(self, order: Order | str) -> Order:
+        """Cancel an open order (shielded: a stop cannot leave it half-cancelled)."""
+        return await self.account.cancel(order)
+
+    def position(self, symbol: str | None = None) -> Position:
+        return self.account.position(symbol or self.symbols[0])
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return self.account.open_orders(symbol)
 
     async def run_in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in a worker thread; a stop or pause stops *waiting* for it at once.

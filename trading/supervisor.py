@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import types
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import Any, Self, cast
 
 import trio
 
 from trading.clock import Clock, WallClock
 from trading.commands import Command, CommandError, CommandResult, parse_command, usage
+from trading.engine import TradeEngine
 from trading.events import CommandHandled, Event, StrategyError, StrategyStateChanged, describe
-from trading.exchanges.base import MarketData
+from trading.exchanges.base import Exchange, MarketData, PriceSource
 from trading.exchanges.sim import SimulatedMarket
 from trading.restart import RestartPolicy
 from trading.runner import Publish, StrategyRunner
@@ -58,15 +60,25 @@ class Runner:
         publish: Publish | None = None,
         restart_policy: RestartPolicy | None = None,
         stop_timeout: float = 10.0,
+        exchange: Exchange | None = None,
+        paper: bool = True,
     ) -> None:
         self.clock: Clock = clock if clock is not None else WallClock()
         self.market: MarketData = market if market is not None else SimulatedMarket()
         self.publish: Publish = publish if publish is not None else log_event
+        if exchange is None and paper and isinstance(self.market, PriceSource):
+            # The embedded default: paper trading against the market the strategies read.
+            from trading.exchanges.paper import PaperBroker
+
+            exchange = PaperBroker(self.market, self.clock)
+        self.exchange = exchange
+        self.engine: TradeEngine | None = None
         self.restart_policy = restart_policy or RestartPolicy()
         self.stop_timeout = stop_timeout
         self._strategies: dict[str, StrategyRunner] = {}
         self._nursery: trio.Nursery | None = None
-        self._nursery_manager: Any = None
+        self._stack: AsyncExitStack | None = None
+        self._services: trio.Nursery | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._idle = trio.Event()
         self._idle.set()
@@ -74,10 +86,22 @@ class Runner:
     # -- lifetime -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._nursery_manager = trio.open_nursery()
-        self._nursery = await self._nursery_manager.__aenter__()
-        self._token = trio.lowlevel.current_trio_token()
+        # Two nurseries: services (the trade engine) outlive strategies, which still use them
+        # while they stop; the callback between them ends the services once strategies are gone.
+        async with AsyncExitStack() as stack:
+            self._services = await stack.enter_async_context(trio.open_nursery())
+            if self.exchange is not None:
+                engine = TradeEngine(self.exchange, clock=self.clock, publish=self.publish)
+                self.engine = await self._services.start(engine.run)
+            stack.push_async_callback(self._stop_services)
+            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            self._token = trio.lowlevel.current_trio_token()
+            self._stack = stack.pop_all()
         return self
+
+    async def _stop_services(self) -> None:
+        if self._services is not None:
+            self._services.cancel_scope.cancel(reason="Runner closed")
 
     async def __aexit__(
         self,
@@ -85,16 +109,16 @@ class Runner:
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> bool | None:
+        stack, self._stack = self._stack, None
+        assert stack is not None, "Runner.__aexit__ without __aenter__"
         try:
             if exc is None:
                 await self.stop_all()
-            else:
-                assert self._nursery is not None
+            elif self._nursery is not None:
                 self._nursery.cancel_scope.cancel(reason="Runner block raised")
         finally:
-            manager, self._nursery_manager = self._nursery_manager, None
             self._nursery = None
-            result: bool | None = await manager.__aexit__(exc_type, exc, tb)
+            result: bool | None = await stack.__aexit__(exc_type, exc, tb)
         return result
 
     @property
@@ -124,6 +148,7 @@ class Runner:
             publish=self.publish,
             restart_policy=self.restart_policy,
             stop_timeout=self.stop_timeout,
+            account=None if self.engine is None else self.engine.account(spec.name, spec.cls.risk),
         )
         self._strategies[spec.name] = runner
         self._idle = trio.Event() if self._idle.is_set() else self._idle
