@@ -249,3 +249,12 @@ async def test_no_leaked_tasks_after_10000_random_commands_on_100_strategies(
         for name in list(runner.names()):
             await runner.remove(name)
         assert task_tree() == empty
+
+
+async def test_wait_idle_returns_when_the_only_strategy_gives_up(
+    clock: MockClock, runner: trading.Runner
+) -> None:
+    await runner.add(Ticker(fail=True), name="bad")
+    with trio.fail_after(3600):
+        await runner.wait_idle()
+    assert runner["bad"].given_up and not runner["bad"].finished.is_set()

@@ -186,6 +186,8 @@ class Account:
     async def refresh_marks(self) -> None:
         """Mark open positions to market (before each compute) so PnL and the kill switch see
         moves that happened without fills."""
+        if self._book is None:
+            return  # never traded: nothing to mark
         for symbol, position in self.book.positions.items():
             if position.quantity:
                 self.engine.marks[symbol] = await self.engine.exchange.last_price(symbol)

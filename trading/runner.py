@@ -107,6 +107,7 @@ class StrategyRunner:
         command_buffer: int = 16,
         account: Account | None = None,
         flush: Callable[[], Awaitable[None]] | None = None,
+        on_given_up: Callable[[], None] | None = None,
     ) -> None:
         self.strategy = strategy
         self.spec = spec
@@ -116,6 +117,7 @@ class StrategyRunner:
         self.stop_timeout = stop_timeout
         self.account = account
         self._flush = flush
+        self._on_given_up = on_given_up
         self._publish = publish
         if account is not None:
             account.on_kill = self._kill
@@ -300,6 +302,8 @@ class StrategyRunner:
         self._set_state(S.FAILED, self.last_error)
         self._restart_now = False
         self._restart_at = None if delay is None else now + delay
+        if self.given_up and self._on_given_up is not None:
+            self._on_given_up()
         while True:
             await self._apply_pending()
             if self._stopping:
