@@ -72,12 +72,12 @@ class Account:
     ) -> Order:
         """Validate, check risk, then send. Raises OrderRefused with the reason, nothing sent."""
         engine = self.engine
-        qty = to_decimal(quantity, "quantity")
-        limit = None if price is None else to_decimal(price, "price")
-        order_type = OrderType.MARKET if limit is None else OrderType.LIMIT
+        order_type = OrderType.MARKET if price is None else OrderType.LIMIT
         cid = engine.new_order_id(self.strategy)
-        order: Order | None = None
+        qty, limit = Decimal(0), None
         try:
+            qty = to_decimal(quantity, "quantity")
+            limit = None if price is None else to_decimal(price, "price")
             info = engine.symbol(symbol)
             order = Order(
                 client_order_id=cid,
@@ -306,6 +306,7 @@ class Account:
         symbol: str,
         reason: str,
     ) -> None:
+        """Publish a refusal; ``qty`` is 0 when the quantity itself could not be read."""
         log.warning("%s: order refused before sending: %s", self.strategy, reason)
         self.engine.publish(
             ev.OrderRejected(

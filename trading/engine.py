@@ -251,6 +251,7 @@ class TradeEngine:
         """Bring ``order`` to what ``report`` says: fills first (they prove the order exists),
         then the state. Publishes one event per change; idempotent for repeated reports."""
         now = self.clock.now()
+        was_unknown = order.state is OrderState.UNKNOWN
         if order.state is OrderState.NEW and report.state is not OrderState.REJECTED:
             order.mark_submitted(report.exchange_order_id, now)
             self._publish_order(ev.OrderAccepted, order, exchange_order_id=report.exchange_order_id)
@@ -279,7 +280,7 @@ class TradeEngine:
             account = self._accounts.get(order.strategy)
             if account is not None:
                 account.on_fill(fill)
-        if order.state is OrderState.UNKNOWN or (reconciled and order.state is not report.state):
+        if was_unknown or reconciled:
             if order.state is not report.state and not order.state.is_final:
                 order.reconcile(report.state, report.filled_quantity, report.average_price, now)
             if reconciled:
