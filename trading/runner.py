@@ -14,14 +14,12 @@ The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any, cast
 
 import attrs
@@ -33,18 +31,17 @@ from trading.commands import Command, CommandError, CommandResult
 from trading.events import CommandHandled, Event, StrategyError, StrategyStateChanged
 from trading.exchanges.base import MarketData
 from trading.params import ParamError, apply_params, param_values, validate_params
+from trading.policy import admit, interrupts
 from trading.restart import Backoff, RestartPolicy
 from trading.states import StrategyState, check_transition
 from trading.strategy import Context, Strategy, StrategySpec
+from trading.text import clock_time, show, span
 
 __all__ = ["Publish", "StoppedWhileStarting", "StrategyRunner"]
 
 Publish = Callable[[Event], None]
 S = StrategyState
 log = logging.getLogger("trading.runner")
-
-# Commands that are queued for the lifecycle; status and help are answered by the receiver.
-_LIFECYCLE_VERBS = frozenset({"stop", "pause", "resume", "wake", "set", "flatten"})
 
 
 class _StrategyFailed(Exception):
@@ -421,45 +418,28 @@ class StrategyRunner:
         if verb == "reduce-only":
             self._reply(request, *self._set_reduce_only(command.args[0] == "on"))
             return
-        if verb not in _LIFECYCLE_VERBS and verb not in self.spec.custom_commands:
-            self._reply(request, False, f"{self.name} has no command {verb!r}")
-            return
-        error = self._precheck(command, state)
-        if error is not None:
-            self._reply(request, False, error)
-            return
-        # No-ops are answered at once rather than queued behind a long next().
-        if verb == "wake" and state is S.COMPUTING:
-            self._reply(request, True, "already computing")
-            return
-        pause_queued = any(r.command.verb == "pause" for r in self._pending)
-        resumable = self._paused or pause_queued or state in (S.FAILED, S.RESTARTING)
-        if verb == "resume" and not resumable:
-            self._reply(request, True, f"not paused ({state})")
-            return
-        if verb == "pause" and (self._paused or pause_queued):
-            self._reply(request, True, "already paused")
-            return
-        self._pending.append(request)
-        if self._phase is not None and self._interrupts(verb, state):
-            self._interrupted_by = f"command {verb!r} from {command.source}"
-            self._phase.cancel(reason=self._interrupted_by)
-
-    def _precheck(self, command: Command, state: StrategyState) -> str | None:
-        """Refuse at once what would be refused later, so bad input gets an immediate reply."""
-        verb = command.verb
-        if verb == "wake" and state is S.PAUSED:
-            return f"{self.name} is paused; resume it first"
-        if verb in ("pause", "flatten") and state in (S.FAILED, S.RESTARTING):
-            return f"{self.name} is {state}; stop it, or resume to restart it now"
-        if verb in self.spec.custom_commands and state in (S.FAILED, S.RESTARTING):
-            return f"{self.name} is {state}; custom commands need it running"
         if verb == "set":
             try:
                 validate_params(self.strategy, dict(command.params))
             except ParamError as exc:
-                return f"set: {exc}"
-        return None
+                self._reply(request, False, f"set: {exc}")
+                return
+        pause_queued = any(r.command.verb == "pause" for r in self._pending)
+        verdict = admit(
+            verb,
+            state,
+            name=self.name,
+            paused=self._paused,
+            pause_queued=pause_queued,
+            custom=self.spec.custom_commands,
+        )
+        if verdict is not None:
+            self._reply(request, *verdict)
+            return
+        self._pending.append(request)
+        if self._phase is not None and interrupts(verb, state):
+            self._interrupted_by = f"command {verb!r} from {command.source}"
+            self._phase.cancel(reason=self._interrupted_by)
 
     def _set_reduce_only(self, on: bool) -> tuple[bool, str]:
         if self.account is None:
@@ -468,14 +448,6 @@ class StrategyRunner:
         if on:
             return True, "reduce-only on: next() keeps running; orders adding exposure are refused"
         return True, "reduce-only off"
-
-    @staticmethod
-    def _interrupts(verb: str, state: StrategyState) -> bool:
-        if verb == "stop":
-            return True
-        if state in (S.SLEEPING, S.PAUSED, S.FAILED, S.RESTARTING):
-            return True  # waiting phases: apply now, then wait again for the same deadline
-        return verb in ("pause", "flatten") and state is S.COMPUTING
 
     async def _apply_pending(self) -> None:
         """The one place commands change the strategy: between phases, in arrival order."""
@@ -512,7 +484,10 @@ class StrategyRunner:
                     self._paused = False
                     due = self.spec.interval.next_close(max(self.clock.now(), self._last_due))
                     self._reply(
-                        request, True, f"resumed; next compute at {_hms(due)}", state="sleeping"
+                        request,
+                        True,
+                        f"resumed; next compute at {clock_time(due)}",
+                        state="sleeping",
                     )
                 else:
                     self._reply(request, True, f"not paused ({self.state})")
@@ -623,17 +598,17 @@ class StrategyRunner:
         parts = [str(self.state)]
         if self.state is S.SLEEPING and self._due is not None:
             parts.append(
-                f"next compute at {_hms(self._due)} (in {_span(self._due - self.clock.now())})"
+                f"next compute at {clock_time(self._due)} (in {span(self._due - self.clock.now())})"
             )
         if self.state is S.RESTARTING and self._restart_at is not None:
-            parts.append(f"restart in {_span(self._restart_at - self.clock.now())}")
+            parts.append(f"restart in {span(self._restart_at - self.clock.now())}")
         if self._paused and self.state is not S.PAUSED:
             parts.append("pause pending")
         parts.append(f"interval {self.spec.interval}")
         parts.append(f"symbols {','.join(self.spec.symbols)}")
         params = param_values(self.strategy)
         if params:
-            parts.append(" ".join(f"{k}={_show(v)}" for k, v in params.items()))
+            parts.append(" ".join(f"{k}={show(v)}" for k, v in params.items()))
         if self.account is not None:
             parts.append(self.account.summary())
         parts.append(f"computes {self.computes}")
@@ -655,23 +630,3 @@ class StrategyRunner:
             "failures": self._backoff.failures,
             "last_error": self.last_error,
         }
-
-
-def _hms(when: float) -> str:
-    return dt.datetime.fromtimestamp(when, tz=dt.UTC).strftime("%H:%M:%S UTC")
-
-
-def _span(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def _show(value: object) -> str:
-    """Parameters as an operator would type them back: Decimal('0.01') reads as 0.01."""
-    return str(value) if isinstance(value, Decimal | int | float | bool) else repr(value)
