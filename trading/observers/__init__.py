@@ -1,0 +1,21 @@
+"""Observers of the event bus: the log, the SQLite recorder, the console notifier.
+
+Each observer is fed by :class:`trading.bus.EventBus` through its own bounded channel and task,
+so none of them can slow trading down (DESIGN.md rule 6).
+"""
+
+from trading.observers.log import LogObserver
+from trading.observers.notifier import ConsoleNotifier
+from trading.observers.queries import format_table, read_fills, read_orders, read_positions
+from trading.observers.recorder import Recorder, RecorderError
+
+__all__ = [
+    "ConsoleNotifier",
+    "LogObserver",
+    "Recorder",
+    "RecorderError",
+    "format_table",
+    "read_fills",
+    "read_orders",
+    "read_positions",
+]

@@ -1,0 +1,136 @@
+"""ConsoleNotifier: short lines for what an operator must see, folded under load.
+
+A notifier is for a human watching a terminal (or a chat, through a callable): it shows fills,
+rejections, risk breaches, strategy errors and strategies pausing, failing or stopping, and
+nothing routine. It is lossy by design. Under a burst it prints at most ``max_lines`` events per
+batch and ``rate`` lines per second (trio time, so tests run on a mock clock), then one line
+saying how many it folded, and it always says how many events the bus dropped for it: a quiet
+console must mean "nothing happened", never "too much happened".
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+import trio
+
+from trading.events import (
+    Event,
+    OrderPartiallyFilled,
+    OrderRejected,
+    OrderUnknown,
+    RiskBreached,
+    StrategyError,
+    StrategyStateChanged,
+    describe,
+)
+
+__all__ = ["NOTABLE_STATES", "ConsoleNotifier", "is_notable"]
+
+# The state changes an operator acts on; computing <-> sleeping flips are routine.
+NOTABLE_STATES = frozenset({"paused", "failed", "stopped"})
+
+
+def is_notable(event: Event) -> bool:
+    if isinstance(event, StrategyStateChanged):
+        return event.new in NOTABLE_STATES
+    return isinstance(
+        event, OrderPartiallyFilled | OrderRejected | OrderUnknown | RiskBreached | StrategyError
+    )
+
+
+class ConsoleNotifier:
+    """Lossy observer printing one line per notable event.
+
+    ``stream`` is a text stream (flushed after each batch) or a callable taking one line, for
+    chat front-ends. ``rate`` lines per second refill a bucket of ``max_lines``; what does not
+    fit is counted and reported as "... N more events folded" at most once per
+    ``summary_interval`` seconds, and at close.
+    """
+
+    lossless = False
+    buffer = 256
+    max_batch = 1_000
+
+    def __init__(
+        self,
+        stream: TextIO | Callable[[str], object] | None = None,
+        *,
+        name: str = "console",
+        max_lines: int = 10,
+        rate: float = 5.0,
+        summary_interval: float = 1.0,
+    ) -> None:
+        if max_lines < 1 or rate <= 0:
+            raise ValueError("max_lines must be >= 1 and rate > 0")
+        self.name = name
+        self._stream = stream if stream is not None else sys.stdout
+        self.max_lines = max_lines
+        self.rate = rate
+        self.summary_interval = summary_interval
+        self.folded = 0  # notable events not shown, not yet reported
+        self.dropped = 0  # events the bus dropped for us, not yet reported
+        self.total_folded = 0
+        self.total_dropped = 0
+        self._tokens = float(max_lines)
+        self._refilled_at: float | None = None
+        self._summary_at: float | None = None
+
+    def note_dropped(self, count: int) -> None:
+        self.dropped += count
+        self.total_dropped += count
+
+    async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
+        now = trio.current_time()
+        self._refill(now)
+        lines: list[str] = []
+        for _, event in batch:
+            if not is_notable(event):
+                continue
+            if len(lines) < self.max_lines and self._tokens >= 1:
+                self._tokens -= 1
+                lines.append(describe(event))
+            else:
+                self.folded += 1
+                self.total_folded += 1
+        due = self._summary_at is None or now - self._summary_at >= self.summary_interval
+        if (self.folded or self.dropped) and due:
+            lines.extend(self._summary())
+            self._summary_at = now
+        self._emit(lines)
+
+    async def aclose(self) -> None:
+        """Say what is still folded or dropped, so the last word is never silently lost."""
+        self._emit(self._summary())
+
+    def _summary(self) -> list[str]:
+        lines = []
+        if self.folded:
+            lines.append(f"... {self.folded} more events folded")
+        if self.dropped:
+            lines.append(f"... {self.dropped} events dropped under load")
+        self.folded = self.dropped = 0
+        return lines
+
+    def _refill(self, now: float) -> None:
+        if self._refilled_at is not None:
+            elapsed = now - self._refilled_at
+            self._tokens = min(float(self.max_lines), self._tokens + elapsed * self.rate)
+        self._refilled_at = now
+
+    def _emit(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        stream = self._stream
+        write = getattr(stream, "write", None)
+        if write is None:
+            assert callable(stream)
+            for line in lines:
+                stream(line)
+            return
+        write("".join(f"{line}\n" for line in lines))
+        flush = getattr(stream, "flush", None)
+        if flush is not None:
+            flush()
