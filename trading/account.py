@@ -72,6 +72,8 @@ class Account:
     ) -> Order:
         """Validate, check risk, then send. Raises OrderRefused with the reason, nothing sent."""
         engine = self.engine
+        # Backpressure, only far past normal: the recorder is a very long way behind.
+        await engine.wait_for_capacity()
         order_type = OrderType.MARKET if price is None else OrderType.LIMIT
         cid = engine.new_order_id(self.strategy)
         qty, limit = Decimal(0), None

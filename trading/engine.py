@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 import trio
@@ -73,8 +73,10 @@ class TradeEngine:
         reconcile_timeout: float = 30.0,
         not_found_grace: float = 5.0,
         run_id: str | None = None,
+        capacity: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.exchange = exchange
+        self.wait_for_capacity = capacity or trio.lowlevel.checkpoint
         self.clock = clock
         self.publish = publish
         self.call_timeout = call_timeout

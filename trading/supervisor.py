@@ -12,38 +12,27 @@ from __future__ import annotations
 import gc
 import logging
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any, Self, cast
 
 import trio
 
+from trading.bus import EventBus, Observer
 from trading.clock import Clock, WallClock
 from trading.commands import Command, CommandError, CommandResult, parse_command, usage
 from trading.engine import TradeEngine
-from trading.events import CommandHandled, Event, StrategyError, StrategyStateChanged, describe
+from trading.events import CommandHandled, Event
 from trading.exchanges.base import Exchange, MarketData, PriceSource
 from trading.exchanges.sim import SimulatedMarket
+from trading.observers.log import LogObserver
 from trading.restart import RestartPolicy
 from trading.runner import Publish, StrategyRunner
 from trading.strategy import Strategy, inspect_strategy
 
-__all__ = ["Runner", "log_event"]
+__all__ = ["Runner"]
 
 log = logging.getLogger("trading.runner")
-_events_log = logging.getLogger("trading.events")
-
-
-def log_event(event: Event) -> None:
-    """The default observer until an EventBus is attached: one log line per event."""
-    if isinstance(event, StrategyError):
-        level = logging.ERROR
-    elif isinstance(event, StrategyStateChanged):
-        level = logging.DEBUG
-    else:
-        level = logging.INFO
-    if _events_log.isEnabledFor(level):
-        _events_log.log(level, "%s", describe(event))
 
 
 class Runner:
@@ -59,6 +48,7 @@ class Runner:
         clock: Clock | None = None,
         market: MarketData | None = None,
         publish: Publish | None = None,
+        observers: Sequence[Observer] | None = None,
         restart_policy: RestartPolicy | None = None,
         stop_timeout: float = 10.0,
         exchange: Exchange | None = None,
@@ -66,7 +56,13 @@ class Runner:
     ) -> None:
         self.clock: Clock = clock if clock is not None else WallClock()
         self.market: MarketData = market if market is not None else SimulatedMarket()
-        self.publish: Publish = publish if publish is not None else log_event
+        # Observers are attached here, once; everything the runner and the engine publish
+        # reaches each of them through its own bounded channel. `publish` is a synchronous tap
+        # (tests, embedding code) that sees every event first and must not block.
+        self.bus = EventBus()
+        for observer in observers if observers is not None else [LogObserver()]:
+            self.bus.attach(observer)
+        self._tap = publish
         if exchange is None and paper and isinstance(self.market, PriceSource):
             # The embedded default: paper trading against the market the strategies read.
             from trading.exchanges.paper import PaperBroker
@@ -82,9 +78,15 @@ class Runner:
         self._nursery: trio.Nursery | None = None
         self._stack: AsyncExitStack | None = None
         self._services: trio.Nursery | None = None
+        self._engine_scope: trio.CancelScope | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._idle = trio.Event()
         self._idle.set()
+
+    def publish(self, event: Event) -> None:
+        if self._tap is not None:
+            self._tap(event)
+        self.bus.publish(event)
 
     # -- lifetime -------------------------------------------------------------------------------
 
@@ -93,18 +95,39 @@ class Runner:
         # while they stop; the callback between them ends the services once strategies are gone.
         async with AsyncExitStack() as stack:
             self._services = await stack.enter_async_context(trio.open_nursery())
+            await self._services.start(self.bus.run)
             if self.exchange is not None:
-                engine = TradeEngine(self.exchange, clock=self.clock, publish=self.publish)
-                self.engine = await self._services.start(engine.run)
+                engine = TradeEngine(
+                    self.exchange,
+                    clock=self.clock,
+                    publish=self.publish,
+                    capacity=self.bus.wait_for_capacity,
+                )
+                self.engine = await self._services.start(self._serve_engine, engine)
             stack.push_async_callback(self._stop_services)
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             self._token = trio.lowlevel.current_trio_token()
             self._stack = stack.pop_all()
         return self
 
+    async def _serve_engine(
+        self, engine: TradeEngine, *, task_status: trio.TaskStatus[TradeEngine]
+    ) -> None:
+        with trio.CancelScope() as self._engine_scope:
+            await engine.run(task_status=task_status)
+
     async def _stop_services(self) -> None:
+        """Strategies are gone: stop the engine, then drain every observer, then end the bus."""
+        if self._engine_scope is not None:
+            self._engine_scope.cancel(reason="Runner closed")
+        with trio.CancelScope(shield=True):
+            await self.bus.aclose()
         if self._services is not None:
             self._services.cancel_scope.cancel(reason="Runner closed")
+
+    async def flush(self) -> None:
+        """Wait until every event published so far was handled by every observer."""
+        await self.bus.flush()
 
     async def __aexit__(
         self,
@@ -153,6 +176,7 @@ class Runner:
             stop_timeout=self.stop_timeout,
             account=None if self.engine is None else self.engine.account(spec.name, spec.cls.risk),
             on_given_up=self._check_idle,
+            flush=self.flush,
         )
         self._strategies[spec.name] = runner
         self._live.add(runner)
