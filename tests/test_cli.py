@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +20,8 @@ CLI = [sys.executable, "-m", "trading"]
 def run(
     *args: str, stdin: str = "", cwd: Path = REPO, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    if args[:1] == ("run",) and "--db" not in args:
+        args = (*args, "--no-db")  # never leave a trio-trade.db in the repository
     return subprocess.run(
         [*CLI, *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=timeout
     )
@@ -54,15 +58,26 @@ def test_run_sma_cross_with_commands_on_stdin() -> None:
     assert "--for 5s elapsed: stopping" in result.stderr
 
 
-def test_newcomer_sees_a_signal_within_10_seconds_and_eof_does_not_stop_it() -> None:
+def test_newcomer_sees_a_trade_within_10_seconds_and_eof_does_not_stop_it(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "run.db")
     started = time.monotonic()
-    result = run("run", "sma_cross", "--for", "7s", stdin="")
+    result = run("run", "sma_cross", "--for", "7s", "--db", db, stdin="")
     assert result.returncode == 0
     assert time.monotonic() - started >= 7  # the end of stdin did not end the run
     # it bought on the simulated market through the paper broker, and stop reported the position
     assert "BUY  signal: BTCUSDT" in result.stderr
     assert "bought 0.01 BTCUSDT @ " in result.stderr
     assert result.stdout.strip() == "sma_cross: ok: stopped; position BTCUSDT 0.01 kept"
+    # the console notifier told the operator, and the recorder kept it all
+    assert "sma_cross: buy 0.01 BTCUSDT @ " in result.stderr
+    orders = run("orders", "--db", db).stdout.splitlines()
+    assert len(orders) == 3 and " buy " in orders[2] and " filled " in orders[2]
+    fills = run("fills", "--db", db, "--strategy", "sma_cross").stdout.splitlines()
+    assert len(fills) == 3 and fills[2].startswith("2025-01-04 08:30")
+    positions = run("positions", "--db", db).stdout.splitlines()
+    assert positions[2].split()[:3] == ["sma_cross", "BTCUSDT", "0.01"]
 
 
 def test_stopping_every_strategy_ends_the_run() -> None:
@@ -133,7 +148,7 @@ def _start(tmp_path: Path) -> subprocess.Popen[str]:
     if not (tmp_path / "cleanup.py").exists():
         (tmp_path / "cleanup.py").write_text(CLEANUP)
     proc = subprocess.Popen(
-        [*CLI, "run", "cleanup", "--strategies-dir", str(tmp_path)],
+        [*CLI, "run", "cleanup", "--strategies-dir", str(tmp_path), "--no-db"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -167,3 +182,38 @@ def test_second_ctrl_c_forces(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "on_stop ran" not in out and "forced exit" in err
+
+
+def test_tables_without_a_database_say_so(tmp_path: Path) -> None:
+    result = run("orders", "--db", str(tmp_path / "none.db"))
+    assert result.returncode == 2 and "no trading database at" in result.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_sigkill_mid_run_loses_nothing_the_recorder_acknowledged(tmp_path: Path) -> None:
+    db = tmp_path / "killed.db"
+    proc = subprocess.Popen(
+        [*CLI, "run", "sma_cross", "mystrategy", "--db", str(db), "-v", "--speed", "3600"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stderr is not None
+    acked = 0
+    deadline = time.monotonic() + 30
+    try:
+        while acked < 40 and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            match = re.search(r"recorded events up to #(\d+)", line)
+            if match:
+                acked = int(match.group(1))
+    finally:
+        proc.kill()  # SIGKILL: no clean-up of any kind runs
+        proc.wait(timeout=10)
+    assert acked >= 40, "the run never acknowledged enough events"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        seqs = {row[0] for row in conn.execute("SELECT seq FROM events")}
+    assert set(range(1, acked + 1)) <= seqs

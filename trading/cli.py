@@ -14,17 +14,24 @@ import logging
 import math
 import os
 import signal
+import sqlite3
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from trading.bars import IntervalError, parse_duration
+from trading.bus import Observer
 from trading.clock import Clock, VirtualClock
 from trading.commands import CommandResult
 from trading.exchanges.sim import SimulatedMarket
 from trading.loader import StrategyNotFound, available, load
+from trading.observers.log import LogObserver
+from trading.observers.notifier import ConsoleNotifier
+from trading.observers.queries import format_table, read_fills, read_orders, read_positions
+from trading.observers.recorder import Recorder, RecorderError
 from trading.strategy import StrategyDefinitionError, StrategySpec
 from trading.supervisor import Runner
 
@@ -35,6 +42,53 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FORCED = 0, 1, 2, 130
 # 2025-01-04 08:00 UTC: a stretch of the simulated history where sma_cross buys after about 2 s
 # and sells after about 10 s, so a first run shows a whole round trip.
 SIM_START = 1_735_977_600.0
+DEFAULT_DB = Path("trio-trade.db")
+TABLES: dict[str, tuple[Callable[[Path, str | None], list[dict[str, Any]]], tuple[str, ...]]] = {
+    "orders": (
+        read_orders,
+        (
+            "client_order_id",
+            "strategy",
+            "symbol",
+            "side",
+            "type",
+            "quantity",
+            "price",
+            "state",
+            "filled_quantity",
+            "average_price",
+            "reason",
+        ),
+    ),
+    "fills": (
+        read_fills,
+        (
+            "time",
+            "strategy",
+            "symbol",
+            "side",
+            "quantity",
+            "price",
+            "fee",
+            "fee_asset",
+            "client_order_id",
+            "trade_id",
+        ),
+    ),
+    "positions": (
+        read_positions,
+        (
+            "strategy",
+            "symbol",
+            "quantity",
+            "average_price",
+            "mark_price",
+            "realised_pnl",
+            "unrealised_pnl",
+            "fees",
+        ),
+    ),
+}
 
 
 def _duration(text: str) -> float:
@@ -59,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trio-trade",
         description="Run trading strategies you can command at any moment.",
     )
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="{list,run}")
+    sub = parser.add_subparsers(
+        dest="verb", required=True, metavar="{list,run,orders,fills,positions}"
+    )
     dir_help = "folder of strategy files (default: ./strategies)"
 
     p_list = sub.add_parser("list", help="list the strategies found in the strategies folder")
@@ -104,8 +160,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long each on_stop may take before it is abandoned (default 10)",
     )
     p_run.add_argument(
+        "--db",
+        type=Path,
+        default=DEFAULT_DB,
+        help=f"SQLite file recording orders, fills, positions and commands (default {DEFAULT_DB})",
+    )
+    p_run.add_argument(
+        "--no-db", action="store_true", help="record nothing (the console notifier still prints)"
+    )
+    p_run.add_argument(
         "-v", "--verbose", action="store_true", help="log every event and state change"
     )
+    for verb, what in (
+        ("orders", "print the recorded orders, in the order they were placed"),
+        ("fills", "print the recorded fills, in the order they happened"),
+        ("positions", "print each strategy's latest recorded position per symbol, with PnL"),
+    ):
+        p_table = sub.add_parser(verb, help=what, description=what)
+        p_table.add_argument(
+            "--db", type=Path, default=DEFAULT_DB, help=f"the run's database (default {DEFAULT_DB})"
+        )
+        p_table.add_argument("--strategy", metavar="NAME", help="only this strategy's")
     return parser
 
 
@@ -113,7 +188,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verb == "list":
         return _list(args.strategies_dir)
+    if args.verb in TABLES:
+        return _table(args.verb, args.db, args.strategy)
     return _run(args)
+
+
+def _table(verb: str, db: Path, strategy: str | None) -> int:
+    reader, columns = TABLES[verb]
+    try:
+        rows = reader(db, strategy)
+    except FileNotFoundError as exc:
+        print(f"trio-trade: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not rows:
+        who = f" for strategy {strategy!r}" if strategy else ""
+        print(f"no {verb} recorded{who} in {db}", file=sys.stderr)
+        return EXIT_OK
+    for row in rows:
+        if isinstance(row.get("time"), float):
+            row["time"] = f"{dt.datetime.fromtimestamp(row['time'], tz=dt.UTC):%Y-%m-%d %H:%M:%S}"
+    print(format_table(rows, columns))
+    return EXIT_OK
 
 
 def _list(directory: Path) -> int:
@@ -180,9 +275,19 @@ async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespa
             pace,
         )
         exit_code = EXIT_OK
+        observers: list[Observer] = [LogObserver(), ConsoleNotifier(sys.stderr)]
+        if not args.no_db:
+            try:
+                observers.append(Recorder(args.db))
+            except (RecorderError, OSError, sqlite3.Error) as exc:
+                log.error("cannot record into %s: %s", args.db, exc)
+                return EXIT_USAGE
+            log.info("recording into %s (see: trio-trade orders --db %s)", args.db, args.db)
         async with (
             trio.open_nursery() as nursery,
-            Runner(clock=clock, market=market, stop_timeout=args.stop_timeout) as runner,
+            Runner(
+                clock=clock, market=market, stop_timeout=args.stop_timeout, observers=observers
+            ) as runner,
         ):
             nursery.start_soon(_handle_signals, signals, runner)
             for spec in specs:
