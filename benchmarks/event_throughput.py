@@ -15,6 +15,11 @@ What it measures
     Also printed: the publish cost per event (time inside ``publish`` calls only: what the
     trading loop pays), the recorder's largest backlog and its mean batch size.
 
+    Second part: the delay a slow observer adds to commands. A Runner with N strategies that
+    trade every second on the paper broker; pause/resume round trips (send -> reply) are timed
+    with no extra observer, then with a lossless observer whose every batch takes 1 s in a
+    worker thread (a recorder on a saturated disk). Target: no measurable difference.
+
 Why
     DESIGN.md rule 6: observers never block trading and the recorder loses nothing. The recorder
     must keep up with a busy engine or its backlog (memory) grows without end; target
@@ -30,18 +35,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import attrs
 import trio
 
-from trading.bus import EventBus
+import trading
+from trading.bus import EventBus, Observer
 from trading.events import Event, OrderAccepted, OrderFilled, OrderSubmitted
+from trading.exchanges.paper import PaperBroker
 from trading.observers.recorder import Recorder
 
 TARGET = 20_000  # order events per second, end to end
@@ -75,8 +84,14 @@ def order_events(count: int) -> list[Event]:
         events.append(OrderAccepted(when, *head, exchange_order_id=f"ex-{n}"))
         events.append(
             OrderFilled(
-                when, *head, trade_id=f"t{n}", fill_quantity=quantity, fill_price=price,
-                fee=fee, fee_asset="BTC", filled_quantity=quantity,
+                when,
+                *head,
+                trade_id=f"t{n}",
+                fill_quantity=quantity,
+                fill_price=price,
+                fee=fee,
+                fee_asset="BTC",
+                filled_quantity=quantity,
             )
         )
     return events[:count]
@@ -133,6 +148,77 @@ def report(result: Result) -> None:
     )
 
 
+class SlowDisk:
+    """A lossless observer whose every batch takes ``seconds`` in a worker thread, as a recorder
+    on a saturated disk would: the event loop stays free, the observer falls behind."""
+
+    lossless = True
+
+    def __init__(self, seconds: float) -> None:
+        self.name = "slow-disk"
+        self.seconds = seconds
+        self.handled = 0
+
+    async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
+        await trio.to_thread.run_sync(time.sleep, self.seconds)
+        self.handled += len(batch)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def command_latency(slow: bool, strategies: int, samples: int) -> tuple[list[float], int]:
+    """Pause/resume round trips (send -> reply, which comes once the phase was interrupted and
+    the command applied) while every strategy trades each second; with or without a slow
+    lossless observer attached."""
+
+    @attrs.define
+    class Trader(trading.Strategy):
+        interval = "1s"
+
+        async def next(self, ctx: trading.Context) -> None:
+            held = ctx.position().quantity
+            await (ctx.sell(held) if held else ctx.buy("0.001"))
+
+    slow_disk = SlowDisk(1.0)
+    observers: list[Observer] = [slow_disk] if slow else []
+    market = trading.SimulatedMarket()
+    broker = PaperBroker(market, trading.WallClock(), balances={"USDT": Decimal(10**9)})
+    latencies: list[float] = []
+    rng = random.Random(7)
+    async with trading.Runner(observers=observers, exchange=broker, market=market) as runner:
+        await runner.add_many((f"t{i}", Trader()) for i in range(strategies))
+        await trio.sleep(2.5)  # trading has begun, the slow disk is behind
+        for _ in range(samples):
+            name = f"t{rng.randrange(strategies)}"
+            t0 = time.perf_counter()
+            await runner.send(f"pause {name}")
+            latencies.append(time.perf_counter() - t0)
+            await runner.send(f"resume {name}")
+            await trio.sleep(rng.uniform(0, 0.02))
+        behind = runner.bus.statistics()[slow_disk.name].pending if slow else 0
+        await runner.stop_all()
+    return latencies, behind
+
+
+def slow_observer_report(quick: bool) -> None:
+    strategies, samples = (50, 200) if quick else (200, 1000)
+    print(f"slow observer: pause latency with {strategies} strategies trading every second")
+    base, _ = trio.run(command_latency, False, strategies, samples)
+    slowed, behind = trio.run(command_latency, True, strategies, samples)
+    for label, values in (("no slow observer", base), ("slow disk (1 s/batch)", slowed)):
+        values.sort()
+        p50 = values[len(values) // 2] * 1e6
+        p99 = values[int(len(values) * 0.99)] * 1e6
+        print(f"  {label:<24} p50 {p50:8.0f} µs   p99 {p99:8.0f} µs   (n={len(values)})")
+    d50 = (slowed[len(slowed) // 2] - base[len(base) // 2]) * 1e6
+    d99 = (slowed[int(len(slowed) * 0.99)] - base[int(len(base) * 0.99)]) * 1e6
+    print(
+        f"  added by the slow observer: p50 {d50:+.0f} µs, p99 {d99:+.0f} µs "
+        f"(it was {behind:,} events behind at the end; target: none measurable)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (a few seconds)")
@@ -149,14 +235,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trio-trade-bench-") as tmp:
         events = order_events(count)
         batched_db = Path(tmp) / "batched.db"
-        batched = trio.run(measure, "batched (one tx per batch)", batched_db, events, 5_000,
-                           args.chunk)
+        batched = trio.run(
+            measure, "batched (one tx per batch)", batched_db, events, 5_000, args.chunk
+        )
         check_rows(batched_db, events)
         report(batched)
         few = events[:baseline_count]
         baseline_db = Path(tmp) / "baseline.db"
-        baseline = trio.run(measure, "baseline (one tx per event)", baseline_db, few, 1,
-                            args.chunk)
+        baseline = trio.run(measure, "baseline (one tx per event)", baseline_db, few, 1, args.chunk)
         check_rows(baseline_db, few)
         report(baseline)
     verdict = "PASS" if batched.rate >= TARGET else "MISS"
@@ -164,6 +250,8 @@ def main() -> int:
     gain = batched.rate / baseline.rate
     print(f"  batching gain: {gain:.1f}x the one-transaction-per-event rate")
     print(f"  {verdict}: {batched.rate:,.0f} events/s (target >= {TARGET:,}/s)")
+    print()
+    slow_observer_report(args.quick)
     return 0 if verdict == "PASS" else 1
 
 
