@@ -30,7 +30,15 @@ from trading.exchanges.sim import SimulatedMarket
 from trading.loader import StrategyNotFound, available, load
 from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
-from trading.observers.queries import format_table, read_fills, read_orders, read_positions
+from trading.observers.queries import (
+    FILL_COLUMNS,
+    ORDER_COLUMNS,
+    POSITION_COLUMNS,
+    format_table,
+    read_fills,
+    read_orders,
+    read_positions,
+)
 from trading.observers.recorder import Recorder, RecorderError
 from trading.strategy import StrategyDefinitionError, StrategySpec
 from trading.supervisor import Runner
@@ -43,51 +51,15 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FORCED = 0, 1, 2, 130
 # and sells after about 10 s, so a first run shows a whole round trip.
 SIM_START = 1_735_977_600.0
 DEFAULT_DB = Path("trio-trade.db")
+# What each table shows: the recorded columns, less the bookkeeping ones (ids, stamps).
+_BOOKKEEPING = frozenset({"exchange_order_id", "created_at", "updated_at"})
 TABLES: dict[str, tuple[Callable[[Path, str | None], list[dict[str, Any]]], tuple[str, ...]]] = {
     "orders": (
         read_orders,
-        (
-            "client_order_id",
-            "strategy",
-            "symbol",
-            "side",
-            "type",
-            "quantity",
-            "price",
-            "state",
-            "filled_quantity",
-            "average_price",
-            "reason",
-        ),
+        tuple(c for c in ORDER_COLUMNS if c not in _BOOKKEEPING),
     ),
-    "fills": (
-        read_fills,
-        (
-            "time",
-            "strategy",
-            "symbol",
-            "side",
-            "quantity",
-            "price",
-            "fee",
-            "fee_asset",
-            "client_order_id",
-            "trade_id",
-        ),
-    ),
-    "positions": (
-        read_positions,
-        (
-            "strategy",
-            "symbol",
-            "quantity",
-            "average_price",
-            "mark_price",
-            "realised_pnl",
-            "unrealised_pnl",
-            "fees",
-        ),
-    ),
+    "fills": (read_fills, FILL_COLUMNS),
+    "positions": (read_positions, POSITION_COLUMNS),
 }
 
 
