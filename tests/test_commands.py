@@ -336,3 +336,10 @@ def test_commandlike_text_parses_or_raises_command_error(verb: str, rest: list[s
     elif command.verb != "boost":
         assert command.args == ()
         assert command.params == ()
+
+
+def test_custom_verb_with_only_arguments_has_no_target() -> None:
+    command = parse_command("boost 2", custom_verbs={"boost"})
+    assert (command.target, command.args) == (None, ("2",))
+    named = parse_command("boost sma_cross 2", custom_verbs={"boost"})
+    assert (named.target, named.args) == ("sma_cross", ("2",))

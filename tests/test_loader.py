@@ -361,3 +361,10 @@ def test_real_folder_lists_without_errors() -> None:
     for name in ("sma_cross", "mystrategy"):
         assert listings[name].error is None, f"{name}: {listings[name].error}"
         assert listings[name].spec is not None
+
+
+def test_a_strategy_file_may_not_shadow_an_importable_module(tmp_path: Path) -> None:
+    source = "import trading\n\nclass S(trading.Strategy):\n    async def next(self, ctx): ...\n"
+    (tmp_path / "statistics.py").write_text(source)
+    with pytest.raises(StrategyDefinitionError, match="would shadow the module"):
+        load("statistics", tmp_path)

@@ -107,10 +107,14 @@ def parse_command(
 
     target: str | None = None
     only_switch = verb == "reduce-only" and len(rest) == 1  # `reduce-only on`: target left out
+    custom = verb not in BUILTIN_VERBS
     if rest and "=" not in rest[0] and not only_switch:
-        target = rest.pop(0)
-        if not _NAME_RE.fullmatch(target):
-            raise CommandError(f"{verb}: {target!r} is not a strategy name")
+        if custom and not _NAME_RE.fullmatch(rest[0]):
+            pass  # `boost 2`: no target, only arguments (the runner picks the only strategy)
+        else:
+            target = rest.pop(0)
+            if not _NAME_RE.fullmatch(target):
+                raise CommandError(f"{verb}: {target!r} is not a strategy name")
     # With no target the runner resolves it: `all` for status, else the only strategy running.
 
     params: list[tuple[str, str]] = []

@@ -58,6 +58,16 @@ def _import_file(path: Path) -> ModuleType:
             f"{path}: the module name {module_name!r} is already taken by {existing!r}; "
             "rename the strategy file"
         )
+    try:
+        elsewhere = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        elsewhere = None
+    origin = getattr(elsewhere, "origin", None)
+    if elsewhere is not None and origin and Path(origin).resolve() != path.resolve():
+        raise StrategyDefinitionError(
+            f"{path}: a strategy file named {module_name!r} would shadow the module of that name "
+            f"({origin}); rename the strategy file"
+        )
     folder = str(path.parent.resolve())
     if folder not in sys.path:
         sys.path.append(folder)
