@@ -30,8 +30,13 @@ CORE = [
     "trading.restart",
     "trading.states",
     "trading.events",
+    "trading.orders",
+    "trading.portfolio",
+    "trading.policy",
+    "trading.risk",
+    "trading.text",
 ]
-OPTIONAL_CORE = ["trading.orders", "trading.portfolio"]
+OPTIONAL_CORE: list[str] = []
 
 _PROBE = textwrap.dedent(
     """
