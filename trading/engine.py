@@ -84,7 +84,9 @@ class TradeEngine:
         # An order the exchange does not know yet may still be on its way; Binance refuses any
         # request older than recvWindow (5 s by default), so after that "not found" means never.
         self.not_found_grace = not_found_grace
-        self.run_id = run_id or secrets.token_hex(2)
+        # 32 random bits: client ids (and the database rows keyed by them) stay unique across
+        # many runs, not just within one.
+        self.run_id = run_id or secrets.token_hex(4)
         self.orders: dict[str, Order] = {}
         self.marks: dict[str, Decimal] = {}
         self._sent_at: dict[str, float] = {}
