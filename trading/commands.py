@@ -79,7 +79,7 @@ def usage(custom: Mapping[str, str] | None = None) -> str:
     lines = list(BUILTIN_VERBS.values())
     for verb, text in sorted((custom or {}).items()):
         # Strategies usually write their own usage ("boost NAME X: ..."); keep it as written.
-        lines.append(text if text.startswith(verb) else f"{verb} NAME ...: {text}")
+        lines.append(text if text.startswith(f"{verb} NAME") else f"{verb} NAME ...: {text}")
     return "\n".join(lines)
 
 
