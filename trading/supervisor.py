@@ -1,8 +1,10 @@
 """Runner: many strategies in one process, added and removed at runtime, commanded by name or `all`.
 
-The Runner owns one nursery; each strategy's StrategyRunner lives in it and nowhere else, so
-leaving ``async with Runner() as runner:`` stops every strategy (``on_stop`` runs) and ends every
-task. Failures are isolated twice: strategy errors are restarted by the StrategyRunner under its
+The Runner owns two nurseries: one for its services (the EventBus its observers hang on, and the
+TradeEngine) and, inside it, one for strategies — each StrategyRunner lives there and nowhere
+else. Leaving ``async with Runner() as runner:`` stops every strategy (``on_stop`` runs, open
+orders are cancelled), then the engine, then drains the observers, and ends every task.
+Failures are isolated twice: strategy errors are restarted by the StrategyRunner under its
 RestartPolicy, and an unexpected error of the StrategyRunner itself is logged and confined to that
 strategy instead of tearing down the others.
 """
