@@ -6,9 +6,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio.testing
+from hypothesis import settings
 
 import trading
 from trading.events import Event
+
+# Property tests judge behaviour, never speed: no per-example deadline, which a loaded CI machine
+# would otherwise turn into flaky failures.
+settings.register_profile("trio-trade", deadline=None, print_blob=True)
+settings.load_profile("trio-trade")
 
 # 2025-01-01 00:00:00 UTC: on a 15-minute (and daily) bar close, which makes schedules easy to read.
 T0 = 1_735_689_600.0
