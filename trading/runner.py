@@ -59,18 +59,6 @@ class StoppedWhileStarting(RuntimeError):
     """A stop landed while the first on_start was still running: the strategy never ran."""
 
 
-@attrs.define
-class _Readiness:
-    """Wraps trio's task_status so the lifecycle signals readiness once, and can tell if it has."""
-
-    task_status: trio.TaskStatus[StrategyRunner]
-    signalled: bool = False
-
-    def started(self, runner: StrategyRunner) -> None:
-        self.signalled = True
-        self.task_status.started(runner)
-
-
 class StrategyRunner(CommandSide):
     """Runs one strategy until it is stopped. Create it, then ``await nursery.start(sr.run)``."""
 
@@ -97,6 +85,7 @@ class StrategyRunner(CommandSide):
         "last_error",
         "market",
         "name",
+        "ready",
         "spec",
         "state",
         "stop_timeout",
@@ -149,6 +138,7 @@ class StrategyRunner(CommandSide):
         self.computes = 0
         self.last_error: str | None = None
         self.finished = trio.Event()
+        self.ready = False
 
     # -- the outside world's entry points ------------------------------------------------------
 
@@ -157,12 +147,11 @@ class StrategyRunner(CommandSide):
     ) -> None:
         """Run until stopped. Signals readiness once ``on_start`` succeeded the first time; an
         exception from that first ``on_start`` propagates to the caller of ``nursery.start``."""
-        status = _Readiness(task_status)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._receiver, name=f"{self.name}:receiver")
                 try:
-                    await self._lifecycle(status)
+                    await self._lifecycle(task_status)
                 finally:
                     nursery.cancel_scope.cancel(reason=f"{self.name} ended")
         except BaseExceptionGroup as group:
@@ -177,10 +166,9 @@ class StrategyRunner(CommandSide):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def _lifecycle(self, task_status: _Readiness) -> None:
-        started = False
+    async def _lifecycle(self, task_status: trio.TaskStatus[StrategyRunner]) -> None:
         while True:
-            self._set_state(S.STARTING, "restart" if started else "added")
+            self._set_state(S.STARTING, "restart" if self.ready else "added")
             ctx = self._ctx = Context(
                 spec=self.spec,
                 clock=self.clock,
@@ -192,7 +180,7 @@ class StrategyRunner(CommandSide):
                 with self._phase_scope() as scope:
                     await self._guard("on_start", self.strategy.on_start, ctx)
             except _StrategyFailed as failure:
-                if not started:
+                if not self.ready:
                     raise failure.error from None
                 if await self._after_failure(failure):
                     continue
@@ -201,11 +189,11 @@ class StrategyRunner(CommandSide):
             if scope.cancelled_caught:  # only a stop interrupts on_start
                 await self._apply_pending()
                 await self._finish(ctx, ran_on_start=False)
-                if not started:
+                if not self.ready:
                     raise StoppedWhileStarting(f"{self.name} was stopped before on_start finished")
                 return
-            if not started:
-                started = True
+            if not self.ready:
+                self.ready = True  # the caller of add() can now tell setup errors from later ones
                 task_status.started(self)
             try:
                 await self._phases(ctx)

@@ -16,7 +16,7 @@ import logging
 import types
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import trio
 
@@ -231,19 +231,10 @@ class Runner:
     async def _supervise(
         self, runner: StrategyRunner, *, task_status: trio.TaskStatus[StrategyRunner]
     ) -> None:
-        ready = False
-
-        def started(value: StrategyRunner) -> None:
-            nonlocal ready
-            ready = True
-            task_status.started(value)
-
         try:
-            await runner.run(
-                task_status=cast("trio.TaskStatus[StrategyRunner]", _StartedHook(started))
-            )
+            await runner.run(task_status=task_status)
         except Exception:
-            if not ready:
+            if not runner.ready:
                 raise  # reaches the caller of add()
             log.exception(
                 "trio-trade bug: the runner of %s crashed; other strategies go on", runner.name
@@ -415,10 +406,3 @@ class Runner:
         if self._token is None:
             raise RuntimeError("the Runner is not running")
         return self._token
-
-
-class _StartedHook:
-    """A task_status stand-in that tells _supervise whether readiness was signalled."""
-
-    def __init__(self, started: Callable[[StrategyRunner], None]) -> None:
-        self.started = started
