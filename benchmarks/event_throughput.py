@@ -48,10 +48,10 @@ import attrs
 import trio
 
 import trading
-from trading.bus import EventBus, Observer
-from trading.events import Event, OrderAccepted, OrderFilled, OrderSubmitted
+from trading.core.events import Event, OrderAccepted, OrderFilled, OrderSubmitted
 from trading.exchanges.paper import PaperBroker
 from trading.observers.recorder import Recorder
+from trading.runtime.bus import EventBus, Observer
 
 TARGET = 20_000  # order events per second, end to end
 T0 = 1_735_689_600.0

@@ -9,7 +9,7 @@ import trio.testing
 from hypothesis import settings
 
 import trading
-from trading.events import Event
+from trading.core.events import Event
 
 # Property tests judge behaviour, never speed: no per-example deadline, which a loaded CI machine
 # would otherwise turn into flaky failures.

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from trading.bars import Interval
+from trading.core.bars import Interval
 from trading.loader import StrategyNotFound, available, load
-from trading.strategy import StrategyDefinitionError
+from trading.runtime.strategy import StrategyDefinitionError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,20 +3,20 @@
 The public API, re-exported flat. Everything else is an implementation detail.
 """
 
-from trading.bars import Bar, Interval, IntervalError, parse_duration
-from trading.clock import Clock, VirtualClock, WallClock
-from trading.commands import Command, CommandError, CommandResult, parse_command
-from trading.events import CommandHandled, Event, StrategyError, StrategyStateChanged
+from trading.core.bars import Bar, Interval, IntervalError, parse_duration
+from trading.core.commands import Command, CommandError, CommandResult, parse_command
+from trading.core.events import CommandHandled, Event, StrategyError, StrategyStateChanged
+from trading.core.ledger import Position
+from trading.core.orders import Fill, Order, OrderError, OrderRefused, OrderState, Side
+from trading.core.params import ParamError
+from trading.core.restart import RestartPolicy
+from trading.core.risk import RiskLimits
+from trading.core.states import StrategyState
 from trading.exchanges import MarketData, SimulatedMarket, UnknownSymbol
-from trading.orders import Fill, Order, OrderError, OrderRefused, OrderState, Side
-from trading.params import ParamError
-from trading.portfolio import Position
-from trading.restart import RestartPolicy
-from trading.risk import RiskLimits
-from trading.runner import StrategyRunner
-from trading.states import StrategyState
-from trading.strategy import Context, Strategy, StrategyDefinitionError
-from trading.supervisor import Runner
+from trading.runtime.clock import Clock, VirtualClock, WallClock
+from trading.runtime.runner import Runner
+from trading.runtime.strategy import Context, Strategy, StrategyDefinitionError
+from trading.runtime.strategy_runner import StrategyRunner
 
 __all__ = [
     "Bar",

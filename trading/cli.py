@@ -22,10 +22,8 @@ from typing import Any
 
 import trio
 
-from trading.bars import IntervalError, parse_duration
-from trading.bus import Observer
-from trading.clock import Clock, VirtualClock
-from trading.commands import CommandResult
+from trading.core.bars import IntervalError, parse_duration
+from trading.core.commands import CommandResult
 from trading.exchanges.sim import SimulatedMarket
 from trading.loader import StrategyNotFound, available, load
 from trading.observers.log import LogObserver
@@ -40,12 +38,14 @@ from trading.observers.queries import (
     read_positions,
 )
 from trading.observers.recorder import Recorder, RecorderError
-from trading.strategy import StrategyDefinitionError, StrategySpec
-from trading.supervisor import Runner
+from trading.runtime.bus import Observer
+from trading.runtime.clock import Clock, VirtualClock
+from trading.runtime.runner import Runner
+from trading.runtime.strategy import StrategyDefinitionError, StrategySpec
 
 __all__ = ["main"]
 
-log = logging.getLogger("trading.cli")
+log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FORCED = 0, 1, 2, 130
 # 2025-01-04 08:00 UTC: a stretch of the simulated history where sma_cross buys after about 2 s
 # and sells after about 10 s, so a first run shows a whole round trip.
@@ -209,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     if not args.verbose:
-        logging.getLogger("trading.events").setLevel(logging.WARNING)
+        logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
     specs: list[StrategySpec] = []
     for reference in args.strategies:
         try:

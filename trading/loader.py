@@ -17,7 +17,7 @@ from types import ModuleType
 
 import attrs
 
-from trading.strategy import (
+from trading.runtime.strategy import (
     Strategy,
     StrategyDefinitionError,
     StrategySpec,

@@ -13,8 +13,8 @@ from typing import Protocol, runtime_checkable
 import attrs
 import trio
 
-from trading.bars import Bar, Interval
-from trading.orders import Fill, OrderState, OrderType, Side, TimeInForce
+from trading.core.bars import Bar, Interval
+from trading.core.orders import Fill, OrderState, OrderType, Side, TimeInForce
 
 __all__ = [
     "Exchange",

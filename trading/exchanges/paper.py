@@ -14,7 +14,7 @@ Model, deliberately simple and deterministic:
 * Fees are ``fee_rate * notional``, always charged in the quote asset (the portfolio assumes it).
 * Every async method does its work synchronously after one ``trio.lowlevel.checkpoint()``: a
   cancelled call did nothing, a completed one did everything. The uncertain cases (an order placed
-  but its reply lost) are the job of ``tests/exchange_double.py``, not of this broker.
+  but its reply lost) are the job of ``trading.testing``, not of this broker.
 
 Decimal everywhere; float prices from the source are cut to 8 places and rounded to the tick.
 """
@@ -31,7 +31,7 @@ from typing import Final
 import attrs
 import trio
 
-from trading.clock import Clock
+from trading.core.orders import CLIENT_ORDER_ID_RE, Fill, OrderState, OrderType, Side, TimeInForce
 from trading.exchanges.base import (
     ExchangeOrder,
     ExchangeRejected,
@@ -40,7 +40,7 @@ from trading.exchanges.base import (
     PriceSource,
     SymbolInfo,
 )
-from trading.orders import CLIENT_ORDER_ID_RE, Fill, OrderState, OrderType, Side, TimeInForce
+from trading.runtime.clock import Clock
 
 __all__ = ["DEFAULT_BALANCES", "DEFAULT_SYMBOLS", "PaperBroker"]
 

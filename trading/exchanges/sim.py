@@ -13,7 +13,7 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 
-from trading.bars import Bar, Interval
+from trading.core.bars import Bar, Interval
 from trading.exchanges.base import UnknownSymbol
 
 __all__ = ["SimulatedMarket"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from trading.events import (
+from trading.core.events import (
     Event,
     OrderRejected,
     OrderUnknown,
@@ -43,7 +43,7 @@ class LogObserver:
 
     def __init__(self, logger: logging.Logger | None = None, *, name: str = "log") -> None:
         self.name = name
-        self.logger = logger if logger is not None else logging.getLogger("trading.events")
+        self.logger = logger if logger is not None else logging.getLogger(__name__)
 
     def note_dropped(self, count: int) -> None:
         self.logger.warning("%d events dropped under load (log buffer %d)", count, self.buffer)

@@ -16,7 +16,7 @@ from typing import TextIO
 
 import trio
 
-from trading.events import (
+from trading.core.events import (
     Event,
     OrderPartiallyFilled,
     OrderRejected,

@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 import trio
 
-from trading.events import (
+from trading.core.events import (
     CommandHandled,
     Event,
     OrderAccepted,
@@ -47,11 +47,11 @@ from trading.events import (
     OrderUnknown,
     PositionSnapshot,
 )
-from trading.orders import OrderState
+from trading.core.orders import OrderState
 
 __all__ = ["SCHEMA_VERSION", "Recorder", "RecorderError"]
 
-log = logging.getLogger("trading.recorder")
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 

@@ -1,0 +1,345 @@
+"""Tests for operator command parsing and replies (core: no event loop)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trading.core.commands import (
+    BUILTIN_VERBS,
+    Command,
+    CommandError,
+    CommandResult,
+    parse_command,
+    usage,
+)
+
+# Written out here, not read from the module: the verbs DESIGN.md promises.
+EXPECTED_VERBS = {
+    "status",
+    "pause",
+    "resume",
+    "wake",
+    "set",
+    "stop",
+    "help",
+    "flatten",
+    "reduce-only",
+}
+
+
+def test_builtin_verbs_are_the_documented_ones() -> None:
+    assert set(BUILTIN_VERBS) == EXPECTED_VERBS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pause sma_cross",
+        "/pause sma_cross",
+        "/pause@mybot sma_cross",
+        "PAUSE sma_cross",
+        "  pause   sma_cross  ",
+    ],
+)
+def test_pause_spellings(text: str) -> None:
+    command = parse_command(text)
+    assert command.verb == "pause"
+    assert command.target == "sma_cross"
+    assert command.args == ()
+    assert command.params == ()
+    assert command.text == text.strip()
+
+
+@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set", "help", "reduce-only"}))
+def test_each_simple_verb_with_all(verb: str) -> None:
+    command = parse_command(f"{verb} all")
+    assert command.verb == verb
+    assert command.target == "all"
+
+
+@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set", "reduce-only"}))
+def test_each_simple_verb_without_target(verb: str) -> None:
+    command = parse_command(verb)
+    assert command.verb == verb
+    assert command.target is None
+    assert command.args == ()
+    assert command.params == ()
+
+
+def test_stop_all() -> None:
+    assert parse_command("stop all") == Command(verb="stop", target="all", text="stop all")
+
+
+def test_set_with_target_keeps_params_in_order() -> None:
+    command = parse_command("set sma_cross slow=30 fast=12")
+    assert command.verb == "set"
+    assert command.target == "sma_cross"
+    assert command.params == (("slow", "30"), ("fast", "12"))
+    assert command.args == ()
+
+
+def test_set_without_target() -> None:
+    command = parse_command("set fast=12")
+    assert command.target is None
+    assert command.params == (("fast", "12"),)
+
+
+def test_set_quoted_value_keeps_spaces() -> None:
+    command = parse_command("set x name=\"a b\" other='c  d'")
+    assert command.target == "x"
+    assert command.params == (("name", "a b"), ("other", "c  d"))
+
+
+def test_set_value_may_contain_equals_and_be_empty() -> None:
+    command = parse_command("set x expr=a=b empty=")
+    assert command.params == (("expr", "a=b"), ("empty", ""))
+
+
+def test_status_and_help() -> None:
+    assert parse_command("status").verb == "status"
+    assert parse_command("status sma_cross").target == "sma_cross"
+    assert parse_command("/help").verb == "help"
+    assert parse_command("/help@mybot").verb == "help"
+
+
+def test_custom_verb_carries_args() -> None:
+    command = parse_command("boost sma_cross 2", custom_verbs={"boost"})
+    assert command.verb == "boost"
+    assert command.target == "sma_cross"
+    assert command.args == ("2",)
+    assert command.params == ()
+
+
+def test_custom_verb_args_keep_quotes_and_equals() -> None:
+    command = parse_command('note x "hello world" k=v', custom_verbs=["note"])
+    assert command.args == ("hello world", "k=v")
+
+
+def test_custom_verb_unknown_without_declaration() -> None:
+    with pytest.raises(CommandError, match="boost"):
+        parse_command("boost sma_cross 2")
+
+
+@pytest.mark.parametrize("source", ["telegram", "stdin", "local"])
+def test_source_is_carried(source: str) -> None:
+    assert parse_command("pause x", source=source).source == source
+    assert parse_command("set x a=1", source=source).source == source
+
+
+def test_default_source_is_api() -> None:
+    assert parse_command("status").source == "api"
+
+
+def test_for_target_changes_only_the_target() -> None:
+    command = parse_command("set all fast=3", source="telegram")
+    one = command.for_target("sma_cross")
+    assert one.target == "sma_cross"
+    assert (one.verb, one.params, one.source, one.text) == (
+        command.verb,
+        command.params,
+        command.source,
+        command.text,
+    )
+    assert command.target == "all"  # the original is unchanged (frozen)
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\t\n"])
+def test_empty_command(text: str) -> None:
+    with pytest.raises(CommandError, match=r"empty command.*help"):
+        parse_command(text)
+
+
+def test_unknown_verb_lists_known_verbs() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command("explode sma_cross")
+    message = str(info.value)
+    assert "'explode'" in message
+    for verb in EXPECTED_VERBS:
+        assert verb in message
+
+
+def test_unknown_verb_lists_custom_verbs_too() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command("explode x", custom_verbs={"boost"})
+    assert "boost" in str(info.value)
+
+
+def test_set_with_nothing_to_set() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command("set sma_cross")
+    assert "nothing to set" in str(info.value)
+    assert "key=value" in str(info.value)
+
+
+def test_set_alone() -> None:
+    with pytest.raises(CommandError, match="nothing to set"):
+        parse_command("set")
+
+
+def test_set_token_without_equals() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command("set sma_cross fast")
+    assert "'fast' is not key=value" in str(info.value)
+
+
+@pytest.mark.parametrize("token", ["=12", "1fast=2", "fa-st=2", "fa.st=3"])
+def test_set_bad_keys(token: str) -> None:
+    with pytest.raises(CommandError, match="not key=value"):
+        parse_command(f"set x {token}")
+
+
+def test_set_duplicate_key() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command("set sma_cross fast=1 slow=5 fast=2")
+    assert "'fast' is given twice" in str(info.value)
+
+
+@pytest.mark.parametrize("verb", sorted(EXPECTED_VERBS - {"set", "help", "reduce-only"}))
+def test_extra_words_are_rejected_with_usage(verb: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command(f"{verb} a b")
+    message = str(info.value)
+    assert "'b'" in message
+    assert BUILTIN_VERBS[verb] in message
+
+
+def test_params_on_a_non_set_verb_are_rejected() -> None:
+    with pytest.raises(CommandError, match="unexpected"):
+        parse_command("pause x fast=1")
+
+
+def test_help_takes_no_name() -> None:
+    with pytest.raises(CommandError, match="help takes no strategy name"):
+        parse_command("help x")
+
+
+@pytest.mark.parametrize("text", ['set x name="a b', "pause 'x", 'pause x"'])
+def test_unbalanced_quotes(text: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command(text)
+    assert "cannot read" in str(info.value)
+    assert repr(text) in str(info.value)
+
+
+@pytest.mark.parametrize("target", ["1abc", "a b", "x/y", "-x", "sma$", "é!"])
+def test_illegal_target(target: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command(f"pause {target!r}" if " " in target else f"pause {target}")
+    assert "is not a strategy name" in str(info.value)
+
+
+def test_target_with_trailing_newline_is_illegal() -> None:
+    with pytest.raises(CommandError, match="is not a strategy name"):
+        parse_command('pause "sma_cross\n"')
+
+
+def test_key_with_trailing_newline_is_illegal() -> None:
+    with pytest.raises(CommandError, match="not key=value"):
+        parse_command('set x "fast\n=1"')
+
+
+@pytest.mark.parametrize("target", ["sma_cross", "_x", "A.b", "pkg.mod:Cls", "a-b", "all"])
+def test_legal_targets(target: str) -> None:
+    assert parse_command(f"wake {target}").target == target
+
+
+# -- CommandResult and usage ----------------------------------------------------------------------
+
+
+def test_command_result_str_ok() -> None:
+    assert str(CommandResult("sma_cross", True, "paused")) == "sma_cross: ok: paused"
+
+
+def test_command_result_str_error() -> None:
+    result = CommandResult("sma_cross", False, "no such parameter", state="sleeping")
+    assert str(result) == "sma_cross: error: no such parameter"
+
+
+def test_command_result_str_without_target() -> None:
+    assert str(CommandResult("", False, "empty command")) == "error: empty command"
+    assert str(CommandResult("", True, "done")) == "ok: done"
+
+
+def test_usage_lists_every_builtin_verb() -> None:
+    text = usage()
+    lines = text.splitlines()
+    for verb in EXPECTED_VERBS:
+        assert any(line.startswith(f"{verb}") for line in lines), verb
+    assert len(lines) == len(EXPECTED_VERBS)
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "args"),
+    [
+        ("reduce-only sma_cross on", "sma_cross", ("on",)),
+        ("reduce-only all OFF", "all", ("off",)),
+        ("reduce-only on", None, ("on",)),
+    ],
+)
+def test_reduce_only_takes_on_or_off(text: str, target: str | None, args: tuple[str, ...]) -> None:
+    command = parse_command(text)
+    assert (command.verb, command.target, command.args) == ("reduce-only", target, args)
+
+
+@pytest.mark.parametrize(
+    "text", ["reduce-only sma_cross", "reduce-only sma_cross maybe", "reduce-only"]
+)
+def test_reduce_only_without_on_or_off_is_refused(text: str) -> None:
+    with pytest.raises(CommandError, match="reduce-only: say on or off"):
+        parse_command(text)
+
+
+def test_usage_lists_custom_verbs_sorted() -> None:
+    text = usage({"zap": "zap it", "boost": "double size"})
+    lines = text.splitlines()
+    assert lines[-2] == "boost NAME ...: double size"
+    assert lines[-1] == "zap NAME ...: zap it"
+    for verb in EXPECTED_VERBS:
+        assert any(line.startswith(verb) for line in lines), verb
+
+
+# -- property: only CommandError escapes ----------------------------------------------------------
+
+
+@given(text=st.text(max_size=60))
+def test_arbitrary_text_parses_or_raises_command_error(text: str) -> None:
+    try:
+        command = parse_command(text, custom_verbs={"boost", "note"})
+    except CommandError:
+        return
+    assert isinstance(command, Command)
+    assert command.verb in EXPECTED_VERBS | {"boost", "note"}
+
+
+verbish = st.sampled_from([*sorted(EXPECTED_VERBS), "boost", "/pause", "/set@bot", "explode"])
+tokenish = st.text(alphabet=st.sampled_from("abAB_09=.:-\"' \\@/é\n"), min_size=0, max_size=12)
+
+
+@given(verb=verbish, rest=st.lists(tokenish, max_size=4))
+def test_commandlike_text_parses_or_raises_command_error(verb: str, rest: list[str]) -> None:
+    text = " ".join([verb, *rest])
+    try:
+        command = parse_command(text, custom_verbs={"boost"})
+    except CommandError as exc:
+        assert str(exc)
+        return
+    assert command.verb in EXPECTED_VERBS | {"boost"}
+    if command.verb == "set":
+        assert command.params
+        keys = [key for key, _ in command.params]
+        assert len(keys) == len(set(keys))
+    elif command.verb != "boost":
+        assert command.args == ()
+        assert command.params == ()
+
+
+def test_custom_verb_with_only_arguments_has_no_target() -> None:
+    command = parse_command("boost 2", custom_verbs={"boost"})
+    assert (command.target, command.args) == (None, ("2",))
+    named = parse_command("boost sma_cross 2", custom_verbs={"boost"})
+    assert (named.target, named.args) == ("sma_cross", ("2",))

@@ -1,0 +1,9 @@
+"""Doubles for users' own tests, shipped with the package as ``trio.testing`` is.
+
+:class:`FaultyExchange` is a scriptable exchange whose answers can be delayed, lost, refused or
+failed at any point of an order's life, for testing what a strategy does when the network does not
+behave.
+"""
+
+from trading.testing.exchange import *  # noqa: F403
+from trading.testing.exchange import __all__ as __all__
