@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trading.core.bars import Bar, Interval, IntervalError, parse_duration
+from trading.core.bars import Bar, Due, Interval, IntervalError, next_due, parse_duration
 
 # Written out here rather than read from the module, so a change to the module cannot hide itself.
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -232,3 +232,43 @@ def test_bar_close_time_is_open_time_plus_interval() -> None:
     interval = Interval.parse("15m")
     bar = Bar("BTCUSDT", interval, 1_704_067_200.0, 1.0, 2.0, 0.5, 1.5, 10.0)
     assert bar.close_time == 1_704_067_200.0 + 900
+
+
+# -- the overlap policy: no bar is skipped silently -----------------------------------------------
+
+
+
+M15 = Interval.parse("15m")
+C = 1_735_689_600.0  # a 15-minute close
+
+
+def test_nothing_overran_sleeps_to_the_next_close() -> None:
+    assert next_due(M15, C, C + 10) == Due(C + 900)
+
+
+def test_a_compute_ending_exactly_on_the_next_close_computes_it_at_once() -> None:
+    # 15-minute compute on 15-minute bars: every close computed, none skipped.
+    assert next_due(M15, C, C + 900) == Due(C + 900, skipped=0)
+
+
+def test_an_overrun_computes_the_latest_close_once_and_counts_the_rest() -> None:
+    assert next_due(M15, C, C + 3 * 900 + 5) == Due(C + 3 * 900, skipped=2)
+
+
+def test_before_the_first_close_waits_for_the_next_one() -> None:
+    assert next_due(M15, None, C + 1) == Due(C + 900)
+
+
+@given(
+    last=st.integers(min_value=0, max_value=10_000).map(lambda k: C + k * 900),
+    elapsed=st.floats(min_value=0, max_value=10 * 86400, allow_nan=False),
+)
+def test_every_close_is_either_computed_or_counted(last: float, elapsed: float) -> None:
+    now = last + elapsed
+    due = next_due(M15, last, now)
+    assert due.close % 900 == 0 and due.close > last
+    if due.close > now:
+        assert due.skipped == 0 and due.close == M15.next_close(now)
+    else:
+        # closes strictly after `last` up to now: the one computed plus the ones skipped
+        assert due.skipped + 1 == int((M15.last_close(now) - last) // 900)

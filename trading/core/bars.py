@@ -12,7 +12,7 @@ import re
 
 import attrs
 
-__all__ = ["Bar", "Interval", "IntervalError", "parse_duration"]
+__all__ = ["Bar", "Due", "Interval", "IntervalError", "next_due", "parse_duration"]
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.ASCII)
@@ -64,6 +64,36 @@ class Interval:
 
     def __str__(self) -> str:
         return self.text
+
+
+@attrs.frozen(slots=True)
+class Due:
+    """The close a strategy computes next (at once if it already passed), and how many closes
+    it passes over to get there."""
+
+    close: float
+    skipped: int = 0
+
+
+def next_due(interval: Interval, last_computed: float | None, now: float) -> Due:
+    """The overlap policy (DESIGN rule 3: no bar is skipped silently), as one pure function.
+
+    * Nothing overran: the next close after the last one computed, which is still ahead.
+    * A compute (or a custom command) ran past one or more closes: compute the *latest* passed
+      close once, at once, and report the ones before it as skipped — catching up on every one
+      would only make a slow strategy slower and trade on stale bars. A compute that ends exactly
+      on the next close computes that close at once, so a 15-minute compute on 15-minute bars
+      does not halve the schedule.
+    * ``last_computed`` None (no close computed yet): the next close strictly after ``now``.
+    """
+    if last_computed is None:
+        return Due(interval.next_close(now))
+    first = interval.next_close(last_computed)
+    if first > now:
+        return Due(first)
+    latest = interval.last_close(now)
+    passed = round((latest - last_computed) / interval.seconds)
+    return Due(latest, skipped=max(0, passed - 1))
 
 
 def parse_duration(value: str) -> float:
