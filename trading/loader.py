@@ -150,6 +150,8 @@ def available(directory: Path) -> list[Listing]:
             cls = _pick(_import_file(path), None, str(path))
             spec: StrategySpec | None = inspect_strategy(cls, name=cls.name or path.stem)
             error = None
+        except StrategyLoadError as exc:
+            spec, error = None, str(exc)  # already says where and what
         except Exception as exc:
             spec, error = None, f"{type(exc).__name__}: {exc}"
         listings.append(Listing(path.stem, path, spec, error))

@@ -218,12 +218,14 @@ def test_help_takes_no_name() -> None:
         parse_command("help x")
 
 
-@pytest.mark.parametrize("text", ['set x name="a b', "pause 'x", 'pause x"'])
-def test_unbalanced_quotes(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "column"), [('set x name="a b', 12), ("pause 'x", 7), ('pause x"', 8), ("x \\", 3)]
+)
+def test_unbalanced_quotes(text: str, column: int) -> None:
     with pytest.raises(CommandError) as info:
         parse_command(text)
-    assert "cannot read" in str(info.value)
-    assert repr(text) in str(info.value)
+    assert str(info.value).startswith("cannot read the command: ")
+    assert str(info.value).endswith(f" at column {column}")
 
 
 @pytest.mark.parametrize("target", ["1abc", "a b", "x/y", "-x", "sma$", "é!"])

@@ -38,6 +38,7 @@ from trading.core.events import (
 )
 from trading.observers.queries import format_table, read_fills, read_orders, read_positions
 from trading.observers.recorder import SCHEMA_VERSION, Recorder, RecorderError
+from trading.observers.schema import LEGACY_RUN
 from trading.runtime.bus import EventBus
 
 D = Decimal
@@ -151,17 +152,24 @@ async def test_every_event_lands_in_its_tables_with_exact_decimals(
     assert rows(db, "SELECT typeof(quantity), typeof(price) FROM fills")[0] == ("text", "text")
 
 
-async def test_wal_mode_reopen_and_seq_continues(
+async def test_wal_mode_reopen_and_a_second_run_appends(
     tmp_path: Path, clock: trio.testing.MockClock
 ) -> None:
     db = tmp_path / "run.db"
-    await record(db, every_kind()[:3])
+    first = await record(db, every_kind()[:3])
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
     assert rows(db, "SELECT version FROM meta") == [(SCHEMA_VERSION,)]
     again = await record(db, every_kind()[3:5])  # a second run into the same file appends
-    assert again.seq_offset == 3
-    assert [seq for (seq,) in rows(db, "SELECT seq FROM events ORDER BY seq")] == [1, 2, 3, 4, 5]
-    assert read_orders(db)[0]["state"] == "filled"
+    assert first.run_id != again.run_id
+    assert rows(db, "SELECT run, seq FROM events ORDER BY id") == [
+        (first.run_id, 1), (first.run_id, 2), (first.run_id, 3),
+        (again.run_id, 1), (again.run_id, 2),
+    ]
+    assert rows(db, "SELECT run FROM runs ORDER BY id") == [(first.run_id,), (again.run_id,)]
+    # the second run's o1 is its own order (a fill and an order row of its own)
+    assert [(o["run"], o["state"]) for o in read_orders(db)] == [
+        (first.run_id, "partially_filled"), (again.run_id, "filled"), (again.run_id, "new"),
+    ]
 
 
 def test_refuses_foreign_and_newer_databases(tmp_path: Path) -> None:

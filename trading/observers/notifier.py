@@ -137,9 +137,10 @@ class ConsoleNotifier:
         writer = self._writer
         if writer is None:
             return
-        drained = await trio.to_thread.run_sync(
-            writer.drain, self.drain_timeout, abandon_on_cancel=True
-        )
+        # Shielded: the wait is bounded by drain_timeout (real seconds) in the thread itself, and
+        # a caller's deadline on trio's clock must not cut off the last lines already queued.
+        with trio.CancelScope(shield=True):
+            drained = await trio.to_thread.run_sync(writer.drain, self.drain_timeout)
         if not drained or writer.dropped:
             log.warning(
                 "%s: the terminal was stalled: %d writes dropped, %d not written at close",
