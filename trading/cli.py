@@ -232,25 +232,6 @@ def _list(directory: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    out = TerminalWriter.for_fd(sys.stdout.fileno(), name="stdout")
-    err = TerminalWriter.for_fd(sys.stderr.fileno(), name="stderr")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=err,
-    )
-    try:
-        return _run_logged(args, out, err)
-    finally:
-        # Bounded: a terminal nobody reads must not keep the process from ending.
-        out.drain(1.0)
-        err.drain(1.0)
-
-
-def _run_logged(args: argparse.Namespace, out: TerminalWriter, err: TerminalWriter) -> int:
-    if not args.verbose:
-        logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
     specs: list[StrategySpec] = []
     for reference in args.strategies:
         try:
@@ -263,6 +244,27 @@ def _run_logged(args: argparse.Namespace, out: TerminalWriter, err: TerminalWrit
     if duplicates:
         print(f"trio-trade: {', '.join(duplicates)} named more than once", file=sys.stderr)
         return EXIT_USAGE
+    out = TerminalWriter.for_fd(sys.stdout.fileno(), name="stdout")
+    err = TerminalWriter.for_fd(sys.stderr.fileno(), name="stderr")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=err,
+    )
+    if not args.verbose:
+        logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
+    try:
+        return _run_specs(args, specs, out, err)
+    finally:
+        # Bounded: a terminal nobody reads must not keep the process from ending.
+        out.drain(1.0)
+        err.drain(1.0)
+
+
+def _run_specs(
+    args: argparse.Namespace, specs: list[StrategySpec], out: TerminalWriter, err: TerminalWriter
+) -> int:
     speed = args.speed or float(min(spec.interval.seconds for spec in specs))
     # The simulated market replays a fixed stretch of its deterministic history, so every run of
     # the same command shows the same bars and signals.
