@@ -365,7 +365,8 @@ def _all_finished(runner: Runner) -> bool:
 
 
 def _print(out: TerminalWriter, results: Sequence[CommandResult]) -> None:
-    out.write("".join(f"{result}\n" for result in results))
+    for result in results:
+        out.write(f"{result}\n")
 
 
 def _read_line() -> bytes | None:

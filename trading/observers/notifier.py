@@ -57,8 +57,9 @@ class ConsoleNotifier:
     ``stream`` is a text stream (flushed after each batch) or a callable taking one line, for
     chat front-ends. ``rate`` lines per second refill a bucket of ``max_lines``; what does not
     fit is counted and reported as "... N more events folded" at most once per
-    ``summary_interval`` seconds, and at close. At close it waits at most ``drain_timeout``
-    real seconds for a stalled terminal.
+    ``summary_interval`` seconds, and at close. A stream's writer holds at most ``max_pending``
+    lines a stalled reader has not taken (the rest are dropped and counted); at close it waits
+    at most ``drain_timeout`` real seconds for it.
     """
 
     lossless = False
@@ -74,6 +75,7 @@ class ConsoleNotifier:
         rate: float = 5.0,
         summary_interval: float = 1.0,
         drain_timeout: float = 1.0,
+        max_pending: int = 100,
     ) -> None:
         if max_lines < 1 or rate <= 0:
             raise ValueError("max_lines must be >= 1 and rate > 0")
@@ -85,7 +87,11 @@ class ConsoleNotifier:
         if isinstance(stream, TerminalWriter):
             self._writer = stream
         elif callable(getattr(stream, "write", None)):
-            self._writer = TerminalWriter.for_stream(stream, name=name)  # type: ignore[arg-type]
+            self._writer = TerminalWriter.for_stream(
+                stream,  # type: ignore[arg-type]
+                name=name,
+                max_pending=max_pending,
+            )
             self._own_writer = True
         else:
             assert callable(stream)
@@ -172,4 +178,5 @@ class ConsoleNotifier:
                 self._call(line)
             return
         assert self._writer is not None
-        self._writer.write("".join(f"{line}\n" for line in lines))
+        for line in lines:  # a line per write: what the writer drops and counts are lines
+            self._writer.write(f"{line}\n")

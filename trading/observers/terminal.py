@@ -8,8 +8,8 @@ event loop would then stop every strategy (DESIGN.md rule 6). So:
   it never waits for the reader. Past ``max_pending`` queued writes, text is dropped and
   counted.
 * One daemon thread per writer does the blocking writes. When it can write again it first says
-  how much was dropped (``... N writes dropped: the reader was not keeping up``), so a quiet
-  terminal never hides what was lost.
+  how much was dropped (``... N lines dropped: the reader was not keeping up``), so a quiet
+  terminal never hides what was lost. Callers write a line at a time, so writes are lines.
 * :meth:`for_fd` writes to a file descriptor with ``os.write``, bypassing ``sys.stdout``'s
   buffer and its lock: a thread stuck on a stalled pipe then holds no lock the interpreter needs
   at exit, so the process still ends on time (it would abort or hang at shutdown otherwise).
@@ -67,14 +67,16 @@ class TerminalWriter:
         return cls(sink, name=name or f"fd {fd}")
 
     @classmethod
-    def for_stream(cls, stream: TextIO, *, name: str = "stream") -> TerminalWriter:
+    def for_stream(
+        cls, stream: TextIO, *, name: str = "stream", max_pending: int = 1_000
+    ) -> TerminalWriter:
         """Write to a text stream, flushing after each write (which may block: in the thread)."""
 
         def sink(text: str) -> None:
             stream.write(text)
             stream.flush()
 
-        return cls(sink, name=name)
+        return cls(sink, name=name, max_pending=max_pending)
 
     @property
     def pending(self) -> int:
@@ -120,7 +122,7 @@ class TerminalWriter:
                 lost, self._unreported = self._unreported, 0
                 self._writing = True
             if lost:
-                text = f"... {lost} writes dropped: the reader was not keeping up\n{text}"
+                text = f"... {lost} lines dropped: the reader was not keeping up\n{text}"
             try:
                 self._sink(text)
             except Exception as exc:  # a closed pipe, a full disk: stop writing, keep counting
