@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
             "'pause NAME', 'resume NAME', 'wake NAME', 'set NAME key=value', 'stop NAME' or "
             "'help' and press Enter. Ctrl-C stops every strategy cleanly; a second Ctrl-C forces."
         ),
+        epilog=(
+            "exit status: 0 the run ended cleanly; 1 a strategy failed for good (gave up "
+            "restarting) at any time during the run, or could not start; 2 a usage error (bad "
+            "argument, a strategy file that does not import, a database that cannot be used); "
+            "130 forced by a second Ctrl-C"
+        ),
     )
     p_run.add_argument(
         "strategies",

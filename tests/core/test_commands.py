@@ -366,7 +366,7 @@ def test_split_words_splits_as_shlex_does(text: str) -> None:
     except ValueError:
         expected = None
     if expected is None:
-        with pytest.raises(CommandError, match="^cannot read the command: "):
+        with pytest.raises(CommandError, match=r"^cannot read the command: "):
             split_words(text)
     else:
         assert split_words(text) == expected

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import trio.testing
 
 from tests.conftest import T0
 from trading.core.events import (
@@ -472,11 +472,13 @@ CREATE TABLE commands (
     source TEXT NOT NULL, ok INTEGER NOT NULL, message TEXT NOT NULL
 );
 INSERT INTO meta VALUES (1);
-INSERT INTO events VALUES (1, 10.0, 'sma', 'OrderSubmitted', '{}'), (2, 11.0, 'sma', 'OrderFilled', '{}');
+INSERT INTO events VALUES (1, 10.0, 'sma', 'OrderSubmitted', '{}'),
+    (2, 11.0, 'sma', 'OrderFilled', '{}');
 INSERT INTO orders VALUES ('o-late', 'sma', 'BTCUSDT', 'buy', 'market', '1', NULL, 'filled', '1',
     '100', 'x1', NULL, 20.0, 21.0, 2), ('o-early', 'sma', 'BTCUSDT', 'buy', 'market', '1', NULL,
     'new', '0', NULL, NULL, NULL, 10.0, 10.0, 1);
-INSERT INTO fills VALUES ('t1', 'o-late', 'sma', 'BTCUSDT', 'buy', '1', '100', '0.1', 'USDT', 21.0, 2);
+INSERT INTO fills VALUES ('t1', 'o-late', 'sma', 'BTCUSDT', 'buy', '1', '100', '0.1', 'USDT',
+    21.0, 2);
 INSERT INTO positions VALUES (3, 21.0, 'sma', 'BTCUSDT', '1', '100', '101', '0', '1', '0.1');
 INSERT INTO commands VALUES (4, 22.0, 'sma', 'status', 'stdin', 1, 'ok');
 """
