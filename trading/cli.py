@@ -31,8 +31,8 @@ from typing import Any
 
 import trio
 
+from trading.console import print_results, read_commands
 from trading.core.bars import IntervalError, parse_duration
-from trading.core.commands import MAX_COMMAND_LENGTH, CommandResult
 from trading.core.events import Event, StrategyError
 from trading.core.restart import RestartPolicy
 from trading.exchanges.sim import SimulatedMarket
@@ -350,12 +350,12 @@ async def _serve(
             if not runner.names():
                 nursery.cancel_scope.cancel()
                 return EXIT_FAILED
-            nursery.start_soon(_read_commands, runner, out)
+            nursery.start_soon(read_commands, runner, out)
             with trio.move_on_after(args.duration if args.duration is not None else math.inf):
                 await runner.wait_idle()
             if args.duration is not None and not _all_finished(runner):
                 log.info("--for %gs elapsed: stopping", args.duration)
-            _print(out, await runner.stop_all(source="cli"))
+            print_results(out, await runner.stop_all(source="cli"))
             if any(runner[name].given_up for name in runner.names()):
                 exit_code = EXIT_FAILED
             nursery.cancel_scope.cancel(reason="run finished")
@@ -368,56 +368,6 @@ async def _serve(
 
 def _all_finished(runner: Runner) -> bool:
     return all(runner[name].finished.is_set() for name in runner.names())
-
-
-def _print(out: TerminalWriter, results: Sequence[CommandResult]) -> None:
-    for result in results:
-        out.write(f"{result}\n")
-
-
-def _read_line() -> bytes | None:
-    """One line of standard input as bytes, at most ``MAX_COMMAND_LENGTH`` + 1 of them (the rest
-    of a longer line is read and discarded); None at the end of input. Blocking."""
-    stdin = sys.stdin.buffer
-    line = stdin.readline(MAX_COMMAND_LENGTH + 1)
-    if not line:
-        return None
-    if len(line) > MAX_COMMAND_LENGTH and not line.endswith(b"\n"):
-        while True:  # skip the rest of the line, a bounded chunk at a time
-            rest = stdin.readline(65_536)
-            if not rest or rest.endswith(b"\n"):
-                break
-    return line
-
-
-def _decode(line: bytes) -> str:
-    """A command line's text; raises ValueError with a reply for the operator."""
-    if len(line.rstrip(b"\r\n")) > MAX_COMMAND_LENGTH:
-        raise ValueError(f"command too long (the limit is {MAX_COMMAND_LENGTH} bytes); ignored")
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1}); ignored"
-        ) from None
-
-
-async def _read_commands(runner: Runner, out: TerminalWriter) -> None:
-    """Each stdin line is a command. A thread reads because stdin may be a terminal, a pipe or a
-    file, and only a blocking read handles all three; the thread is abandoned on exit. Bytes are
-    decoded here, not by the locale's text layer, so bad bytes are a bad command, not a crash."""
-    while True:
-        raw = await trio.to_thread.run_sync(_read_line, abandon_on_cancel=True)
-        if raw is None:
-            log.debug("end of standard input; still running (Ctrl-C to stop)")
-            return
-        try:
-            line = _decode(raw).strip()
-        except ValueError as exc:
-            out.write(f"error: {exc}\n")
-            continue
-        if line:
-            _print(out, await runner.send(line, source="stdin"))
 
 
 async def _handle_signals(
@@ -437,4 +387,4 @@ async def _handle_signals(
 
 
 async def _stop_and_report(runner: Runner, out: TerminalWriter) -> None:
-    _print(out, await runner.stop_all(source="signal"))
+    print_results(out, await runner.stop_all(source="signal"))
