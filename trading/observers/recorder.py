@@ -127,7 +127,8 @@ class Recorder:
         run_id: str | None = None,
     ) -> None:
         self.name = name
-        self.run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        self.run_id = run_id or f"{stamp}-{secrets.token_hex(3)}"
         self.path = Path(path)
         self.on_commit = on_commit
         self.last_seq = 0  # the bus seq of the last committed event
