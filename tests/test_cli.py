@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from trading.cli import main
+from trading.core.events import OrderSubmitted
+from trading.observers.recorder import Recorder
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "trading"]
@@ -217,3 +225,247 @@ def test_sigkill_mid_run_loses_nothing_the_recorder_acknowledged(tmp_path: Path)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         seqs = {row[0] for row in conn.execute("SELECT seq FROM events")}
     assert set(range(1, acked + 1)) <= seqs
+
+
+# -- bad bytes and long lines on standard input (point 14) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "locale", [{"LC_ALL": "C.UTF-8"}, {"LC_ALL": "C", "PYTHONUTF8": "0"}], ids=["C.UTF-8", "C"]
+)
+def test_undecodable_and_overlong_lines_are_bad_commands_and_the_run_goes_on(
+    locale: dict[str, str],
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "PYTHONUTF8")}
+    env.update(locale)
+    stdin = (
+        b"\xff\xfe pause x\n"
+        + b"status " + b"x" * 100_000 + b"\n"  # over the 4 KiB bound: refused, not echoed
+        + b"set sma_cross quantity=inf\n"
+        + b"status sma_cross\n"
+    )
+    result = subprocess.run(
+        [*CLI, "run", "sma_cross", "--for", "2s", "--no-db"],
+        input=stdin, capture_output=True, cwd=REPO, env=env, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == "error: not UTF-8 text (byte 0xff at column 1); ignored"
+    assert lines[1] == "error: command too long (the limit is 4096 bytes); ignored"
+    assert lines[2] == (
+        "sma_cross: error: set: quantity: 'inf' is not a valid Decimal "
+        "(only finite numbers are accepted)"
+    )
+    assert lines[3].startswith("sma_cross: ok: sleeping;") and "quantity=0.01" in lines[3]
+    assert lines[-1].startswith("sma_cross: ok: stopped")
+    assert b"Traceback" not in result.stderr and b"xxxxxxxxxx" not in result.stdout
+
+
+# -- exit status 1 when a strategy failed for good (point 17) ------------------------------------
+
+FLAKY = '''
+import trading
+
+class Flaky(trading.Strategy):
+    """Raises on every compute."""
+    interval = "1m"
+
+    async def next(self, ctx):
+        raise RuntimeError("always broken")
+'''
+
+
+def test_exit_status_1_when_a_strategy_failed_for_good_even_if_the_others_ran_on(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    shutil.copy(REPO / "strategies" / "sma_cross.py", tmp_path / "sma_cross.py")
+    result = run(
+        "run", "flaky", "sma_cross", "--strategies-dir", str(tmp_path),
+        "--max-restarts", "1", "--for", "4s", timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "flaky" in result.stderr and "RuntimeError: always broken" in result.stderr
+    assert "failed for good during the run: flaky" in result.stderr
+    assert "sma_cross: ok: stopped" in result.stdout  # the healthy one ran to the end
+
+
+def test_exit_status_1_when_the_failed_strategy_is_resumed_and_stopped(tmp_path: Path) -> None:
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    result = run(
+        "run", "flaky", "--strategies-dir", str(tmp_path), "--max-restarts", "0",
+        "--for", "3s", stdin="resume flaky\nstop flaky\n", timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "failed for good during the run: flaky" in result.stderr
+
+
+# -- load errors and unreadable databases (point 18) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "error"),
+    [
+        ("import trading\n\nclass X(trading.Strategy:\n    pass\n", 3,
+         "SyntaxError: invalid syntax"),
+        ("import trading\nimport no_such_module_here\n", 2,
+         "ModuleNotFoundError: No module named 'no_such_module_here'"),
+        ("import trading\n\ndef f():\n    return {}['k']\n\nf()\n", 4, "KeyError: 'k'"),
+    ],
+    ids=["syntax", "import", "raises"],
+)
+def test_a_strategy_file_that_does_not_import_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, line: int, error: str
+) -> None:
+    name = f"broken_{tmp_path.name[-8:].replace('-', '_')}_{line}"
+    (tmp_path / f"{name}.py").write_text(source)
+    code = main(["run", name, "--strategies-dir", str(tmp_path), "--no-db"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err == (
+        f"trio-trade: {tmp_path / name}.py:{line}: cannot load the strategy: {error}\n"
+    )
+
+
+def test_a_strategy_file_that_does_not_import_in_a_subprocess(tmp_path: Path) -> None:
+    (tmp_path / "typo.py").write_text("import trading\n\nx = (\n")
+    result = run("run", "typo", "--strategies-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"trio-trade: {tmp_path / 'typo.py'}:3: cannot load the strategy: "
+        "SyntaxError: '(' was never closed"
+    ]
+
+
+@pytest.mark.parametrize("verb", ["orders", "fills", "positions"])
+def test_tables_on_a_file_that_is_not_a_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str
+) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_bytes(b"not sqlite" * 1000)
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE things (x)")
+    folder = tmp_path / "a-folder.db"
+    folder.mkdir()
+    for db, says in [
+        (notes, f"{notes} is not a trio-trade database: file is not a database"),
+        (foreign, f"{foreign} is not a trio-trade database (no meta table)"),
+        (tmp_path / "missing.db", f"no trading database at {tmp_path / 'missing.db'}"),
+        (folder, f"no trading database at {folder}"),
+    ]:
+        assert main([verb, "--db", str(db)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"trio-trade: {says}")
+        assert len(captured.err.splitlines()) == 1 and captured.out == ""
+    assert not (tmp_path / "missing.db").exists()
+
+
+READ_AS_NOBODY = """
+import sys, importlib.util, types
+# The reader needs only the standard library: load it by path (the system python has no trio).
+for name in ("trading", "trading.observers"):
+    sys.modules[name] = types.ModuleType(name)
+    sys.modules[name].__path__ = []
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+load("trading.observers.schema", sys.argv[1] + "/trading/observers/schema.py")
+queries = load("trading.observers.queries", sys.argv[1] + "/trading/observers/queries.py")
+try:
+    print(len(queries.read_orders(sys.argv[2])))
+except (OSError, ValueError) as exc:
+    print("error:", exc)
+"""
+
+
+def _read_only_reader(db: Path) -> str:
+    """Read ``db`` as a user who cannot write its folder (root ignores chmod: drop to nobody)."""
+    if os.geteuid() != 0:
+        return subprocess.run(
+            [sys.executable, "-c", READ_AS_NOBODY, str(REPO), str(db)],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.strip()
+    setpriv, python = shutil.which("setpriv"), "/usr/bin/python3"
+    if setpriv is None or not os.access(python, os.X_OK):
+        pytest.skip("running as root without setpriv and a system python to drop privileges")
+    return subprocess.run(
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c",
+         READ_AS_NOBODY, str(REPO), str(db)],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder another user can reach (pytest's tmp_path is private to its owner)."""
+    folder = Path(tempfile.mkdtemp(prefix="trio-trade-ro-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(folder)
+
+
+def test_tables_on_a_read_only_wal_database(open_folder: Path) -> None:
+    # A clean run's database in a read-only folder: no -wal or -shm beside it, and SQLite
+    # cannot create them: read as immutable, every row is in the file.
+    clean = open_folder / "clean"
+    clean.mkdir()
+    recorder = Recorder(clean / "run.db")
+    recorder.write([(1, OrderSubmitted(1.0, "s", "o1", "BTCUSDT", "buy", "market",
+                                       Decimal("1"), None))])
+    recorder.close()
+    (clean / "run.db").chmod(0o444)
+    clean.chmod(0o555)
+    assert _read_only_reader(clean / "run.db") == "1"
+    # A database left mid-run: its -wal holds commits not yet in the file, no -shm, read-only
+    # folder. It cannot be read here: the message says why and what to do.
+    live = open_folder / "live"
+    live.mkdir()
+    recorder = Recorder(live / "run.db")
+    recorder.write([(1, OrderSubmitted(1.0, "s", "o1", "BTCUSDT", "buy", "market",
+                                       Decimal("1"), None))])
+    left = open_folder / "left"
+    left.mkdir()
+    shutil.copy(live / "run.db", left / "run.db")
+    shutil.copy(live / "run.db-wal", left / "run.db-wal")
+    recorder.close()
+    for path in (left / "run.db", left / "run.db-wal"):
+        path.chmod(0o444)
+    left.chmod(0o555)
+    said = _read_only_reader(left / "run.db")
+    assert said.startswith(f"error: cannot read the trading database at {left / 'run.db'}: ")
+    assert "write-ahead log run.db-wal holds records not yet in the file" in said
+
+
+# -- a stalled terminal never stalls the run (point 22) -----------------------------------------
+
+
+def test_pipes_nobody_reads_do_not_stall_the_run(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    # Replies to 3,000 commands (~600 KB) and verbose logs: far past the 64 KiB a pipe holds.
+    commands = b"status\n" * 3_000
+    proc = subprocess.Popen(
+        [*CLI, "run", "sma_cross", "--for", "6s", "-v", "--db", str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(commands)  # fits the stdin pipe's buffer only because the run reads it
+        proc.stdin.close()
+        returncode = proc.wait(timeout=40)  # nobody reads stdout or stderr meanwhile
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert returncode == 0
+    out = proc.stdout.read() if proc.stdout is not None else b""
+    assert len(out) >= 60_000  # the pipe did fill: the run wrote past what it could hold
+    # it traded while its terminal was stalled, and recorded it all
+    orders = run("orders", "--db", str(db)).stdout
+    assert " buy " in orders and " filled " in orders

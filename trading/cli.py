@@ -4,6 +4,15 @@ While ``run`` runs, every line typed on standard input is a command (``pause sma
 reply is printed on standard output; logs go to standard error. The end of standard input does not
 stop the run (so ``trio-trade run x < commands.txt`` and ``nohup`` work); Ctrl-C or SIGTERM stops
 every strategy cleanly, and a second one forces the exit.
+
+Exit status: 0 when the run ended cleanly; 1 when a strategy failed for good (gave up restarting)
+at any time during the run, or could not start; 2 for a usage error (a bad argument, a strategy
+file that does not import, a database that cannot be used or read); 130 when forced.
+
+Standard input is read as bytes, a line at a time and at most :data:`MAX_COMMAND_LENGTH` bytes
+of it: a longer line or one that is not UTF-8 gets an error reply and the run goes on. Replies,
+logs and notifications reach the terminal through :class:`TerminalWriter`, so a stalled reader
+(a pager, a pipe nobody reads) costs dropped lines, counted, never a stalled run.
 """
 
 from __future__ import annotations
@@ -22,8 +31,10 @@ from typing import Any
 
 import trio
 
+from trading.console import print_results, read_commands
 from trading.core.bars import IntervalError, parse_duration
-from trading.core.commands import CommandResult
+from trading.core.events import Event, StrategyError
+from trading.core.restart import RestartPolicy
 from trading.exchanges.sim import SimulatedMarket
 from trading.loader import StrategyNotFound, available, load
 from trading.observers.log import LogObserver
@@ -38,6 +49,7 @@ from trading.observers.queries import (
     read_positions,
 )
 from trading.observers.recorder import Recorder, RecorderError
+from trading.observers.terminal import TerminalWriter
 from trading.runtime.bus import Observer
 from trading.runtime.clock import Clock, VirtualClock
 from trading.runtime.runner import Runner
@@ -68,6 +80,16 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except IntervalError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -102,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
             "'pause NAME', 'resume NAME', 'wake NAME', 'set NAME key=value', 'stop NAME' or "
             "'help' and press Enter. Ctrl-C stops every strategy cleanly; a second Ctrl-C forces."
         ),
+        epilog=(
+            "exit status: 0 the run ended cleanly; 1 a strategy failed for good (gave up "
+            "restarting) at any time during the run, or could not start; 2 a usage error (bad "
+            "argument, a strategy file that does not import, a database that cannot be used); "
+            "130 forced by a second Ctrl-C"
+        ),
     )
     p_run.add_argument(
         "strategies",
@@ -130,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="how long each on_stop may take before it is abandoned (default 10)",
+    )
+    p_run.add_argument(
+        "--max-restarts",
+        type=_count,
+        default=RestartPolicy().max_restarts,
+        metavar="N",
+        help="restarts of a failing strategy within an hour before it is left failed for good "
+        f"(the run then exits with status 1; default {RestartPolicy().max_restarts})",
     )
     p_run.add_argument(
         "--db",
@@ -169,7 +205,7 @@ def _table(verb: str, db: Path, strategy: str | None) -> int:
     reader, columns = TABLES[verb]
     try:
         rows = reader(db, strategy)
-    except FileNotFoundError as exc:
+    except (OSError, ValueError, sqlite3.Error) as exc:  # missing, foreign, unreadable, locked
         print(f"trio-trade: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not rows:
@@ -202,14 +238,6 @@ def _list(directory: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-    if not args.verbose:
-        logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
     specs: list[StrategySpec] = []
     for reference in args.strategies:
         try:
@@ -222,17 +250,63 @@ def _run(args: argparse.Namespace) -> int:
     if duplicates:
         print(f"trio-trade: {', '.join(duplicates)} named more than once", file=sys.stderr)
         return EXIT_USAGE
+    out = TerminalWriter.for_fd(sys.stdout.fileno(), name="stdout")
+    err = TerminalWriter.for_fd(sys.stderr.fileno(), name="stderr")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=err,
+    )
+    if not args.verbose:
+        logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
+    try:
+        return _run_specs(args, specs, out, err)
+    finally:
+        # Bounded: a terminal nobody reads must not keep the process from ending.
+        out.drain(1.0)
+        err.drain(1.0)
+
+
+def _run_specs(
+    args: argparse.Namespace, specs: list[StrategySpec], out: TerminalWriter, err: TerminalWriter
+) -> int:
     speed = args.speed or float(min(spec.interval.seconds for spec in specs))
     # The simulated market replays a fixed stretch of its deterministic history, so every run of
     # the same command shows the same bars and signals.
     clock: Clock = VirtualClock(start=SIM_START, speed=speed)
     try:
-        return trio.run(_serve, specs, clock, args)
+        return trio.run(_serve, specs, clock, args, out, err)
     except KeyboardInterrupt:
         return EXIT_FORCED
 
 
-async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespace) -> int:
+class _FailureWatch:
+    """A lossless observer noting whether any strategy failed for good during the run (exit 1),
+    even if it was later resumed or stopped: ``given_up`` at the end would miss those."""
+
+    name = "failure-watch"
+    lossless = True
+
+    def __init__(self) -> None:
+        self.gave_up: set[str] = set()
+
+    async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
+        for _, event in batch:
+            if isinstance(event, StrategyError) and event.restart_in is None:
+                self.gave_up.add(event.strategy)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def _serve(
+    specs: list[StrategySpec],
+    clock: Clock,
+    args: argparse.Namespace,
+    out: TerminalWriter,
+    err: TerminalWriter,
+) -> int:
     # Signals are caught from the first instant, so a Ctrl-C during start-up also stops cleanly.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         market = SimulatedMarket(seed=args.seed)
@@ -247,7 +321,8 @@ async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespa
             pace,
         )
         exit_code = EXIT_OK
-        observers: list[Observer] = [LogObserver(), ConsoleNotifier(sys.stderr)]
+        watch = _FailureWatch()
+        observers: list[Observer] = [LogObserver(), ConsoleNotifier(err), watch]
         if not args.no_db:
             try:
                 observers.append(Recorder(args.db))
@@ -258,10 +333,14 @@ async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespa
         async with (
             trio.open_nursery() as nursery,
             Runner(
-                clock=clock, market=market, stop_timeout=args.stop_timeout, observers=observers
+                clock=clock,
+                market=market,
+                stop_timeout=args.stop_timeout,
+                observers=observers,
+                restart_policy=RestartPolicy(max_restarts=args.max_restarts),
             ) as runner,
         ):
-            nursery.start_soon(_handle_signals, signals, runner)
+            nursery.start_soon(_handle_signals, signals, runner, out)
             for spec in specs:
                 try:
                     await runner.add(spec.cls(), name=spec.name)
@@ -271,15 +350,19 @@ async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespa
             if not runner.names():
                 nursery.cancel_scope.cancel()
                 return EXIT_FAILED
-            nursery.start_soon(_read_commands, runner)
+            nursery.start_soon(read_commands, runner, out)
             with trio.move_on_after(args.duration if args.duration is not None else math.inf):
                 await runner.wait_idle()
             if args.duration is not None and not _all_finished(runner):
                 log.info("--for %gs elapsed: stopping", args.duration)
-            _print(await runner.stop_all(source="cli"))
+            print_results(out, await runner.stop_all(source="cli"))
             if any(runner[name].given_up for name in runner.names()):
                 exit_code = EXIT_FAILED
             nursery.cancel_scope.cancel(reason="run finished")
+        # The bus has drained every observer by now, the watch included.
+        if watch.gave_up:
+            log.error("failed for good during the run: %s", ", ".join(sorted(watch.gave_up)))
+            exit_code = EXIT_FAILED
         return exit_code
 
 
@@ -287,36 +370,21 @@ def _all_finished(runner: Runner) -> bool:
     return all(runner[name].finished.is_set() for name in runner.names())
 
 
-def _print(results: Sequence[CommandResult]) -> None:
-    for result in results:
-        print(result, flush=True)
-
-
-async def _read_commands(runner: Runner) -> None:
-    """Each stdin line is a command. A thread reads because stdin may be a terminal, a pipe or a
-    file, and only a blocking read handles all three; the thread is abandoned on exit."""
-    while True:
-        line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
-        if not line:
-            log.debug("end of standard input; still running (Ctrl-C to stop)")
-            return
-        if line.strip():
-            _print(await runner.send(line.strip(), source="stdin"))
-
-
-async def _handle_signals(signals: AsyncIterator[int], runner: Runner) -> None:
+async def _handle_signals(
+    signals: AsyncIterator[int], runner: Runner, out: TerminalWriter
+) -> None:
     count = 0
     async for signum in signals:
         count += 1
         if count == 1:
             log.warning("%s: stopping every strategy (again to force)", signal.Signals(signum).name)
-            runner.nursery.start_soon(_stop_and_report, runner)
+            runner.nursery.start_soon(_stop_and_report, runner, out)
         else:
             log.error("forced exit: on_stop and in-flight work abandoned")
-            sys.stdout.flush()
-            sys.stderr.flush()
+            # Bounded, like every exit: a stalled terminal does not hold a forced exit.
+            await trio.to_thread.run_sync(out.drain, 0.5, abandon_on_cancel=True)
             os._exit(EXIT_FORCED)
 
 
-async def _stop_and_report(runner: Runner) -> None:
-    _print(await runner.stop_all(source="signal"))
+async def _stop_and_report(runner: Runner, out: TerminalWriter) -> None:
+    print_results(out, await runner.stop_all(source="signal"))

@@ -4,6 +4,10 @@ A reference is ``NAME`` (a file in the strategies folder), ``NAME:Class`` (a cla
 or ``package.module:Class`` (anything importable). Strategy files are imported under their own
 module name with the folder on ``sys.path``, so worker processes (``ctx.run_in_process``) can
 import the functions they define by reference, as pickling requires.
+
+A strategy file that does not import (a syntax error, a missing module, an exception at module
+level) raises :class:`StrategyLoadError`: one line naming the file, the line and the error, which
+is what the CLI prints (exit 2), without a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -25,11 +30,36 @@ from trading.runtime.strategy import (
     inspect_strategy,
 )
 
-__all__ = ["StrategyNotFound", "available", "load"]
+__all__ = ["StrategyLoadError", "StrategyNotFound", "available", "load"]
 
 
 class StrategyNotFound(LookupError):
     """No strategy by that name; the message lists the ones that exist."""
+
+
+class StrategyLoadError(StrategyDefinitionError):
+    """A strategy file raised while it was imported; the message is ``file:line: error``."""
+
+
+def _import_failure(path: Path, exc: BaseException) -> StrategyLoadError:
+    """``path:line: what`` for an exception raised while importing ``path``.
+
+    A syntax error names its own file and line (possibly a module the strategy imports); any
+    other error is placed at the deepest line of the strategy file in its traceback.
+    """
+    what = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SyntaxError):
+        where = f"{exc.filename or path}:{exc.lineno or '?'}"
+        what = f"{type(exc).__name__}: {exc.msg}"
+    else:
+        target = str(path.resolve())
+        lines = [
+            frame.lineno
+            for frame in traceback.extract_tb(exc.__traceback__)
+            if frame.filename and str(Path(frame.filename).resolve()) == target
+        ]
+        where = f"{path}:{lines[-1] if lines else '?'}"
+    return StrategyLoadError(f"{where}: cannot load the strategy: {what}")
 
 
 @attrs.frozen(slots=True)
@@ -77,6 +107,9 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise _import_failure(path, exc) from exc
     except BaseException:
         del sys.modules[module_name]
         raise
@@ -117,6 +150,8 @@ def available(directory: Path) -> list[Listing]:
             cls = _pick(_import_file(path), None, str(path))
             spec: StrategySpec | None = inspect_strategy(cls, name=cls.name or path.stem)
             error = None
+        except StrategyLoadError as exc:
+            spec, error = None, str(exc)  # already says where and what
         except Exception as exc:
             spec, error = None, f"{type(exc).__name__}: {exc}"
         listings.append(Listing(path.stem, path, spec, error))

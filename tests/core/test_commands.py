@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+import sys
+from types import FrameType
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from trading.core.commands import (
     BUILTIN_VERBS,
+    MAX_COMMAND_LENGTH,
     Command,
     CommandError,
     CommandResult,
     parse_command,
+    split_words,
     usage,
 )
 
@@ -218,12 +225,14 @@ def test_help_takes_no_name() -> None:
         parse_command("help x")
 
 
-@pytest.mark.parametrize("text", ['set x name="a b', "pause 'x", 'pause x"'])
-def test_unbalanced_quotes(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "column"), [('set x name="a b', 12), ("pause 'x", 7), ('pause x"', 8), ("x \\", 3)]
+)
+def test_unbalanced_quotes(text: str, column: int) -> None:
     with pytest.raises(CommandError) as info:
         parse_command(text)
-    assert "cannot read" in str(info.value)
-    assert repr(text) in str(info.value)
+    assert str(info.value).startswith("cannot read the command: ")
+    assert str(info.value).endswith(f" at column {column}")
 
 
 @pytest.mark.parametrize("target", ["1abc", "a b", "x/y", "-x", "sma$", "é!"])
@@ -343,3 +352,105 @@ def test_custom_verb_with_only_arguments_has_no_target() -> None:
     assert (command.target, command.args) == (None, ("2",))
     named = parse_command("boost sma_cross 2", custom_verbs={"boost"})
     assert (named.target, named.args) == ("sma_cross", ("2",))
+
+
+# -- linear parsing, bounded lines ---------------------------------------------------------------
+
+_SHELL_ALPHABET = st.sampled_from([" ", "\t", "'", '"', "\\", "a", "b", "=", "@", "/", "é"])
+
+
+@given(st.lists(_SHELL_ALPHABET, max_size=30).map("".join))
+def test_split_words_splits_as_shlex_does(text: str) -> None:
+    try:
+        expected: list[str] | None = shlex.split(text)
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(CommandError, match=r"^cannot read the command: "):
+            split_words(text)
+    else:
+        assert split_words(text) == expected
+
+
+def _pathological(n: int) -> dict[str, str]:
+    """Lines of about ``n`` characters that make naive tokenizers quadratic or backtrack."""
+    return {
+        "spaces": "status" + " " * n,
+        "one long word": "set x k=" + "a" * n,
+        "quoted pieces": "set x k=" + "'a'" * (n // 3),
+        "empty quotes": '""' * (n // 2),
+        "escapes in quotes": '"' + "\\a" * (n // 2) + '"',
+        "backslashes": "\\\\" * (n // 2),
+        "k=v pairs": "set x " + "k=v " * (n // 4),
+        "prefixes": "/@" * (n // 2),
+        "unterminated quote": '"' + 'a\\"' * (n // 3),
+        "unterminated single": "a'" + "b" * n,
+    }
+
+
+def _operations(text: str) -> int:
+    """Python-level calls and C calls made while splitting ``text``: a count, not a time."""
+    count = 0
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        nonlocal count
+        count += 1
+
+    sys.setprofile(profile)
+    try:
+        split_words(text)
+    except CommandError:
+        pass
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+@pytest.mark.parametrize("kind", sorted(_pathological(8)))
+def test_splitting_does_work_linear_in_the_line(kind: str) -> None:
+    small = _operations(_pathological(20_000)[kind])
+    large = _operations(_pathological(80_000)[kind])
+    assert large <= 4.4 * small + 100, (small, large)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", sorted(_pathological(8)))
+def test_a_megabyte_line_is_split_or_refused_at_once(kind: str) -> None:
+    # 2 MB: a quadratic tokenizer (shlex grows each word a character at a time) needs minutes.
+    line = _pathological(2_000_000)[kind]
+    try:
+        words = split_words(line)
+    except CommandError as exc:
+        assert len(str(exc)) < 80
+    else:
+        assert sum(map(len, words)) <= len(line)
+    with pytest.raises(CommandError) as info:
+        parse_command(line)
+    message = str(info.value)
+    assert message == f"command too long ({len(line)} characters; the limit is 4096)"
+
+
+def test_the_bound_is_4096_characters() -> None:
+    assert MAX_COMMAND_LENGTH == 4096
+    assert parse_command("status" + " " * (4096 - 6)).verb == "status"
+    with pytest.raises(CommandError, match="command too long"):
+        parse_command("status" + " " * (4097 - 6))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "frobnicate" + "x" * 4000,
+        "pause " + "y" * 4000 + " now",
+        "pause sma " + "z" * 4000,
+        "set sma " + "k" * 4000,
+        "set sma " + "k" * 2000 + "=1 " + "k" * 2000 + "=2",
+        "pause " + "%" * 4000,
+    ],
+)
+def test_errors_quote_a_short_prefix_never_the_line(text: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command(text)
+    message = str(info.value)
+    assert len(message) < 300, message
+    assert max(len(run) for run in re.findall(r"(.)\1*", message)) <= 40

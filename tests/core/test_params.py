@@ -331,3 +331,50 @@ def test_apply_params_applies_field_converters() -> None:
     apply_params(obj, {"x": "-5"})
     assert obj.x == 5
     assert Converted(x=-5).x == 5  # what construction does
+
+
+@attrs.define
+class Numbers:
+    price: Decimal = Decimal("1")
+    ratio: float = 0.5
+    cap: float | None = None
+    limit: Decimal | None = None
+
+
+NON_FINITE = ["inf", "Infinity", "-inf", "+Inf", "NaN", "nan", "-nan", "sNaN", " inf "]
+
+
+@pytest.mark.parametrize("field", ["price", "ratio", "cap", "limit"])
+@pytest.mark.parametrize("text", NON_FINITE)
+def test_non_finite_numbers_are_refused_naming_the_field(field: str, text: str) -> None:
+    numbers = Numbers()
+    before = attrs.asdict(numbers)
+    with pytest.raises(ParamError) as info:
+        apply_params(numbers, {field: text})
+    message = str(info.value)
+    assert message.startswith(f"{field}: {text!r} is not a valid ")
+    # float("sNaN") is not even parsed: refused as "not a number", which is as clear
+    assert message.endswith(("(only finite numbers are accepted)", "(not a number)"))
+    assert "InvalidOperation" not in message and "<class" not in message
+    assert attrs.asdict(numbers) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "value"),
+    [("price", "1e5", Decimal("1E+5")), ("price", "-0.5", Decimal("-0.5")),
+     ("ratio", "2.5", 2.5), ("cap", "none", None), ("limit", "0.001", Decimal("0.001"))],
+)
+def test_finite_numbers_still_pass(field: str, text: str, value: object) -> None:
+    numbers = Numbers()
+    apply_params(numbers, {field: text})
+    assert getattr(numbers, field) == value
+
+
+def test_a_float_that_overflows_to_infinity_is_refused() -> None:
+    with pytest.raises(ParamError, match=r"^ratio: '1e999' .*only finite numbers are accepted"):
+        apply_params(Numbers(), {"ratio": "1e999"})
+
+
+def test_not_a_number_at_all_reads_plainly() -> None:
+    with pytest.raises(ParamError, match=r"^price: 'abc' is not a valid Decimal \(not a decimal"):
+        apply_params(Numbers(), {"price": "abc"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 from decimal import Decimal
 
 import pytest
@@ -124,3 +125,67 @@ async def test_log_observer_levels(caplog: pytest.LogCaptureFixture) -> None:
         (logging.INFO, f"#5 {describe(filled(1))}"),
         (logging.WARNING, "3 events dropped under load (log buffer 10000)"),
     ]
+
+
+class StalledStream:
+    """A terminal whose reader stopped reading: every write blocks until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.text = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.entered.set()
+        self.release.wait()
+        return self.text.write(text)
+
+    def flush(self) -> None:
+        self.release.wait()
+
+
+async def test_a_stalled_terminal_never_blocks_the_notifier(
+    clock: trio.testing.MockClock,
+) -> None:
+    stream = StalledStream()
+    notifier = ConsoleNotifier(stream, max_lines=1_000, rate=1e9, drain_timeout=0.05)
+    try:
+        for batch in range(300):  # each handle returns at once although nothing is written
+            await notifier.handle([(batch, filled(batch))])
+        assert stream.entered.wait(timeout=10)  # the writer thread is stuck in write()
+        assert notifier.lines_lost > 0
+        await notifier.aclose()  # bounded by drain_timeout, even though the terminal is stalled
+    finally:
+        stream.release.set()
+    # The reader comes back: the next write says how much was lost on the way.
+    assert notifier._writer is not None and notifier._writer.drain(10)
+    notifier._emit(["after the stall"])
+    assert notifier._writer.drain(10)
+    text = stream.text.getvalue()
+    lost = [int(n) for n in re.findall(r"\.\.\. (\d+) lines dropped: the reader", text)]
+    assert sum(lost) == notifier.lines_lost
+    assert text.splitlines()[-1] == "after the stall"
+    assert text.count("filled (o") + notifier.lines_lost == 300
+
+
+async def test_a_stalled_terminal_never_blocks_publishing_through_the_bus(
+    clock: trio.testing.MockClock,
+) -> None:
+    stream = StalledStream()
+    notifier = ConsoleNotifier(stream, rate=1e9, max_lines=1_000, drain_timeout=0.05)
+    bus = EventBus()
+    bus.attach(notifier, buffer=16)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(bus.run)
+            for i in range(2_000):
+                bus.publish(filled(i))
+                if i % 100 == 0:
+                    await trio.sleep(0.01)  # trading goes on, the notifier keeps taking batches
+            await bus.flush()
+            delivered = bus.statistics()["console"].delivered
+            await bus.aclose()
+    finally:
+        stream.release.set()
+    assert delivered == 2_000 - bus.statistics()["console"].dropped
+    assert notifier.lines_lost > 0

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import T0
 from trading.core.events import (
@@ -38,6 +40,7 @@ from trading.core.events import (
 )
 from trading.observers.queries import format_table, read_fills, read_orders, read_positions
 from trading.observers.recorder import SCHEMA_VERSION, Recorder, RecorderError
+from trading.observers.schema import LEGACY_RUN
 from trading.runtime.bus import EventBus
 
 D = Decimal
@@ -151,17 +154,24 @@ async def test_every_event_lands_in_its_tables_with_exact_decimals(
     assert rows(db, "SELECT typeof(quantity), typeof(price) FROM fills")[0] == ("text", "text")
 
 
-async def test_wal_mode_reopen_and_seq_continues(
+async def test_wal_mode_reopen_and_a_second_run_appends(
     tmp_path: Path, clock: trio.testing.MockClock
 ) -> None:
     db = tmp_path / "run.db"
-    await record(db, every_kind()[:3])
+    first = await record(db, every_kind()[:3])
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
     assert rows(db, "SELECT version FROM meta") == [(SCHEMA_VERSION,)]
     again = await record(db, every_kind()[3:5])  # a second run into the same file appends
-    assert again.seq_offset == 3
-    assert [seq for (seq,) in rows(db, "SELECT seq FROM events ORDER BY seq")] == [1, 2, 3, 4, 5]
-    assert read_orders(db)[0]["state"] == "filled"
+    assert first.run_id != again.run_id
+    assert rows(db, "SELECT run, seq FROM events ORDER BY id") == [
+        (first.run_id, 1), (first.run_id, 2), (first.run_id, 3),
+        (again.run_id, 1), (again.run_id, 2),
+    ]
+    assert rows(db, "SELECT run FROM runs ORDER BY id") == [(first.run_id,), (again.run_id,)]
+    # the second run's o1 is its own order (a fill and an order row of its own)
+    assert [(o["run"], o["state"]) for o in read_orders(db)] == [
+        (first.run_id, "partially_filled"), (again.run_id, "filled"), (again.run_id, "new"),
+    ]
 
 
 def test_refuses_foreign_and_newer_databases(tmp_path: Path) -> None:
@@ -335,3 +345,204 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
     ]
     # orders and fills of acknowledged events are there too (the child sends them in pairs)
     assert rows(db, f"SELECT COUNT(*) FROM fills WHERE seq <= {acked}") == [(acked // 2,)]
+
+
+# -- runs kept apart: repeated and concurrent runs into one file -------------------------------
+
+
+def a_run(strategy: str = "sma") -> list[tuple[int, Event]]:
+    """What one run records: the same client order ids, trade ids and seqs in every run."""
+    events = [
+        order(OrderSubmitted, "tt-sma-000001-run"),
+        fill(OrderFilled, "tt-sma-000001-run", "t1", "0.5000", "100.10", "0.5000"),
+        PositionSnapshot(T0 + 2, strategy, "BTCUSDT", D("0.5"), D("100.10"), D("101"), D("0"),
+                         D("0.45"), D("0.0001")),
+        CommandHandled(T0 + 3, strategy, "status", "stdin", True, "sleeping"),
+        order(OrderSubmitted, "tt-sma-000002-run"),
+    ]
+    return list(enumerate(events, start=1))
+
+
+TABLE_COUNTS = {"events": 5, "orders": 2, "fills": 1, "positions": 1, "commands": 1}
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.permutations([(run, i) for run in range(3) for i in range(5)]), st.data())
+def test_runs_interleaved_in_any_order_keep_every_row(
+    tmp_path_factory: pytest.TempPathFactory,
+    order_of_writes: list[tuple[int, int]],
+    data: st.DataObject,
+) -> None:
+    """Three runs write the same seqs, order ids and trade ids, their batches interleaved in any
+    order, some replayed: every run keeps all its rows, and orders list in placement order."""
+    db = tmp_path_factory.mktemp("runs") / "shared.db"
+    recorders = [Recorder(db) for _ in range(3)]
+    batches = a_run()
+    # A run's own batches stay in its order (the bus delivers in seq order); runs interleave.
+    next_of = [0, 0, 0]
+    placed: list[tuple[str, str]] = []
+    for run, _ in order_of_writes:
+        i = next_of[run]
+        next_of[run] += 1
+        recorder = recorders[run]
+        recorder.write([batches[i]])
+        if data.draw(st.booleans()):
+            recorder.write([batches[i]])  # the bus retried a batch that had committed
+        event = batches[i][1]
+        if isinstance(event, OrderSubmitted):
+            placed.append((recorder.run_id, event.client_order_id))
+    for recorder in recorders:
+        recorder.close()
+    for table, count in TABLE_COUNTS.items():
+        assert rows(db, f"SELECT run, COUNT(*) FROM {table} GROUP BY run ORDER BY run") == sorted(
+            (recorder.run_id, count) for recorder in recorders
+        )
+    assert [(o["run"], o["client_order_id"]) for o in read_orders(db)] == placed
+    assert [o["state"] for o in read_orders(db) if o["client_order_id"].endswith("1-run")] == [
+        "filled"
+    ] * 3
+
+
+def test_concurrent_recorders_into_one_file_keep_every_row(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    recorders = [Recorder(db) for _ in range(4)]
+    runs = 50  # each recorder writes the same run 50 times over, as 50 distinct strategies' seqs
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(recorders))
+
+    def write(recorder: Recorder) -> None:
+        try:
+            start.wait()
+            for block in range(runs):
+                batch = [(block * 10 + seq, event) for seq, event in a_run()]
+                recorder.write(batch)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(r,)) for r in recorders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for recorder in recorders:
+        recorder.close()
+    assert errors == []
+    assert rows(db, "SELECT COUNT(DISTINCT run), COUNT(*) FROM events") == [(4, 4 * runs * 5)]
+    assert rows(db, "SELECT COUNT(*) FROM fills") == [(4,)]  # one trade id per run, kept per run
+    assert rows(db, "SELECT COUNT(*) FROM runs") == [(4,)]
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_the_run_id_can_be_given(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path / "r.db", run_id="my-run")
+    recorder.write(a_run())
+    recorder.close()
+    assert {o["run"] for o in read_orders(tmp_path / "r.db")} == {"my-run"}
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (version INTEGER NOT NULL);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY, time REAL NOT NULL, strategy TEXT NOT NULL, kind TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE orders (
+    client_order_id TEXT PRIMARY KEY, strategy TEXT NOT NULL, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, type TEXT NOT NULL, quantity TEXT NOT NULL, price TEXT,
+    state TEXT NOT NULL, filled_quantity TEXT NOT NULL, average_price TEXT,
+    exchange_order_id TEXT, reason TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX orders_by_strategy ON orders (strategy, created_at);
+CREATE TABLE fills (
+    trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL, strategy TEXT NOT NULL,
+    symbol TEXT NOT NULL, side TEXT NOT NULL, quantity TEXT NOT NULL, price TEXT NOT NULL,
+    fee TEXT NOT NULL, fee_asset TEXT NOT NULL, time REAL NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (symbol, trade_id)
+);
+CREATE INDEX fills_by_order ON fills (client_order_id);
+CREATE TABLE positions (
+    seq INTEGER PRIMARY KEY, time REAL NOT NULL, strategy TEXT NOT NULL, symbol TEXT NOT NULL,
+    quantity TEXT NOT NULL, average_price TEXT NOT NULL, mark_price TEXT NOT NULL,
+    realised_pnl TEXT NOT NULL, unrealised_pnl TEXT NOT NULL, fees TEXT NOT NULL
+);
+CREATE INDEX positions_latest ON positions (strategy, symbol, seq);
+CREATE TABLE commands (
+    seq INTEGER PRIMARY KEY, time REAL NOT NULL, strategy TEXT NOT NULL, command TEXT NOT NULL,
+    source TEXT NOT NULL, ok INTEGER NOT NULL, message TEXT NOT NULL
+);
+INSERT INTO meta VALUES (1);
+INSERT INTO events VALUES (1, 10.0, 'sma', 'OrderSubmitted', '{}'),
+    (2, 11.0, 'sma', 'OrderFilled', '{}');
+INSERT INTO orders VALUES ('o-late', 'sma', 'BTCUSDT', 'buy', 'market', '1', NULL, 'filled', '1',
+    '100', 'x1', NULL, 20.0, 21.0, 2), ('o-early', 'sma', 'BTCUSDT', 'buy', 'market', '1', NULL,
+    'new', '0', NULL, NULL, NULL, 10.0, 10.0, 1);
+INSERT INTO fills VALUES ('t1', 'o-late', 'sma', 'BTCUSDT', 'buy', '1', '100', '0.1', 'USDT',
+    21.0, 2);
+INSERT INTO positions VALUES (3, 21.0, 'sma', 'BTCUSDT', '1', '100', '101', '0', '1', '0.1');
+INSERT INTO commands VALUES (4, 22.0, 'sma', 'status', 'stdin', 1, 'ok');
+"""
+
+
+def v1_database(path: Path) -> Path:
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SCHEMA)
+    conn.close()
+    return path
+
+
+def test_a_schema_1_database_is_refused_by_readers_and_migrated_by_a_recorder(
+    tmp_path: Path,
+) -> None:
+    db = v1_database(tmp_path / "old.db")
+    with pytest.raises(ValueError, match=r"older trio-trade \(schema 1\).*upgrades it"):
+        read_orders(db)
+    recorder = Recorder(db)  # migrates in place, then records this run next to the old rows
+    recorder.write(a_run())
+    recorder.close()
+    assert rows(db, "SELECT version FROM meta") == [(SCHEMA_VERSION,)]
+    assert [(o["run"], o["client_order_id"]) for o in read_orders(db)] == [
+        (LEGACY_RUN, "o-early"), (LEGACY_RUN, "o-late"),  # as version 1 listed them
+        (recorder.run_id, "tt-sma-000001-run"), (recorder.run_id, "tt-sma-000002-run"),
+    ]
+    old = read_orders(db)[1]
+    assert (old["state"], old["average_price"], old["exchange_order_id"]) == (
+        "filled", D("100"), "x1"
+    )
+    assert [f["trade_id"] for f in read_fills(db)] == ["t1", "t1"]
+    assert rows(db, "SELECT run, seq FROM events WHERE run = 'schema-1' ORDER BY id") == [
+        (LEGACY_RUN, 1), (LEGACY_RUN, 2)
+    ]
+    assert rows(db, "SELECT COUNT(*) FROM commands") == [(2,)]
+    assert len(read_positions(db, latest=False)) == 2
+    assert rows(db, "SELECT run FROM runs ORDER BY id") == [(LEGACY_RUN,), (recorder.run_id,)]
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_failed_migration_changes_nothing(tmp_path: Path) -> None:
+    db = v1_database(tmp_path / "old.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE runs (x)")  # in the way of the migration
+    before = rows(db, "SELECT name FROM sqlite_master ORDER BY name")
+    with pytest.raises(sqlite3.OperationalError, match="runs already exists"):
+        Recorder(db)
+    assert rows(db, "SELECT name FROM sqlite_master ORDER BY name") == before
+    assert rows(db, "SELECT version FROM meta") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is not a database at all" * 100, "is not a trio-trade database"),
+        (b"", "is not a trio-trade database (no meta table)"),
+    ],
+)
+def test_readers_refuse_a_file_that_is_not_a_database(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    db = tmp_path / "notes.txt"
+    db.write_bytes(content)
+    for reader in (read_orders, read_fills, read_positions):
+        with pytest.raises(ValueError, match=re.escape(f"{db} {message}")):
+            reader(db)
+    assert db.read_bytes() == content

@@ -3,11 +3,16 @@
 Core module: no trio, no IO. Text from a chat or a terminal is converted to each field's declared
 type with cattrs, then every field validator (and ``__attrs_post_init__``, for checks that span
 fields) runs on a candidate copy *before* anything changes, so a rejected ``set`` changes nothing.
+
+Decimal and float parameters are finite numbers: ``inf``, ``Infinity``, ``-inf``, ``NaN`` and
+``sNaN`` are refused with a message naming the field, whatever the field's validators say. A
+quantity of infinity or a threshold of NaN (every comparison false) is never what an operator meant.
 """
 
 from __future__ import annotations
 
 import decimal
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -38,9 +43,35 @@ def _structure_bool(value: object, _: type) -> bool:
     raise ValueError(f"{value!r} is not a boolean (use true/false, on/off, yes/no, 1/0)")
 
 
+class _NotFinite(ValueError):
+    """A number that is infinite or not a number."""
+
+
+def _structure_decimal(value: object, _: type) -> decimal.Decimal:
+    text = str(value).strip()
+    try:
+        number = decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        raise ValueError("not a decimal number") from None
+    if not number.is_finite():
+        raise _NotFinite("only finite numbers are accepted")
+    return number
+
+
+def _structure_float(value: object, _: type) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not math.isfinite(number):
+        raise _NotFinite("only finite numbers are accepted")
+    return number
+
+
 _converter = cattrs.Converter()
 _converter.register_structure_hook(bool, _structure_bool)
-_converter.register_structure_hook(decimal.Decimal, lambda v, _: decimal.Decimal(str(v)))
+_converter.register_structure_hook(decimal.Decimal, _structure_decimal)
+_converter.register_structure_hook(float, _structure_float)
 
 
 def _fields(obj: object) -> dict[str, attrs.Attribute[Any]]:

@@ -8,12 +8,14 @@ from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
 from trading.observers.queries import format_table, read_fills, read_orders, read_positions
 from trading.observers.recorder import Recorder, RecorderError
+from trading.observers.terminal import TerminalWriter
 
 __all__ = [
     "ConsoleNotifier",
     "LogObserver",
     "Recorder",
     "RecorderError",
+    "TerminalWriter",
     "format_table",
     "read_fills",
     "read_orders",

@@ -2,8 +2,10 @@
 
 Every reader opens the file read-only (``mode=ro``), so pointing ``trio-trade orders`` at a live
 run's database can neither write to it nor create an empty file by mistake; under WAL a reader
-never blocks the recorder. Decimal columns come back as :class:`~decimal.Decimal`, exactly as
-recorded. Blocking: call from a thread (``trio.to_thread.run_sync``) inside trio code.
+never blocks the recorder. A file that is missing, foreign, of another schema version or cannot
+be read raises an error whose message names the file and the reason (the CLI prints it, exit 2).
+Decimal columns come back as :class:`~decimal.Decimal`, exactly as recorded. Blocking: call from a
+thread (``trio.to_thread.run_sync``) inside trio code.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from trading.observers.schema import SCHEMA_VERSION
 
 __all__ = [
     "FILL_COLUMNS",
@@ -26,6 +30,7 @@ __all__ = [
 ]
 
 ORDER_COLUMNS = (
+    "run",
     "client_order_id",
     "strategy",
     "symbol",
@@ -80,19 +85,19 @@ _DECIMAL_COLUMNS = frozenset(
 
 
 def read_orders(path: str | os.PathLike[str], strategy: str | None = None) -> list[dict[str, Any]]:
-    """Every order (latest state), oldest first; only ``strategy``'s if given."""
+    """Every order (latest state) in the order they were placed, across runs (not by the
+    strategy's clock, which two runs may share, nor by client order id); only ``strategy``'s
+    if given."""
     where, params = _strategy_filter(strategy)
     return _query(
-        path,
-        f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where} ORDER BY created_at, seq",
-        params,
+        path, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where} ORDER BY id", params
     )
 
 
 def read_fills(
     path: str | os.PathLike[str], strategy: str | None = None, symbol: str | None = None
 ) -> list[dict[str, Any]]:
-    """Every fill, in the order they were recorded."""
+    """Every fill, in the order they were recorded (across runs)."""
     clauses, params = [], []
     if strategy is not None:
         clauses.append("strategy = ?")
@@ -102,7 +107,7 @@ def read_fills(
         params.append(symbol)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     return _query(
-        path, f"SELECT {', '.join(FILL_COLUMNS)} FROM fills{where} ORDER BY seq", tuple(params)
+        path, f"SELECT {', '.join(FILL_COLUMNS)} FROM fills{where} ORDER BY id", tuple(params)
     )
 
 
@@ -114,12 +119,12 @@ def read_positions(
     columns = ", ".join(POSITION_COLUMNS)
     if latest:
         sql = (
-            f"SELECT {columns} FROM positions WHERE seq IN "
-            f"(SELECT MAX(seq) FROM positions{where} GROUP BY strategy, symbol) "
+            f"SELECT {columns} FROM positions WHERE id IN "
+            f"(SELECT MAX(id) FROM positions{where} GROUP BY strategy, symbol) "
             "ORDER BY strategy, symbol"
         )
     else:
-        sql = f"SELECT {columns} FROM positions{where} ORDER BY seq"
+        sql = f"SELECT {columns} FROM positions{where} ORDER BY id"
     return _query(path, sql, params)
 
 
@@ -164,16 +169,17 @@ def _strategy_filter(strategy: str | None) -> tuple[str, tuple[Any, ...]]:
 
 
 def _query(path: str | os.PathLike[str], sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Run ``sql`` on the trading database at ``path``. Every failure is one sentence naming
+    the file: FileNotFoundError (no such file), OSError (cannot be opened or read), ValueError
+    (not a trio-trade database, or another schema version)."""
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(
             f"no trading database at {file}: run with recording on (the Recorder creates it)"
         )
+    conn = _connect(file)
     try:
-        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise OSError(f"cannot open the trading database at {file}: {exc}") from exc
-    try:
+        _check_version(conn, file)
         cursor = conn.execute(sql, params)
         names = [description[0] for description in cursor.description]
         return [
@@ -183,7 +189,63 @@ def _query(path: str | os.PathLike[str], sql: str, params: tuple[Any, ...]) -> l
             }
             for row in cursor
         ]
+    except sqlite3.OperationalError as exc:  # locked past the timeout, I/O error
+        raise OSError(f"cannot read the trading database at {file}: {exc}") from None
     except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{file} is not a readable trio-trade database: {exc}") from exc
+        raise ValueError(f"{file} is not a readable trio-trade database: {exc}") from None
     finally:
         conn.close()
+
+
+def _connect(file: Path) -> sqlite3.Connection:
+    """A read-only connection that has read the schema (so a foreign file fails here).
+
+    A WAL database in a folder this process cannot write (or a read-only file) cannot be opened
+    read-only the usual way: SQLite must create the ``-shm`` index beside it. When no
+    write-ahead log holds records beyond the file, the file alone is the whole database and is
+    read as immutable; otherwise the error says what to do.
+    """
+    uri = file.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise OSError(f"cannot open the trading database at {file}: {exc}") from None
+    try:
+        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        wal = Path(f"{file}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise OSError(
+                f"cannot read the trading database at {file}: {exc} (its write-ahead log "
+                f"{wal.name} holds records not yet in the file and SQLite cannot open it here; "
+                "make the folder writable, or copy the database with its -wal and -shm files "
+                "to a writable folder)"
+            ) from None
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+            conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.Error as again:
+            raise OSError(f"cannot read the trading database at {file}: {again}") from None
+        return conn
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ValueError(f"{file} is not a trio-trade database: {exc}") from None
+
+
+def _check_version(conn: sqlite3.Connection, file: Path) -> None:
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "meta" not in tables:
+        raise ValueError(f"{file} is not a trio-trade database (no meta table)")
+    row = conn.execute("SELECT version FROM meta").fetchone()
+    found = None if row is None else row[0]
+    if found == 1:
+        raise ValueError(
+            f"{file} was recorded by an older trio-trade (schema 1); recording into it once "
+            f"(trio-trade run NAME --db {file}) upgrades it to schema {SCHEMA_VERSION}"
+        )
+    if found != SCHEMA_VERSION:
+        raise ValueError(
+            f"{file} has schema version {found}; this trio-trade reads version {SCHEMA_VERSION}"
+        )

@@ -9,12 +9,18 @@ The rules this module keeps:
 * A batch is written under a shield and the thread is never abandoned, so when ``handle``
   returns the batch is committed or has raised; there is no half-known batch. ``on_commit``
   (the "acknowledged" signal) is called only after the commit.
-* Every write is idempotent (``INSERT OR IGNORE`` keyed by seq or trade id, order upserts that
-  only move forward by seq), so the bus may retry a batch that failed halfway.
+* Every row is keyed by the run that wrote it: each Recorder has a ``run_id`` (its own random
+  one unless given) and every table has a ``run`` column. ``seq`` is the bus's seq within that
+  run. So repeated and concurrent runs into one file keep every row: nothing of one run can be
+  taken for a duplicate of another's (same strategy, same seq, same trade id).
+* Every write is idempotent within its run (``INSERT OR IGNORE`` keyed by (run, seq) or
+  (run, symbol, trade id), order upserts keyed by (run, client order id) that only move forward
+  by seq), so the bus may retry a batch that failed halfway.
+* Every table has an ``id INTEGER PRIMARY KEY``: the order rows were first written in, across
+  runs. Readers list orders by it, that is in the order they were placed.
 * Decimals are stored as TEXT, exactly as ``str(Decimal)`` prints them; never as REAL.
-* ``events.seq`` is the database's own sequence: it continues across runs. A recorder adds the
-  number of events already recorded when it opened to the bus's seq, so a second run into the
-  same file appends instead of colliding with (and being ignored as) the first run's rows.
+* A database of the previous schema (version 1, no run column) is migrated in place when a
+  Recorder opens it, in one transaction; its rows get the run id ``schema-1``.
   ``on_commit`` reports the bus's seq. One Recorder serves one bus.
 """
 
@@ -23,8 +29,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -48,53 +56,34 @@ from trading.core.events import (
     PositionSnapshot,
 )
 from trading.core.orders import OrderState
+from trading.observers.schema import SCHEMA_VERSION, RecorderError, check_schema, open_database
 
 __all__ = ["SCHEMA_VERSION", "Recorder", "RecorderError"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE meta (version INTEGER NOT NULL);
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY, time REAL NOT NULL, strategy TEXT NOT NULL, kind TEXT NOT NULL,
-    payload TEXT NOT NULL  -- JSON of the event's own fields, Decimals as strings
-);
-CREATE TABLE orders (
-    client_order_id TEXT PRIMARY KEY, strategy TEXT NOT NULL, symbol TEXT NOT NULL,
-    side TEXT NOT NULL, type TEXT NOT NULL, quantity TEXT NOT NULL, price TEXT,
-    state TEXT NOT NULL, filled_quantity TEXT NOT NULL, average_price TEXT,
-    exchange_order_id TEXT, reason TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    seq INTEGER NOT NULL  -- the event that last changed the row: replays never move it back
-);
-CREATE INDEX orders_by_strategy ON orders (strategy, created_at);
-CREATE TABLE fills (
-    trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL, strategy TEXT NOT NULL,
-    symbol TEXT NOT NULL, side TEXT NOT NULL, quantity TEXT NOT NULL, price TEXT NOT NULL,
-    fee TEXT NOT NULL, fee_asset TEXT NOT NULL, time REAL NOT NULL, seq INTEGER NOT NULL,
-    PRIMARY KEY (symbol, trade_id)
-);
-CREATE INDEX fills_by_order ON fills (client_order_id);
-CREATE TABLE positions (
-    seq INTEGER PRIMARY KEY, time REAL NOT NULL, strategy TEXT NOT NULL, symbol TEXT NOT NULL,
-    quantity TEXT NOT NULL, average_price TEXT NOT NULL, mark_price TEXT NOT NULL,
-    realised_pnl TEXT NOT NULL, unrealised_pnl TEXT NOT NULL, fees TEXT NOT NULL
-);
-CREATE INDEX positions_latest ON positions (strategy, symbol, seq);
-CREATE TABLE commands (
-    seq INTEGER PRIMARY KEY, time REAL NOT NULL, strategy TEXT NOT NULL, command TEXT NOT NULL,
-    source TEXT NOT NULL, ok INTEGER NOT NULL, message TEXT NOT NULL
-);
+_INSERT_EVENT = "INSERT OR IGNORE INTO events (run, seq, time, strategy, kind, payload) VALUES "
+_INSERT_EVENT += "(?, ?, ?, ?, ?, ?)"
+_INSERT_FILL = """
+INSERT OR IGNORE INTO fills (run, trade_id, client_order_id, strategy, symbol, side, quantity,
+    price, fee, fee_asset, time, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_INSERT_POSITION = """
+INSERT OR IGNORE INTO positions (run, seq, time, strategy, symbol, quantity, average_price,
+    mark_price, realised_pnl, unrealised_pnl, fees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_INSERT_COMMAND = """
+INSERT OR IGNORE INTO commands (run, seq, time, strategy, command, source, ok, message)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # ?9 (filled) is NULL for events that do not carry it: a new row starts at 0, an existing row
 # keeps its value. The WHERE makes a replayed older event a no-op.
 _UPSERT_ORDER = """
 INSERT INTO orders (client_order_id, strategy, symbol, side, type, quantity, price, state,
-    filled_quantity, exchange_order_id, reason, created_at, updated_at, seq)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, '0'), ?10, ?11, ?12, ?12, ?13)
-ON CONFLICT (client_order_id) DO UPDATE SET
+    filled_quantity, exchange_order_id, reason, created_at, updated_at, seq, run)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, '0'), ?10, ?11, ?12, ?12, ?13, ?14)
+ON CONFLICT (run, client_order_id) DO UPDATE SET
     state = ?8,
     filled_quantity = COALESCE(?9, filled_quantity),
     exchange_order_id = COALESCE(?10, exchange_order_id),
@@ -120,13 +109,10 @@ _payload_fields: dict[type[Event], tuple[str, ...]] = {}
 Row = tuple[Any, ...]
 
 
-class RecorderError(RuntimeError):
-    """The database cannot be used by this Recorder (foreign file, newer schema, closed)."""
-
-
 class Recorder:
     """Lossless SQLite observer. ``Recorder(path, on_commit=...)`` opens (or creates) the file
-    at once; attach it to the bus; the bus calls ``aclose`` at shutdown."""
+    at once; attach it to the bus; the bus calls ``aclose`` at shutdown. ``run_id`` keys this
+    run's rows (default: a fresh random one, so two Recorders never share it)."""
 
     lossless = True
     buffer = 8_192
@@ -138,24 +124,26 @@ class Recorder:
         *,
         on_commit: Callable[[int], object] | None = None,
         name: str = "recorder",
+        run_id: str | None = None,
     ) -> None:
         self.name = name
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        self.run_id = run_id or f"{stamp}-{secrets.token_hex(3)}"
         self.path = Path(path)
         self.on_commit = on_commit
         self.last_seq = 0  # the bus seq of the last committed event
         self.batches = 0
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = _open(self.path)
+        self._conn: sqlite3.Connection | None = open_database(self.path)
         try:
-            self._base = _check_schema(self._conn, self.path)
+            check_schema(self._conn, self.path)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO runs (run, started_at) VALUES (?, ?)",
+                (self.run_id, time.time()),
+            )
         except BaseException:
             self._conn.close()
             raise
-
-    @property
-    def seq_offset(self) -> int:
-        """What is added to a bus seq to get ``events.seq`` (events recorded before this run)."""
-        return self._base
 
     async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
         items = list(batch)
@@ -189,24 +177,25 @@ class Recorder:
     def write(self, batch: Sequence[tuple[int, Event]]) -> None:
         """Record ``batch`` in one transaction. Blocking: call from a worker thread (``handle``
         does), or directly outside trio. Safe to repeat with the same batch."""
-        base = self._base
+        run = self.run_id
         events: list[Row] = []
         orders: list[Row] = []
         fills: list[Row] = []
         positions: list[Row] = []
         commands: list[Row] = []
-        for bus_seq, event in batch:
-            seq = base + bus_seq
-            events.append((seq, event.time, event.strategy, type(event).__name__, _payload(event)))
+        for seq, event in batch:
+            kind = type(event).__name__
+            events.append((run, seq, event.time, event.strategy, kind, _payload(event)))
             if isinstance(event, OrderEvent):
-                orders.append(_order_row(seq, event))
+                orders.append((*_order_row(seq, event), run))
                 if isinstance(event, OrderPartiallyFilled):
-                    fills.append(_fill_row(seq, event))
+                    fills.append((run, *_fill_row(seq, event)))
             elif isinstance(event, PositionSnapshot):
-                positions.append(_position_row(seq, event))
+                positions.append((run, *_position_row(seq, event)))
             elif isinstance(event, CommandHandled):
                 commands.append(
                     (
+                        run,
                         seq,
                         event.time,
                         event.strategy,
@@ -222,82 +211,21 @@ class Recorder:
                 raise RecorderError(f"recorder for {self.path} is closed")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?)", events)
+                conn.executemany(_INSERT_EVENT, events)
                 if orders:
                     conn.executemany(_UPSERT_ORDER, orders)
                 if fills:
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        fills,
-                    )
-                    _update_average_prices(conn, {row[1] for row in fills})
+                    conn.executemany(_INSERT_FILL, fills)
+                    _update_average_prices(conn, run, {row[2] for row in fills})
                 if positions:
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        positions,
-                    )
+                    conn.executemany(_INSERT_POSITION, positions)
                 if commands:
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO commands VALUES (?, ?, ?, ?, ?, ?, ?)", commands
-                    )
+                    conn.executemany(_INSERT_COMMAND, commands)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    try:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise RecorderError(f"{path}: cannot switch to WAL mode (journal_mode is {mode})")
-        # In WAL mode, NORMAL skips the fsync at commit but a commit is still written to the
-        # WAL file before COMMIT returns. A killed process (SIGKILL, crash) leaves those writes
-        # in the OS page cache, which the kernel persists: every acknowledged batch survives.
-        # Only an OS crash or power loss can lose the last commits (FULL would cover that, at
-        # one fsync per batch).
-        conn.execute("PRAGMA synchronous=NORMAL")
-        # CLI readers never block the writer under WAL; this covers checkpoints and a second
-        # writer (another run pointed at the same file) waiting briefly instead of failing.
-        conn.execute("PRAGMA busy_timeout=5000")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _check_schema(conn: sqlite3.Connection, path: Path) -> int:
-    """Create the schema in a new file, or check an existing one; return the seq offset."""
-    # Look and create in one write transaction: two runs opening a new file at once must not
-    # both try to create the schema.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if not tables:
-            for statement in _SCHEMA.split(";"):  # no ';' inside the statements or comments
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO meta (version) VALUES (?)", (SCHEMA_VERSION,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    if not tables:
-        return 0
-    if "meta" not in tables:
-        raise RecorderError(f"{path} is not a trio-trade database (no meta table)")
-    row = conn.execute("SELECT version FROM meta").fetchone()
-    if row is None or row[0] != SCHEMA_VERSION:
-        found = None if row is None else row[0]
-        raise RecorderError(
-            f"{path} has schema version {found}; this trio-trade writes version {SCHEMA_VERSION}"
-        )
-    last: int = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-    return last
 
 
 def _payload(event: Event) -> str:
@@ -378,17 +306,20 @@ def _position_row(seq: int, event: PositionSnapshot) -> Row:
     )
 
 
-def _update_average_prices(conn: sqlite3.Connection, order_ids: set[str]) -> None:
+def _update_average_prices(conn: sqlite3.Connection, run: str, order_ids: set[str]) -> None:
     """Average fill price from the fills table, in Decimal: exact, and the same on a replay."""
-    updates: list[tuple[str, str]] = []
+    updates: list[tuple[str, str, str]] = []
     for order_id in order_ids:
         quantity = notional = Decimal(0)
         for qty_text, price_text in conn.execute(
-            "SELECT quantity, price FROM fills WHERE client_order_id = ?", (order_id,)
+            "SELECT quantity, price FROM fills WHERE run = ? AND client_order_id = ?",
+            (run, order_id),
         ):
             qty = Decimal(qty_text)
             quantity += qty
             notional += qty * Decimal(price_text)
         if quantity:
-            updates.append((str(notional / quantity), order_id))
-    conn.executemany("UPDATE orders SET average_price = ? WHERE client_order_id = ?", updates)
+            updates.append((str(notional / quantity), run, order_id))
+    conn.executemany(
+        "UPDATE orders SET average_price = ? WHERE run = ? AND client_order_id = ?", updates
+    )
