@@ -22,19 +22,23 @@ def test_writes_reach_the_sink_in_order() -> None:
 
 def test_a_sink_that_blocks_forever_never_blocks_write() -> None:
     release = threading.Event()
+    entered = threading.Event()
     got: list[str] = []
 
     def stalled(text: str) -> None:
+        entered.set()
         release.wait()
         got.append(text)
 
     writer = TerminalWriter(stalled, max_pending=5)
     try:
-        for i in range(50):  # returns at once every time: 1 in the sink, 5 queued, 44 dropped
+        writer.write("0\n")
+        assert entered.wait(10)  # the writer thread is now stuck in the sink with line 0
+        for i in range(1, 50):  # returns at once every time: 5 queued, 44 dropped
             writer.write(f"{i}\n")
         assert not writer.drain(0.01)  # bounded: gives up rather than waiting for the reader
         assert writer.pending <= 5
-        assert writer.dropped >= 44
+        assert writer.dropped == 44
     finally:
         release.set()
     assert writer.drain(10)
