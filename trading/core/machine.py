@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -68,14 +68,16 @@ class Flags:
         """Where the strategy is headed once the lifecycle acts on the flags."""
         if self.stopping or self.state in (S.STOPPING, S.STOPPED):
             return S.STOPPED if self.state is S.STOPPED else S.STOPPING
+        if self.state in _BROKEN and not self.restart:
+            return self.state
+        if self.paused:  # a restart that was asked for goes on; the new start waits paused
+            return S.PAUSED
         if self.restart:
             return S.STARTING
-        if self.state in _BROKEN:
-            return self.state
-        if self.paused:
-            return S.PAUSED
         if self.wake:
             return S.COMPUTING
+        if self.state is S.PAUSED:  # resumed, the lifecycle has not moved yet: back to the bars
+            return S.SLEEPING
         return self.state
 
 
@@ -94,7 +96,7 @@ def judge(verb: str, flags: Flags, *, name: str, custom: Collection[str]) -> Rul
     def reply(ok: bool, message: str) -> Ruling:
         return Ruling(Kind.REPLY, ok, message, flags)
 
-    def queue(message: str, **changes: bool) -> Ruling:
+    def queue(message: str, **changes: Any) -> Ruling:
         return Ruling(Kind.QUEUE, True, message, attrs.evolve(flags, **changes))
 
     if verb == "status":
@@ -116,11 +118,11 @@ def judge(verb: str, flags: Flags, *, name: str, custom: Collection[str]) -> Rul
         if phase is S.PAUSED:
             return reply(True, "already paused")
         note = "; next() was interrupted" if phase is S.COMPUTING else ""
-        return queue(f"paused (was {phase}){note}", paused=True, wake=False)
+        return queue(f"paused (was {phase}){note}", **_halt(flags))
     if verb == "flatten":
         if broken:
             return reply(False, f"{name} is {phase}; stop it, or resume to restart it now")
-        return queue("flattened; paused", paused=True, wake=False)
+        return queue("flattened; paused", **_halt(flags))
     if verb == "resume":
         if broken:
             return queue("restarting now", restart=True)
@@ -141,6 +143,12 @@ def judge(verb: str, flags: Flags, *, name: str, custom: Collection[str]) -> Rul
     if broken:
         return reply(False, f"{name} is {phase}; custom commands need it running")
     return queue("done")
+
+
+def _halt(flags: Flags) -> dict[str, Any]:
+    """Pause: a running compute is cut short, so a later resume goes back to the bar schedule."""
+    state = S.SLEEPING if flags.state is S.COMPUTING else flags.state
+    return {"paused": True, "wake": False, "state": state}
 
 
 def interrupts(verb: str, state: StrategyState, *, running_custom: bool) -> bool:
