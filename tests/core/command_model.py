@@ -22,8 +22,10 @@ def apply(phase: str, verb: str) -> tuple[Reply, str]:
         return reply, {"sleeping": "starting", "paused": "paused+restart"}.get(after, after)
     if verb == "status":
         return (True, None), phase
-    if phase in ("stopping", "stopped"):
-        return ((True, "stopped") if verb == "stop" else (False, f"p is {phase}")), phase
+    if phase == "stopped":
+        return ((True, "already stopped") if verb == "stop" else (False, "p is stopped")), phase
+    if phase == "stopping":
+        return ((True, "stopped") if verb == "stop" else (False, "p is stopping")), phase
     if verb == "stop":
         return (True, "stopped"), "stopping"
     broken = phase in BROKEN

@@ -199,16 +199,18 @@ class CommandMachine(Generic[T]):
             flags = judge(command.verb, flags, name=self.name, custom=self.custom).then
         return flags
 
-    def receive(self, ticket: T, command: Command) -> tuple[Ruling, bool]:
+    def receive(self, ticket: T, command: Command, *, full: bool = False) -> tuple[Ruling, bool]:
         """Judge an arriving command; queue it if it changes anything.
 
-        Returns the ruling and whether the phase running now must be interrupted.
+        Returns the ruling and whether the phase running now must be interrupted. ``full``: the
+        caller has others waiting for room already, so this one must not jump the line.
         """
         verb = command.verb
         ruling = judge(verb, self.projection(), name=self.name, custom=self.custom)
         if ruling.kind is not Kind.QUEUE:
             return ruling, False
-        if len(self.queue) >= self.capacity and verb not in ("stop", "pause"):
+        full = full or len(self.queue) >= self.capacity
+        if full and verb not in ("stop", "pause"):
             return attrs.evolve(ruling, kind=Kind.FULL), False
         self.queue.append((ticket, command))
         hit = interrupts(verb, self.flags.state, running_custom=self.running_custom)

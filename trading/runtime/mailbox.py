@@ -2,10 +2,11 @@
 
 The rules this module keeps:
 
-* The bound is real. Commands wait in exactly one place, the :class:`CommandMachine`'s queue,
-  which holds at most ``capacity`` (plus a stop and a pause, which are what empty it). Past it,
-  :meth:`Mailbox.send` waits for room (cancel-safe: a sender cancelled while waiting left nothing
-  behind), and :meth:`Mailbox.send_nowait` answers "busy" at once. There is no list in front.
+* The bound is real. Commands wait in one place, the :class:`CommandMachine`'s queue, which
+  holds at most ``capacity`` (plus a stop and a pause, which are what empty it). Past it,
+  :meth:`Mailbox.send` waits for room, first come first served (cancel-safe: a sender cancelled
+  while waiting left nothing behind), and :meth:`Mailbox.send_nowait` answers "busy" at once.
+  Nothing is buffered in front: a waiting sender is a task blocked in ``send``.
 * Arrival is synchronous: the machine rules on a command in the sender's own task, so refusals,
   no-ops, ``status`` and ``reduce-only`` are answered without a task switch, and a command that
   must interrupt cancels the running phase at once. No receiver task, no channel.
@@ -89,13 +90,15 @@ class Request:
 class Mailbox:
     """Bounded mailbox of one strategy, in front of its :class:`CommandMachine`."""
 
-    __slots__ = ("_closed", "_joined", "_outcome", "_owner", "_room", "machine", "name")
+    __slots__ = ("_closed", "_joined", "_outcome", "_owner", "_waiting", "machine", "name")
 
     def __init__(self, machine: CommandMachine[Request], owner: MailboxOwner) -> None:
         self.machine = machine
         self.name = machine.name
         self._owner = owner
-        self._room: trio.lowlevel.ParkingLot | None = None  # made on first wait: most never do
+        # Senders waiting for room, oldest first. Each is a task blocked in send(), not a
+        # buffer: send_nowait never waits here.
+        self._waiting: list[Request] = []
         self._joined: list[Request] = []  # stops that arrived while stopping
         self._closed = False
         self._outcome = (True, "stopped")
@@ -107,16 +110,19 @@ class Mailbox:
     async def send(self, command: Command) -> CommandResult:
         """Deliver ``command`` and wait for its reply; waits for room when the mailbox is full.
 
-        Cancelling while waiting for room leaves nothing queued; cancelling while waiting for
-        the reply only stops waiting (the command still runs and is audited).
+        Senders waiting for room get in first come, first served. Cancelling while waiting for
+        room leaves nothing queued; cancelling while waiting for the reply only stops waiting
+        (the command still runs and is audited).
         """
-        while True:
-            request = Request(command)
-            if self._offer(request):
+        request = Request(command)
+        if not self._offer(request):
+            self._waiting.append(request)
+            try:
                 return await request.wait()
-            if self._room is None:
-                self._room = trio.lowlevel.ParkingLot()
-            await self._room.park()
+            finally:
+                if request in self._waiting:  # cancelled before it got in: it never arrived
+                    self._waiting.remove(request)
+        return await request.wait()
 
     def send_nowait(self, command: Command, on_reply: OnReply) -> None:
         """Deliver without blocking; ``on_reply`` gets the reply later, or "busy" at once."""
@@ -125,7 +131,7 @@ class Mailbox:
             queued = len(self.machine.queue)
             self._reply(request, False, f"busy: {queued} commands queued for {self.name}; retry")
 
-    def _offer(self, request: Request) -> bool:
+    def _offer(self, request: Request, *, admitting: bool = False) -> bool:
         """Rule on an arriving request; False if it must wait for room (nothing was changed)."""
         command = request.command
         if self._closed:
@@ -135,7 +141,8 @@ class Mailbox:
         if early is not None:
             self._reply(request, False, early)
             return True
-        ruling, hit = self.machine.receive(request, command)
+        full = bool(self._waiting) and not admitting  # others wait already: no jumping the line
+        ruling, hit = self.machine.receive(request, command, full=full)
         if ruling.kind is Kind.FULL:
             return False
         if ruling.kind is Kind.NOW:
@@ -144,7 +151,7 @@ class Mailbox:
             self._reply(request, ruling.ok, ruling.message)
         elif ruling.kind is Kind.JOIN:
             if len(self._joined) >= self.machine.capacity and request.on_reply is not None:
-                return False
+                return False  # nowait stops while stopping: bounded too ("busy")
             self._joined.append(request)
         elif hit:
             self._owner.interrupt(interruption(command))
@@ -153,8 +160,8 @@ class Mailbox:
     def next_step(self) -> tuple[Request, Command, Ruling] | None:
         """The oldest queued command with the machine's ruling, for the lifecycle to apply."""
         step = self.machine.next_step()
-        if step is not None and self._room is not None:
-            self._room.unpark_all()
+        while self._waiting and self._offer(self._waiting[0], admitting=True):
+            self._waiting.pop(0)  # the longest-waiting sender takes the room, on its behalf
         return step
 
     def reply(self, request: Request, ok: bool, message: str, state: str | None = None) -> None:
@@ -179,11 +186,12 @@ class Mailbox:
                 self._joined.append(request)
             else:
                 self._reply(request, *self._owner.after_end(command))
+        waiting, self._waiting = self._waiting, []
+        for request in waiting:
+            self._reply(request, *self._owner.after_end(request.command))
         joined, self._joined = self._joined, []
         for request in joined:
             self._reply(request, *self._outcome)
-        if self._room is not None:
-            self._room.unpark_all()
         return joined
 
     def join_stop(self, request: Request) -> None:

@@ -231,6 +231,7 @@ class StrategyRunner:
             if flags.stopping:
                 return
             if flags.paused:
+                compute_due = False  # resume goes back to the bar schedule, even before the first
                 await self._idle(S.PAUSED, until=None)
                 continue
             if self.machine.take_wake() or compute_due:
@@ -443,7 +444,8 @@ class StrategyRunner:
     # -- what the mailbox asks (MailboxOwner) ----------------------------------------------------
 
     def interrupt(self, reason: str) -> None:
-        if self._phase is not None:
+        # the first interruption is the one that ended the phase; later ones find it cancelled
+        if self._phase is not None and not self._phase.cancel_called:
             self._interrupted_by = reason
             self._phase.cancel(reason=reason)
 
@@ -501,11 +503,11 @@ class StrategyRunner:
 
     def _set_state(self, new: StrategyState, reason: str = "") -> None:
         old = self.state
+        self.machine.entered(new)  # even unchanged: a pause may have moved the machine's view on
         if new is old:
             return
         check_transition(old, new)
         self.state = new
-        self.machine.entered(new)
         self._publish(
             StrategyStateChanged(
                 time=self.clock.now(), strategy=self.name, old=old.value, new=new.value,
