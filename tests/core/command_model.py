@@ -34,7 +34,10 @@ def apply(phase: str, verb: str) -> tuple[Reply, str]:
             return (False, f"p is {phase}"), phase
         if phase == "paused":
             return (True, "already paused"), phase
-        return (True, f"paused (was {phase})"), "paused+restart" if phase == "starting" else "paused"
+        return (
+            True,
+            f"paused (was {phase})",
+        ), "paused+restart" if phase == "starting" else "paused"
     if verb == "resume":
         if broken:
             return (True, "restarting now"), "starting"
@@ -60,7 +63,13 @@ def takes_effect(verb: str, phase: str) -> bool:
     """Whether a pause or stop arriving in ``phase`` changes anything (and so interrupts)."""
     if verb == "stop":
         return phase not in ("stopping", "stopped")
-    return verb == "pause" and phase not in (*BROKEN, "paused", "paused+restart", "stopping", "stopped")
+    return verb == "pause" and phase not in (
+        *BROKEN,
+        "paused",
+        "paused+restart",
+        "stopping",
+        "stopped",
+    )
 
 
 def run_burst(phase: str, verbs: list[str]) -> tuple[list[Reply], str]:

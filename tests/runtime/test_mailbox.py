@@ -190,7 +190,7 @@ async def test_stop_and_pause_interrupt_a_running_custom_command(
 async def test_set_wake_resume_never_interrupt_a_running_custom_command(
     clock: MockClock, runner: trading.Runner, verb: str, reply: str
 ) -> None:
-    sr = await runner.add(Slow(work=0), name="p")
+    await runner.add(Slow(work=0), name="p")
     replies: dict[str, tuple[float, str]] = {}
 
     async def send(text: str) -> None:

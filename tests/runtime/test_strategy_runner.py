@@ -343,7 +343,10 @@ async def test_on_stop_is_shielded_and_bounded(
     async with trading.Runner(clock=vclock, publish=events, stop_timeout=10) as runner:
         sr = await runner.add(SlowStop(), name="s")
         result = await one(runner, "stop s")
-        assert not result.ok and result.message == "stopped; on_stop timed out: stop_timeout 10s covers the whole stop"
+        assert not result.ok
+        assert result.message == (
+            "stopped; on_stop timed out: stop_timeout 10s covers the whole stop"
+        )
         assert isinstance(sr.strategy, SlowStop) and sr.strategy.done == ["cleaned"]
 
 

@@ -63,7 +63,9 @@ class Probe(trading.Strategy):
 
 def command(verb: str, i: int) -> trading.Command:
     if verb in ("set", "fail", "heal"):
-        key, value = ("fast", str(i % 50 + 1)) if verb == "set" else ("fail", str(int(verb == "fail")))
+        key, value = (
+            ("fast", str(i % 50 + 1)) if verb == "set" else ("fail", str(int(verb == "fail")))
+        )
         return trading.Command("set", "p", params=((key, value),), text=f"set p {key}={value}")
     return trading.Command(verb, "p", text=f"{verb} p")
 
@@ -112,7 +114,9 @@ class RunnerVersusModel(RuleBasedStateMachine):
     async def _example(self, task_status: trio.TaskStatus[Any]) -> None:
         policy = trading.RestartPolicy(max_restarts=3, window=3600, initial_delay=1, max_delay=8)
         async with trading.Runner(
-            clock=trading.VirtualClock(start=T0), publish=self.events, observers=[],
+            clock=trading.VirtualClock(start=T0),
+            publish=self.events,
+            observers=[],
             restart_policy=policy,
         ) as runner:
             sr = await runner.add(Probe(fail=self.failing), name="p")
@@ -162,8 +166,9 @@ class RunnerVersusModel(RuleBasedStateMachine):
         self.loop.run(send)
         # a command answered "busy" never arrived: the model does not see it
         arrived = [first + k for k in range(len(verbs)) if first + k not in busy]
-        model_verbs = ["set" if verbs[i - first] in ("fail", "heal") else verbs[i - first]
-                       for i in arrived]
+        model_verbs = [
+            "set" if verbs[i - first] in ("fail", "heal") else verbs[i - first] for i in arrived
+        ]
         predicted, end = run_burst(self.phase, model_verbs)
         # an earlier custom command still running or queued is interrupted by an effective
         # pause or stop of this burst

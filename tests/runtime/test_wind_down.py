@@ -121,14 +121,14 @@ async def test_stop_with_a_hanging_cancel_replies_within_stop_timeout_naming_the
     sr = await paper.add(Resting(prices=("50000", "49000"), stop_work=0.9), name="r")
     await trio.sleep(1)
     assert isinstance(sr.strategy, Resting)
-    first, second = sr.strategy.orders
+    first, _ = sr.strategy.orders
     fx.script("cancel", Hang())  # the first cancel never comes back
     start = trio.current_time()
     (result,) = await paper.send("stop r")
     assert trio.current_time() - start <= 1.0 + 1e-6
     assert not result.ok
     assert first.client_order_id in result.message
-    assert f"cancelled 2" not in result.message  # never claims what did not happen
+    assert "cancelled 2" not in result.message  # never claims what did not happen
     assert first.state not in (OrderState.CANCELLED, OrderState.EXPIRED)
 
 
@@ -137,7 +137,7 @@ async def test_an_exception_leaving_the_runner_winds_orders_down(
 ) -> None:
     strategy = Resting(prices=("50000", "49000"))
     # (whether it comes out bare or in a group is the Runner's business, not this test's)
-    with pytest.raises(BaseException, match="operator code bug|nursery"):
+    with pytest.raises(BaseException, match=r"operator code bug|nursery"):
         async with trading.Runner(clock=vclock, publish=events, exchange=broker) as runner:
             await runner.add(strategy, name="r")
             await trio.sleep(1)

@@ -230,8 +230,9 @@ class CommandMachine(Generic[T]):
             if command.verb in self.custom:
                 by = self.overtaken_by()
                 if by is not None:
-                    ruling = Ruling(Kind.REPLY, False, f"{command.verb} interrupted by {by}",
-                                    self.flags)
+                    ruling = Ruling(
+                        Kind.REPLY, False, f"{command.verb} interrupted by {by}", self.flags
+                    )
             self.flags = ruling.then
         return ticket, command, ruling
 

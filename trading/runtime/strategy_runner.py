@@ -31,14 +31,13 @@ from typing import Any, cast
 import attrs
 import trio
 
-from trading.core.commands import Command, CommandError
+from trading.core.commands import Command, CommandError, CommandResult
 from trading.core.events import CommandHandled, Event, StrategyFailed, StrategyStateChanged
 from trading.core.machine import CommandMachine, Kind
 from trading.core.orders import OrderRefused
-from trading.core.params import ParamError, apply_params, validate_params
+from trading.core.params import ParamError, apply_params, param_values, validate_params
 from trading.core.restart import Backoff, RestartPolicy
 from trading.core.states import StrategyState, check_transition
-from trading.core.params import param_values
 from trading.core.text import clock_time, show, span
 from trading.exchanges.base import MarketData
 from trading.runtime.account import Account
@@ -88,8 +87,8 @@ class StrategyRunner:
         "computes",
         "finished",
         "last_error",
-        "mailbox",
         "machine",
+        "mailbox",
         "market",
         "name",
         "ready",
@@ -145,7 +144,7 @@ class StrategyRunner:
 
     # -- the outside world's entry points ------------------------------------------------------
 
-    async def send(self, command: Command) -> Any:
+    async def send(self, command: Command) -> CommandResult:
         """Deliver a command and wait for its reply (waits for room if the mailbox is full)."""
         return await self.mailbox.send(command)
 
@@ -352,7 +351,7 @@ class StrategyRunner:
             on_stop=(lambda: strategy.on_stop(ctx)) if on_stop else None,
             account=self.account,
             flush=self._flush,
-            timeout=self.stop_timeout,
+            stop_timeout=self.stop_timeout,
         )
         self._set_state(S.STOPPED, "stop")
         self.mailbox.stopped(ok, message)
@@ -470,8 +469,12 @@ class StrategyRunner:
     def audit(self, command: Command, ok: bool, message: str) -> None:
         self._publish(
             CommandHandled(
-                time=self.clock.now(), strategy=self.name, command=command.text or command.verb,
-                source=command.source, ok=ok, message=message,
+                time=self.clock.now(),
+                strategy=self.name,
+                command=command.text or command.verb,
+                source=command.source,
+                ok=ok,
+                message=message,
             )
         )
 
@@ -510,7 +513,10 @@ class StrategyRunner:
         self.state = new
         self._publish(
             StrategyStateChanged(
-                time=self.clock.now(), strategy=self.name, old=old.value, new=new.value,
+                time=self.clock.now(),
+                strategy=self.name,
+                old=old.value,
+                new=new.value,
                 reason=reason,
             )
         )
@@ -541,8 +547,9 @@ class StrategyRunner:
         parameters, health."""
         parts = [str(self.state), *self.machine.pending()]
         if self.due is not None:
-            parts.append(f"next compute at {clock_time(self.due)} "
-                         f"(in {span(self.due - self.clock.now())})")
+            parts.append(
+                f"next compute at {clock_time(self.due)} (in {span(self.due - self.clock.now())})"
+            )
         if self.restart_in is not None:
             parts.append(f"restart in {span(self.restart_in)}")
         parts.append(f"interval {self.spec.interval}")
@@ -580,7 +587,7 @@ def _weak_kill(sr: StrategyRunner) -> Callable[[str], None]:
     def kill(reason: str) -> None:
         runner = ref()
         if runner is not None:
-            runner._kill(reason)  # noqa: SLF001
+            runner._kill(reason)
 
     return kill
 

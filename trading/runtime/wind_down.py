@@ -39,15 +39,15 @@ async def wind_down(
     on_stop: Callable[[], Awaitable[None]] | None,
     account: Account | None,
     flush: Callable[[], Awaitable[None]] | None,
-    timeout: float,
+    stop_timeout: float,
 ) -> tuple[bool, str]:
     """Run the wind-down; ``(ok, "stopped; ...")`` with every problem and every line of the
-    account's shutdown report. Never raises, never outlives ``timeout`` (of trio time)."""
+    account's shutdown report. Never raises, never outlives ``stop_timeout`` (of trio time)."""
     done: list[str] = []
     problems: list[str] = []
     step = "on_stop"
     shut = False
-    with trio.CancelScope(shield=True, deadline=trio.current_time() + timeout) as scope:
+    with trio.CancelScope(shield=True, deadline=trio.current_time() + stop_timeout) as scope:
         if on_stop is not None:
             problem = await run_on_stop(name, on_stop)
             if problem:
@@ -64,8 +64,8 @@ async def wind_down(
             step = "flushing observers"
             await flush()
     if scope.cancelled_caught:
-        problems.append(f"{step} timed out: stop_timeout {timeout:g}s covers the whole stop")
-        log.error("%s: %s timed out after %gs", name, step, timeout)
+        problems.append(f"{step} timed out: stop_timeout {stop_timeout:g}s covers the whole stop")
+        log.error("%s: %s timed out after %gs", name, step, stop_timeout)
         if account is not None and not shut:
             done.extend(left_over(account))
     return not problems, "; ".join(["stopped", *problems, *done])
