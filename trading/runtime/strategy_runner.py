@@ -1,11 +1,11 @@
-"""StrategyRunner: one strategy's nursery-free lifecycle, its phases, and the effects of commands.
+"""StrategyRunner: one strategy's lifecycle — its phases, failures, restarts and wind-down.
 
 The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
 
 * The StrategyRunner *has* a :class:`~trading.runtime.mailbox.Mailbox` and, behind it, the pure
   :class:`~trading.core.machine.CommandMachine`; it decides nothing about commands itself. It
-  executes the machine's effects: cancel the running phase, apply queued commands between
-  phases (:meth:`_apply_pending`), read the flags to choose the next phase.
+  executes the machine's effects — its :class:`~trading.runtime.effects.CommandEffects` applies
+  queued commands between phases — and reads the machine's flags to choose the next phase.
 * Every wait is a *phase*: a ``trio.CancelScope`` in ``self._phase``. Bars are waited for on the
   strategy's clock; restart backoff in real monotonic time (``trio.current_time()``), so a
   compressed or virtual clock never turns a crash loop into hundreds of restarts.
@@ -31,17 +31,16 @@ from typing import Any, cast
 import attrs
 import trio
 
-from trading.core.commands import Command, CommandError, CommandResult
-from trading.core.events import CommandHandled, Event, StrategyFailed, StrategyStateChanged
-from trading.core.machine import CommandMachine, Kind
+from trading.core.commands import Command, CommandResult
+from trading.core.events import Event, StrategyFailed, StrategyStateChanged
+from trading.core.machine import CommandMachine
 from trading.core.orders import OrderRefused
-from trading.core.params import ParamError, apply_params, param_values, validate_params
 from trading.core.restart import Backoff, RestartPolicy
 from trading.core.states import StrategyState, check_transition
-from trading.core.text import clock_time, show, span
 from trading.exchanges.base import MarketData
 from trading.runtime.account import Account
 from trading.runtime.clock import Clock
+from trading.runtime.effects import CommandEffects
 from trading.runtime.mailbox import Mailbox, OnReply, Request
 from trading.runtime.strategy import Context, Strategy, StrategySpec
 from trading.runtime.wind_down import run_on_stop, wind_down
@@ -73,10 +72,8 @@ class StrategyRunner:
     __slots__ = (
         "__weakref__",
         "_backoff",
-        "_ctx",
         "_due",
         "_flush",
-        "_interrupted_by",
         "_last_due",
         "_on_given_up",
         "_phase",
@@ -85,7 +82,10 @@ class StrategyRunner:
         "account",
         "clock",
         "computes",
+        "ctx",
+        "effects",
         "finished",
+        "interrupted_by",
         "last_error",
         "machine",
         "mailbox",
@@ -129,14 +129,15 @@ class StrategyRunner:
         self.machine: CommandMachine[Request] = CommandMachine(
             spec.name, frozenset(spec.custom_commands), capacity=command_buffer
         )
-        self.mailbox = Mailbox(self.machine, self)
+        self.effects = CommandEffects(self, publish)
+        self.mailbox = self.effects.mailbox = Mailbox(self.machine, self.effects)
         self.state = S.CREATED
         self._phase: trio.CancelScope | None = None
-        self._interrupted_by = ""
+        self.interrupted_by = ""
         self._last_due = -math.inf
         self._due: float | None = None
         self._restart_at: float | None = None  # trio (real monotonic) time
-        self._ctx: Context | None = None
+        self.ctx: Context | None = None
         self.computes = 0
         self.last_error: str | None = None
         self.finished = trio.Event()
@@ -168,7 +169,7 @@ class StrategyRunner:
     async def _lifecycle(self, task_status: trio.TaskStatus[StrategyRunner]) -> None:
         while True:
             self._set_state(S.STARTING, "restart" if self.ready else "added")
-            ctx = self._ctx = Context(
+            ctx = self.ctx = Context(
                 spec=self.spec,
                 clock=self.clock,
                 market=self.market,
@@ -179,7 +180,7 @@ class StrategyRunner:
             on_stop_owed = False
             try:
                 try:
-                    with self._phase_scope() as scope:
+                    with self.phase_scope() as scope:
                         await self._guard("on_start", self.strategy.on_start, ctx)
                 except _Failed as failure:
                     if not self.ready:
@@ -189,7 +190,7 @@ class StrategyRunner:
                     await self._wind_down(ctx, on_stop=False)
                     return
                 if scope.cancelled_caught:  # only a stop interrupts on_start
-                    await self._apply_pending()
+                    await self.effects.apply_pending()
                     await self._wind_down(ctx, on_stop=False)
                     if not self.ready:
                         raise StoppedWhileStarting(
@@ -225,7 +226,7 @@ class StrategyRunner:
         """Compute and sleep until a stop; strategy errors leave as _Failed."""
         compute_due = self.spec.cls.compute_on_start
         while True:
-            await self._apply_pending()
+            await self.effects.apply_pending()
             flags = self.machine.flags
             if flags.stopping:
                 return
@@ -238,7 +239,7 @@ class StrategyRunner:
                 await self._compute(ctx)
                 continue
             # The sleep phase: wait for the next bar close on the strategy's clock.
-            self._due = self.spec.interval.next_close(max(self.clock.now(), self._last_due))
+            self._due = self.next_close()
             if await self._idle(S.SLEEPING, until=self._due):
                 self._last_due = self._due
                 compute_due = True
@@ -246,7 +247,7 @@ class StrategyRunner:
     async def _compute(self, ctx: Context) -> None:
         self._set_state(S.COMPUTING)
         ctx.bar_close = self._last_due if self._last_due > -math.inf else None
-        with self._phase_scope() as scope:
+        with self.phase_scope() as scope:
             await self._refresh_marks()
             try:
                 await self._guard("next", self.strategy.next, ctx)
@@ -262,7 +263,7 @@ class StrategyRunner:
             self.computes += 1
             ctx.computes = self.computes
         if scope.cancelled_caught:
-            log.info("%s: next() interrupted by %s", self.name, self._interrupted_by)
+            log.info("%s: next() interrupted by %s", self.name, self.interrupted_by)
 
     async def _refresh_marks(self) -> None:
         """Mark positions to market before each compute, so the kill switch sees price moves."""
@@ -283,7 +284,7 @@ class StrategyRunner:
 
         ``until`` is on the strategy's clock, or in trio's monotonic time when ``real``."""
         self._set_state(state)
-        with self._phase_scope() as scope:
+        with self.phase_scope() as scope:
             if until is None:
                 await trio.sleep_forever()
             elif real:
@@ -321,7 +322,7 @@ class StrategyRunner:
         if self.given_up and self._on_given_up is not None:
             self._on_given_up()
         while True:
-            await self._apply_pending()
+            await self.effects.apply_pending()
             if self.machine.flags.stopping:
                 return False
             if self.machine.take_restart():
@@ -363,127 +364,21 @@ class StrategyRunner:
             problem = await run_on_stop(self.name, lambda: strategy.on_stop(ctx))
         return f"timed out after {self.stop_timeout:g}s" if sc.cancelled_caught else problem
 
-    # -- executing commands --------------------------------------------------------------------
-
-    async def _apply_pending(self) -> None:
-        """The one place commands change the strategy: between phases, in arrival order."""
-        while (step := self.mailbox.next_step()) is not None:
-            request, command, ruling = step
-            verb = command.verb
-            if ruling.kind is not Kind.QUEUE:
-                self.mailbox.reply(request, ruling.ok, ruling.message)
-            elif verb == "stop":
-                self.mailbox.join_stop(request)
-                return
-            elif verb == "resume":
-                if self.account is not None:
-                    self.account.halted = None  # an operator's resume re-arms the kill switch
-                if ruling.message == "restarting now":
-                    self._backoff.reset()
-                    self.mailbox.reply(request, True, ruling.message)
-                else:
-                    due = self.spec.interval.next_close(max(self.clock.now(), self._last_due))
-                    text = f"resumed; next compute at {clock_time(due)}"
-                    self.mailbox.reply(request, True, text, state="sleeping")
-            elif verb == "set":
-                self._apply_set(request, command)
-            elif verb == "flatten":
-                await self._flatten(request)
-            elif verb in self.machine.custom:
-                await self._custom(request, command)
-            else:
-                self.mailbox.reply(request, True, ruling.message)
-
-    def _apply_set(self, request: Request, command: Command) -> None:
-        try:
-            changed = apply_params(self.strategy, dict(command.params))
-        except ParamError as exc:
-            self.mailbox.reply(request, False, f"set: {exc}")
-            return
-        text = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-        self.mailbox.reply(request, True, text)
-
-    async def _flatten(self, request: Request) -> None:
-        # The machine already paused the strategy: a flatten that fails still leaves it paused,
-        # the cautious side, and says so.
-        if self.account is None:
-            self.mailbox.reply(request, False, f"{self.name} has no trade engine; paused")
-            return
-        try:
-            done = await self.account.flatten()  # its orders are shielded; nothing half-sent
-        except Exception as exc:
-            text = f"flatten failed: {type(exc).__name__}: {exc}; paused"
-            self.mailbox.reply(request, False, text, state="paused")
-            return
-        summary = "; ".join(done) or "nothing to flatten"
-        self.mailbox.reply(request, True, f"{summary}; paused", state="paused")
-
-    async def _custom(self, request: Request, command: Command) -> None:
-        ctx = self._ctx
-        assert ctx is not None
-        self.machine.running_custom = True
-        try:
-            with self._phase_scope() as scope:
-                message = await self.strategy.on_command(ctx, command)
-        except (CommandError, ValueError) as exc:
-            self.mailbox.reply(request, False, str(exc))
-            return
-        except Exception as exc:
-            log.exception("%s: on_command(%r) raised", self.name, command.verb)
-            self.mailbox.reply(request, False, f"{type(exc).__name__}: {exc}")
-            return
-        finally:
-            self.machine.running_custom = False
-        if scope.cancelled_caught:
-            text = f"{command.verb} interrupted by {self._interrupted_by}"
-            self.mailbox.reply(request, False, text)
-        else:
-            self.mailbox.reply(request, True, message or "done")
-
-    # -- what the mailbox asks (MailboxOwner) ----------------------------------------------------
+    # -- what the command side needs from the lifecycle -----------------------------------------
 
     def interrupt(self, reason: str) -> None:
-        # the first interruption is the one that ended the phase; later ones find it cancelled
+        """Cancel the running phase; the first interruption is the one that ended it."""
         if self._phase is not None and not self._phase.cancel_called:
-            self._interrupted_by = reason
+            self.interrupted_by = reason
             self._phase.cancel(reason=reason)
 
-    def answer_now(self, command: Command) -> tuple[bool, str]:
-        if command.verb == "status":
-            return True, self.describe()
-        if self.account is None:
-            return False, f"{self.name} has no trade engine"
-        self.account.reduce_only = on = command.args[:1] == ("on",)
-        if on:
-            return True, "reduce-only on: next() keeps running; orders adding exposure are refused"
-        return True, "reduce-only off"
+    def next_close(self) -> float:
+        """The bar close the schedule goes to next (strategy clock)."""
+        return self.spec.interval.next_close(max(self.clock.now(), self._last_due))
 
-    def refuse_early(self, command: Command) -> str | None:
-        if command.verb == "set":
-            try:
-                validate_params(self.strategy, dict(command.params))
-            except ParamError as exc:
-                return f"set: {exc}"
-        return None
-
-    def audit(self, command: Command, ok: bool, message: str) -> None:
-        self._publish(
-            CommandHandled(
-                time=self.clock.now(),
-                strategy=self.name,
-                command=command.text or command.verb,
-                source=command.source,
-                ok=ok,
-                message=message,
-            )
-        )
-
-    def after_end(self, command: Command) -> tuple[bool, str]:
-        if command.verb == "status":
-            return True, self.describe()
-        if command.verb == "stop":
-            return True, "already stopped"
-        return False, f"{self.name} is {self.state}"
+    def reset_backoff(self) -> None:
+        """An operator's resume of a failed strategy: a full restart budget again."""
+        self._backoff.reset()
 
     # -- small helpers ---------------------------------------------------------------------------
 
@@ -496,7 +391,7 @@ class StrategyRunner:
             raise _Failed(phase, exc) from exc
 
     @contextmanager
-    def _phase_scope(self) -> Iterator[trio.CancelScope]:
+    def phase_scope(self) -> Iterator[trio.CancelScope]:
         with trio.CancelScope() as scope:
             self._phase = scope
             try:
@@ -543,42 +438,11 @@ class StrategyRunner:
         return self._backoff.failures
 
     def describe(self) -> str:
-        """One line for an operator: state, what is queued ("pause pending"), schedule,
-        parameters, health."""
-        parts = [str(self.state), *self.machine.pending()]
-        if self.due is not None:
-            parts.append(
-                f"next compute at {clock_time(self.due)} (in {span(self.due - self.clock.now())})"
-            )
-        if self.restart_in is not None:
-            parts.append(f"restart in {span(self.restart_in)}")
-        parts.append(f"interval {self.spec.interval}")
-        parts.append(f"symbols {','.join(self.spec.symbols)}")
-        params = param_values(self.strategy)
-        if params:
-            parts.append(" ".join(f"{k}={show(v)}" for k, v in params.items()))
-        if self.account is not None:
-            parts.append(self.account.summary())
-        parts.append(f"computes {self.computes}")
-        if self.failures:
-            parts.append(f"failures {self.failures}")
-        if self.last_error:
-            parts.append(f"last error {self.last_error}")
-        return "; ".join(parts)
+        """One line for an operator (see :meth:`CommandEffects.describe`)."""
+        return self.effects.describe()
 
     def status(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state.value,
-            "pending": [command.verb for _, command in self.machine.queue],
-            "interval": self.spec.interval.text,
-            "symbols": list(self.spec.symbols),
-            "params": param_values(self.strategy),
-            "next_close": self.due,
-            "computes": self.computes,
-            "failures": self.failures,
-            "last_error": self.last_error,
-        }
+        return self.effects.status()
 
 
 def _weak_kill(sr: StrategyRunner) -> Callable[[str], None]:
