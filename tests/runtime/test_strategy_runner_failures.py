@@ -80,3 +80,23 @@ async def test_an_unaffordable_quantity_does_not_end_the_run(
     clock: MockClock, runner: trading.Runner, events: EventLog
 ) -> None:
     await _refused_orders_do_not_end_the_run(runner, events, "set b quantity=1e9", "balance", 3)
+
+
+async def test_a_removed_strategy_is_not_kept_alive_by_its_logger_or_its_account(
+    clock: MockClock, runner: trading.Runner
+) -> None:
+    import gc
+    import logging
+    import weakref
+
+    sr = await runner.add(Buyer(), name="gone")
+    assert sr.account is not None and sr.account.on_kill is not None
+    refs = [weakref.ref(sr), weakref.ref(sr.strategy)]
+    (reply,) = await runner.send("status gone")  # the logger and the account were both used
+    assert reply.ok
+    await runner.remove("gone")
+    del sr, reply
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+    logger = logging.getLogger("trading.strategy.gone")
+    assert logger.handlers == [] and logger.filters == []

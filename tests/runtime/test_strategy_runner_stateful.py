@@ -83,7 +83,7 @@ class Loop:
 
 
 LOOP: Loop | None = None
-STATS: dict[str, int] = {}
+STATS: dict[str, int] = {}  # where bursts landed: the coverage the test asserts at the end
 
 
 class RunnerVersusModel(RuleBasedStateMachine):
@@ -112,7 +112,7 @@ class RunnerVersusModel(RuleBasedStateMachine):
         self.sr: trading.StrategyRunner = self.loop.run(start)
 
     async def _example(self, task_status: trio.TaskStatus[Any]) -> None:
-        policy = trading.RestartPolicy(max_restarts=3, window=3600, initial_delay=1, max_delay=8)
+        policy = trading.RestartPolicy(max_restarts=2, window=3600, initial_delay=1, max_delay=8)
         async with trading.Runner(
             clock=trading.VirtualClock(start=T0),
             publish=self.events,
@@ -251,11 +251,20 @@ def test_strategy_runner_matches_the_model_under_random_commands() -> None:
                 await trio.to_thread.run_sync(
                     lambda: run_state_machine_as_test(
                         RunnerVersusModel,
-                        settings=settings(max_examples=150, stateful_step_count=40),
+                        # derandomized: the same examples every run, so the coverage check
+                        # below is stable; the phases they reach are asserted, not hoped for
+                        settings=settings(
+                            max_examples=150, stateful_step_count=40, derandomize=True
+                        ),
                     )
                 )
             finally:
                 LOOP = None
 
+    STATS.clear()
     trio.run(main, clock=clock)
-    print(STATS)
+    # the bursts landed in every phase the issue names: compute, sleep, pause, restart backoff,
+    # and a running on_command
+    for where in ("computing", "sleeping", "paused", "restarting", "failed"):
+        assert STATS.get(where, 0) >= 1, STATS
+    assert sum(n for where, n in STATS.items() if where.endswith("+custom")) >= 10, STATS
