@@ -232,7 +232,7 @@ async def test_resume_behind_a_paused_custom_command_waits_for_it(
 # -- status shows what is queued ------------------------------------------------------------------
 
 
-async def test_status_shows_pause_pending_behind_a_running_custom_command(
+async def test_status_shows_a_set_pending_behind_a_running_custom_command(
     clock: MockClock, runner: trading.Runner
 ) -> None:
     sr = await runner.add(Slow(work=0), name="p")
@@ -247,7 +247,7 @@ async def test_status_shows_pause_pending_behind_a_running_custom_command(
         nursery.cancel_scope.cancel()
 
 
-async def test_status_shows_pause_pending_while_a_flatten_runs_ahead_of_it(
+async def test_status_shows_a_set_pending_behind_a_compute(
     clock: MockClock, runner: trading.Runner
 ) -> None:
     sr = await computing(runner)
@@ -258,3 +258,34 @@ async def test_status_shows_pause_pending_while_a_flatten_runs_ahead_of_it(
         assert status.message.startswith("computing; set pending;")
         nursery.cancel_scope.cancel()
     assert sr.machine.pending() == ["set pending"]
+
+
+async def test_status_shows_pause_pending_while_on_start_runs(
+    clock: MockClock, runner: trading.Runner
+) -> None:
+    @attrs.define
+    class SlowStart(trading.Strategy):
+        async def on_start(self, ctx: trading.Context) -> None:
+            await trio.sleep(100)  # only a stop interrupts on_start: a pause waits for it
+
+        async def next(self, ctx: trading.Context) -> None:
+            pass
+
+    replies: list[str] = []
+
+    async def pause() -> None:
+        (result,) = await runner.send("pause s")
+        replies.append(str(result))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: runner.add(SlowStart(), name="s"))
+        await trio.sleep(1)
+        nursery.start_soon(pause)
+        await trio.sleep(1)
+        (status,) = await runner.send("status s")
+        assert status.message.startswith("starting; pause pending;")
+        (wake,) = await runner.send("wake s")  # judged behind the pause: refused, truthfully
+        assert str(wake) == "s: error: s is paused; resume it first"
+    assert replies == ["s: ok: paused (was starting)"]
+    assert runner["s"].state is S.PAUSED
+    assert runner["s"].computes == 0  # the compute on start was dropped by the pause

@@ -39,7 +39,7 @@ from trading.core.restart import Backoff, RestartPolicy
 from trading.core.states import StrategyState, check_transition
 from trading.exchanges.base import MarketData
 from trading.runtime.account import Account
-from trading.runtime.clock import Clock
+from trading.runtime.clock import Clock, monotonic
 from trading.runtime.effects import CommandEffects
 from trading.runtime.mailbox import Mailbox, OnReply, Request
 from trading.runtime.strategy import Context, Strategy, StrategySpec
@@ -295,7 +295,7 @@ class StrategyRunner:
 
     async def _after_failure(self, failure: _Failed) -> bool:
         """Report a strategy error and wait out the backoff; True to restart, False to stop."""
-        now = trio.current_time()  # backoff counts real seconds (C3), never the bar clock
+        now = monotonic()  # backoff counts real seconds (C3), never the bar clock
         delay = self._backoff.failed(now)
         error = f"{type(failure.error).__name__}: {failure.error}"
         self.last_error = f"{failure.phase}: {error}"
@@ -426,7 +426,7 @@ class StrategyRunner:
         """Real seconds until the scheduled restart, if one is scheduled."""
         if self.state is not S.RESTARTING or self._restart_at is None:
             return None
-        return max(0.0, self._restart_at - trio.current_time())
+        return max(0.0, self._restart_at - monotonic())
 
     @property
     def due(self) -> float | None:
