@@ -4,9 +4,10 @@ Rule 3 of DESIGN.md: two kinds of time. Bars follow a strategy's :class:`Clock` 
 compressed or virtual); deadlines, graces, restart backoff and rate limits follow real monotonic
 time, :func:`monotonic` (trio's clock: the mock's time under ``MockClock`` in tests), because the
 exchange and the operator live in real time. Sleep is the clock's. Runners never call
-``time.sleep`` or loop on short sleeps; they ask the clock for one ``sleep_until(close)``. Swapping the clock is how the same code
-runs live (:class:`WallClock`), compressed on the simulated market, and at full speed in replay
-and tests (:class:`VirtualClock` under ``trio.testing.MockClock``).
+``time.sleep`` or loop on short sleeps; they ask the clock for one ``sleep_until(close)``.
+Swapping the clock is how the same code runs live (:class:`WallClock`), compressed on the
+simulated market, and at full speed in replay and tests (:class:`VirtualClock` under
+``trio.testing.MockClock``).
 """
 
 from __future__ import annotations
