@@ -5,7 +5,13 @@ The public API, re-exported flat. Everything else is an implementation detail.
 
 from trading.core.bars import Bar, Interval, IntervalError, parse_duration
 from trading.core.commands import Command, CommandError, CommandResult, parse_command
-from trading.core.events import CommandHandled, Event, StrategyError, StrategyStateChanged
+from trading.core.events import (
+    CommandHandled,
+    Event,
+    StrategyError,
+    StrategyFailed,
+    StrategyStateChanged,
+)
 from trading.core.ledger import Position
 from trading.core.orders import Fill, Order, OrderError, OrderRefused, OrderState, Side
 from trading.core.params import ParamError
@@ -45,6 +51,7 @@ __all__ = [
     "Strategy",
     "StrategyDefinitionError",
     "StrategyError",
+    "StrategyFailed",
     "StrategyRunner",
     "StrategyState",
     "StrategyStateChanged",

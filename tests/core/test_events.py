@@ -8,7 +8,7 @@ import pytest
 from trading.core.events import (
     CommandHandled,
     Event,
-    StrategyError,
+    StrategyFailed,
     StrategyStateChanged,
     describe,
 )
@@ -39,8 +39,8 @@ def test_command_error() -> None:
     )
 
 
-def test_strategy_error_with_restart() -> None:
-    event = StrategyError(
+def test_strategy_failed_with_restart() -> None:
+    event = StrategyFailed(
         time=3.0, strategy="sma_cross", phase="next", error="ZeroDivisionError: division by zero",
         traceback="Traceback ...", failures=2, restart_in=2.5,
     )
@@ -50,13 +50,13 @@ def test_strategy_error_with_restart() -> None:
     )
 
 
-def test_strategy_error_gave_up() -> None:
-    event = StrategyError(3.0, "sma_cross", "on_start", "boom", "tb", 6, None)
+def test_strategy_failed_gave_up() -> None:
+    event = StrategyFailed(3.0, "sma_cross", "on_start", "boom", "tb", 6, None)
     assert describe(event) == "sma_cross: failed in on_start (boom); failure 6, gave up"
 
 
 def test_whole_second_restart_has_no_trailing_zeros() -> None:
-    event = StrategyError(3.0, "x", "next", "boom", "tb", 1, 4.0)
+    event = StrategyFailed(3.0, "x", "next", "boom", "tb", 1, 4.0)
     assert describe(event).endswith("restart in 4s")
 
 
@@ -79,7 +79,7 @@ def test_descriptions_are_one_line() -> None:
     events: list[Event] = [
         StrategyStateChanged(1.0, "a", "created", "starting"),
         CommandHandled(1.0, "a", "status", "api", True, "sleeping"),
-        StrategyError(1.0, "a", "next", "boom", "Traceback\n  line 1\n  line 2\n", 1, 1.0),
+        StrategyFailed(1.0, "a", "next", "boom", "Traceback\n  line 1\n  line 2\n", 1, 1.0),
     ]
     for event in events:
         assert "\n" not in describe(event)
@@ -89,3 +89,9 @@ def test_events_are_frozen() -> None:
     event = StrategyStateChanged(1.0, "a", "created", "starting")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         event.new = "stopped"  # type: ignore[misc]
+
+
+def test_strategy_error_is_a_deprecated_alias_of_strategy_failed() -> None:
+    from trading.core.events import StrategyError
+
+    assert StrategyError is StrategyFailed

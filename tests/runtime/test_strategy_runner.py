@@ -11,7 +11,7 @@ from trio.testing import MockClock
 import trading
 from tests.conftest import T0, EventLog
 from trading import StrategyState as S
-from trading.core.events import CommandHandled, StrategyError, StrategyStateChanged
+from trading.core.events import CommandHandled, StrategyFailed, StrategyStateChanged
 from trading.runtime.strategy_runner import StoppedWhileStarting
 
 BAR = 15 * 60
@@ -277,7 +277,7 @@ async def test_failure_restarts_with_backoff_and_others_keep_their_schedule(
     await trio.sleep(6 * BAR + 1)
     assert isinstance(healthy.strategy, Probe)
     assert healthy.strategy.computes == [T0 + k * BAR for k in range(7)]
-    errors = events.of(StrategyError, "flaky")
+    errors = events.of(StrategyFailed, "flaky")
     assert [e.restart_in for e in errors][:3] == [1.0, 2.0, 4.0]  # type: ignore[attr-defined]
     assert all("RuntimeError: boom" in e.error for e in errors)  # type: ignore[attr-defined]
     states = [e.new for e in events.of(StrategyStateChanged, "flaky")]  # type: ignore[attr-defined]
@@ -304,7 +304,7 @@ async def test_restart_budget_spent_leaves_it_failed_until_resume(
     # fails on its first compute of every instance: 1 + 3 restarts (max_restarts=3), then gives up
     await trio.sleep(10)
     assert sr.state is S.FAILED and sr.given_up
-    errors = events.of(StrategyError, "f")
+    errors = events.of(StrategyFailed, "f")
     assert [e.restart_in for e in errors] == [1.0, 2.0, 4.0, None]  # type: ignore[attr-defined]
     status = await one(runner, "status f")
     assert status.message.startswith("failed") and "RuntimeError: boom" in status.message
@@ -313,7 +313,7 @@ async def test_restart_budget_spent_leaves_it_failed_until_resume(
     result = await one(runner, "resume f")
     assert (result.ok, result.message) == (True, "restarting now")
     await trio.lowlevel.checkpoint()
-    assert len(events.of(StrategyError, "f")) == 5  # it ran again (and failed again)
+    assert len(events.of(StrategyFailed, "f")) == 5  # it ran again (and failed again)
 
 
 async def test_stop_during_restart_backoff(clock: MockClock, runner: trading.Runner) -> None:
@@ -343,7 +343,10 @@ async def test_on_stop_is_shielded_and_bounded(
     async with trading.Runner(clock=vclock, publish=events, stop_timeout=10) as runner:
         sr = await runner.add(SlowStop(), name="s")
         result = await one(runner, "stop s")
-        assert not result.ok and result.message == "stopped; on_stop timed out after 10s"
+        assert not result.ok
+        assert result.message == (
+            "stopped; on_stop timed out: stop_timeout 10s covers the whole stop"
+        )
         assert isinstance(sr.strategy, SlowStop) and sr.strategy.done == ["cleaned"]
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "PositionSnapshot",
     "RiskBreached",
     "StrategyError",
+    "StrategyFailed",
     "StrategyStateChanged",
     "describe",
 ]
@@ -55,7 +56,7 @@ class CommandHandled(Event):
 
 
 @attrs.frozen(slots=True)
-class StrategyError(Event):
+class StrategyFailed(Event):
     """Strategy code raised. ``restart_in`` is None when the restart budget is spent."""
 
     phase: str
@@ -63,6 +64,10 @@ class StrategyError(Event):
     traceback: str
     failures: int
     restart_in: float | None
+
+
+# Deprecated name (before issue 6); kept so older code and other branches still import it.
+StrategyError = StrategyFailed
 
 
 @attrs.frozen(slots=True)
@@ -164,7 +169,7 @@ def describe(event: Event) -> str:
     if isinstance(event, CommandHandled):
         verdict = "ok" if event.ok else "error"
         return f"{who}: command {event.command!r} from {event.source}: {verdict}: {event.message}"
-    if isinstance(event, StrategyError):
+    if isinstance(event, StrategyFailed):
         then = "gave up" if event.restart_in is None else f"restart in {event.restart_in:g}s"
         return f"{who}: failed in {event.phase} ({event.error}); failure {event.failures}, {then}"
     if isinstance(event, OrderFilled | OrderPartiallyFilled):

@@ -1,9 +1,13 @@
 """Clocks: where a strategy's "now" comes from and how it sleeps until a bar close.
 
-Rule 3 of DESIGN.md: sleep is the clock's. Runners never call ``time.sleep`` or loop on short
-sleeps; they ask the clock for one ``sleep_until(close)``. Swapping the clock is how the same code
-runs live (:class:`WallClock`), compressed on the simulated market, and at full speed in replay
-and tests (:class:`VirtualClock` under ``trio.testing.MockClock``).
+Rule 3 of DESIGN.md: two kinds of time. Bars follow a strategy's :class:`Clock` (wall,
+compressed or virtual); deadlines, graces, restart backoff and rate limits follow real monotonic
+time, :func:`monotonic` (trio's clock: the mock's time under ``MockClock`` in tests), because the
+exchange and the operator live in real time. Sleep is the clock's. Runners never call
+``time.sleep`` or loop on short sleeps; they ask the clock for one ``sleep_until(close)``.
+Swapping the clock is how the same code runs live (:class:`WallClock`), compressed on the
+simulated market, and at full speed in replay and tests (:class:`VirtualClock` under
+``trio.testing.MockClock``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,12 @@ from typing import Protocol
 
 import trio
 
-__all__ = ["Clock", "VirtualClock", "WallClock"]
+__all__ = ["Clock", "VirtualClock", "WallClock", "monotonic"]
+
+
+def monotonic() -> float:
+    """Real monotonic seconds, for deadlines and backoff: never a strategy's bar clock."""
+    return trio.current_time()
 
 
 class Clock(Protocol):

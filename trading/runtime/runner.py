@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import types
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -375,9 +376,23 @@ class Runner:
     # -- other threads --------------------------------------------------------------------------
 
     def send_from_thread(self, command: str, *, source: str = "thread") -> list[CommandResult]:
-        """Send from another thread (a notebook cell, a GUI) and wait for the replies."""
+        """Send from another thread (a notebook cell, a GUI) and wait for the replies.
+
+        Delivered without blocking the event loop (``send_nowait``): a strategy whose mailbox is
+        full answers "busy" at once; the calling thread waits only for the replies."""
         token = self._require_token()
-        return trio.from_thread.run(lambda: self.send(command, source=source), trio_token=token)
+        done = threading.Event()
+        box: list[list[CommandResult]] = []
+
+        def on_reply(results: list[CommandResult]) -> None:
+            box.append(results)
+            done.set()
+
+        trio.from_thread.run_sync(
+            lambda: self._send_nowait(command, source, on_reply), trio_token=token
+        )
+        done.wait()
+        return box[0]
 
     def send_soon(
         self,
@@ -386,21 +401,55 @@ class Runner:
         source: str = "signal",
         on_reply: Callable[[list[CommandResult]], None] | None = None,
     ) -> None:
-        """Fire-and-forget from any thread or a signal handler; never blocks the caller."""
+        """Fire-and-forget from any thread or a signal handler; never blocks the caller, and
+        never queues past a strategy's mailbox bound: a full mailbox answers "busy" at once."""
         token = self._require_token()
+        token.run_sync_soon(self._send_nowait, command, source, on_reply)
 
-        def spawn() -> None:
-            if self._nursery is not None:
-                self._nursery.start_soon(self._send_and_report, command, source, on_reply)
-
-        token.run_sync_soon(spawn)
-
-    async def _send_and_report(
-        self, command: str, source: str, on_reply: Callable[[list[CommandResult]], None] | None
+    def _send_nowait(
+        self,
+        text: str,
+        source: str,
+        on_reply: Callable[[list[CommandResult]], None] | None,
     ) -> None:
-        results = await self.send(command, source=source)
-        if on_reply is not None:
-            on_reply(results)
+        """Deliver ``text`` to its targets without waiting; ``on_reply`` gets every reply once
+        the last one is in (at once for refusals and "busy"). Runs in the trio thread."""
+
+        def report(results: list[CommandResult]) -> None:
+            if on_reply is not None:
+                try:
+                    on_reply(results)
+                except Exception:
+                    log.exception("an on_reply callback raised for %r", text)
+
+        try:
+            command = parse_command(text, source=source, custom_verbs=self.custom_commands())
+        except CommandError as exc:
+            report([self._runner_reply(Command("?", source=source, text=text), False, str(exc))])
+            return
+        if command.verb == "help":
+            report([self._runner_reply(command, True, usage(self.custom_commands()))])
+            return
+        try:
+            targets = self._targets(command)
+        except CommandError as exc:
+            report([self._runner_reply(command, False, str(exc))])
+            return
+        if not targets:
+            report([self._runner_reply(command, True, "no strategies")])
+            return
+        results: dict[str, CommandResult] = {}
+
+        def collect(name: str) -> Callable[[CommandResult], None]:
+            def got(result: CommandResult) -> None:
+                results[name] = result
+                if len(results) == len(targets):
+                    report([results[n] for n in targets])
+
+            return got
+
+        for name in targets:
+            self._strategies[name].send_nowait(command.for_target(name), collect(name))
 
     def _require_token(self) -> trio.lowlevel.TrioToken:
         if self._token is None:

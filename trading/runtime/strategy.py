@@ -61,7 +61,9 @@ class Strategy:
         """Set up (open connections, load state). A stop may cancel it; then on_stop won't run."""
 
     async def next(self, ctx: Context) -> None:
-        """One compute: read data, decide, place or cancel orders. Cancelled by stop and pause."""
+        """One compute: read data, decide, place or cancel orders. Cancelled by stop, pause and
+        flatten only. An ``OrderRefused`` left to propagate out of it is not a failure: it is
+        logged (the account published ``OrderRejected``) and next() runs again at the next bar."""
         raise NotImplementedError(
             f"{type(self).__name__} must implement `async def next(self, ctx)`"
         )
@@ -72,7 +74,9 @@ class Strategy:
     async def on_command(self, ctx: Context, command: Command) -> str:
         """Handle a verb from ``custom_commands``; return the reply text, raise to reply an error.
 
-        Runs between phases, like ``set``, so it never races ``next()``.
+        Runs between phases, like ``set``, so it never races ``next()``. Only ``stop`` and
+        ``pause`` interrupt it (cancelling it; the reply says which); ``set``, ``wake`` and
+        ``resume`` arriving meanwhile wait behind it.
         """
         raise CommandError(
             f"{type(self).__name__} declares {command.verb!r} but does not handle it"

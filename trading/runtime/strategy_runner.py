@@ -1,18 +1,21 @@
-"""StrategyRunner: one strategy's nursery, its phases, its command receiver and its state machine.
+"""StrategyRunner: one strategy's lifecycle — its phases, failures, restarts and wind-down.
 
 The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
 
-* Two tasks live in the strategy's nursery: the *lifecycle* (start, compute/sleep phases, stop,
-  restart) and the *receiver* (reads the command channel). Nothing else; both end with it.
-* Every wait of the lifecycle is a *phase*: a ``trio.CancelScope`` stored in ``self._phase``. The
-  receiver never changes the strategy; it queues the command and, when the command cannot wait,
-  cancels the phase with a reason. The lifecycle applies queued commands at one point only,
-  between phases (:meth:`_apply_pending`), so commands never race ``next()``.
-* ``status`` is answered by the receiver directly and never interrupts anything.
-* ``on_stop`` runs shielded under ``stop_timeout`` whenever ``on_start`` completed.
-
-This module is the lifecycle; the command side (mailbox, receiver, applying commands) is
-:mod:`trading.receiver`, mixed in.
+* The StrategyRunner *has* a :class:`~trading.runtime.mailbox.Mailbox` and, behind it, the pure
+  :class:`~trading.core.machine.CommandMachine`; it decides nothing about commands itself. It
+  executes the machine's effects — its :class:`~trading.runtime.effects.CommandEffects` applies
+  queued commands between phases — and reads the machine's flags to choose the next phase.
+* Every wait is a *phase*: a ``trio.CancelScope`` in ``self._phase``. Bars are waited for on the
+  strategy's clock; restart backoff in real monotonic time (``trio.current_time()``), so a
+  compressed or virtual clock never turns a crash loop into hundreds of restarts.
+* An ``OrderRefused`` out of ``next()`` is the account saying no (it published ``OrderRejected``):
+  logged once, and the strategy goes on at its next bar; it is not a failure.
+* Every ending runs one wind-down (:meth:`_wind_down`): ``on_stop`` (if ``on_start`` completed),
+  the account's shutdown (open orders cancelled or reported, positions kept), then a flush — all
+  under ONE shielded scope whose deadline is ``stop_timeout`` from the start, so the deadline
+  reaches every shielded step below. A stop, a failure given up and an outside cancellation
+  (the Runner torn down) take the same path; the stop's reply lists what was and was not done.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import traceback
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -27,17 +31,19 @@ from typing import Any, cast
 import attrs
 import trio
 
-from trading.core.commands import Command
-from trading.core.events import Event, StrategyError, StrategyStateChanged
-from trading.core.params import param_values
+from trading.core.commands import Command, CommandResult
+from trading.core.events import Event, StrategyFailed, StrategyStateChanged
+from trading.core.machine import CommandMachine
+from trading.core.orders import OrderRefused
 from trading.core.restart import Backoff, RestartPolicy
 from trading.core.states import StrategyState, check_transition
-from trading.core.text import clock_time, show, span
 from trading.exchanges.base import MarketData
 from trading.runtime.account import Account
-from trading.runtime.clock import Clock
-from trading.runtime.receiver import CommandSide, Request
+from trading.runtime.clock import Clock, monotonic
+from trading.runtime.effects import CommandEffects
+from trading.runtime.mailbox import Mailbox, OnReply, Request
 from trading.runtime.strategy import Context, Strategy, StrategySpec
+from trading.runtime.wind_down import run_on_stop, wind_down
 
 __all__ = ["Publish", "StoppedWhileStarting", "StrategyRunner"]
 
@@ -46,7 +52,7 @@ S = StrategyState
 log = logging.getLogger(__name__)
 
 
-class _StrategyFailed(Exception):
+class _Failed(Exception):
     """Strategy code raised; carries the phase so the error report can say where."""
 
     def __init__(self, phase: str, error: BaseException) -> None:
@@ -59,30 +65,30 @@ class StoppedWhileStarting(RuntimeError):
     """A stop landed while the first on_start was still running: the strategy never ran."""
 
 
-class StrategyRunner(CommandSide):
+class StrategyRunner:
     """Runs one strategy until it is stopped. Create it, then ``await nursery.start(sr.run)``."""
 
     # Thousands of these may live in one process: slots save a kilobyte and a half each.
     __slots__ = (
+        "__weakref__",
         "_backoff",
-        "_ctx",
         "_due",
         "_flush",
         "_last_due",
         "_on_given_up",
-        "_pending",
         "_phase",
         "_publish",
-        "_receive",
         "_restart_at",
-        "_send",
-        "_stop_outcome",
-        "_stop_requests",
         "account",
         "clock",
         "computes",
+        "ctx",
+        "effects",
         "finished",
+        "interrupted_by",
         "last_error",
+        "machine",
+        "mailbox",
         "market",
         "name",
         "ready",
@@ -118,23 +124,20 @@ class StrategyRunner(CommandSide):
         self._on_given_up = on_given_up
         self._publish = publish
         if account is not None:
-            account.on_kill = self._kill
+            account.on_kill = _weak_kill(self)  # the engine's account must not pin this runner
         self._backoff = Backoff(restart_policy or RestartPolicy())
-        self._send, self._receive = trio.open_memory_channel[Request](command_buffer)
+        self.machine: CommandMachine[Request] = CommandMachine(
+            spec.name, frozenset(spec.custom_commands), capacity=command_buffer
+        )
+        self.effects = CommandEffects(self, publish)
+        self.mailbox = self.effects.mailbox = Mailbox(self.machine, self.effects)
         self.state = S.CREATED
         self._phase: trio.CancelScope | None = None
-        self._pending: list[Request] = []  # a few at most; a deque costs 760 bytes empty
-        self._stop_requests: list[Request] = []
-        self._stopping = False
-        self._paused = False
-        self._wake = False
-        self._restart_now = False
+        self.interrupted_by = ""
         self._last_due = -math.inf
         self._due: float | None = None
-        self._restart_at: float | None = None
-        self._ctx: Context | None = None
-        self._interrupted_by = ""
-        self._stop_outcome = (True, "stopped")
+        self._restart_at: float | None = None  # trio (real monotonic) time
+        self.ctx: Context | None = None
         self.computes = 0
         self.last_error: str | None = None
         self.finished = trio.Event()
@@ -142,102 +145,125 @@ class StrategyRunner(CommandSide):
 
     # -- the outside world's entry points ------------------------------------------------------
 
+    async def send(self, command: Command) -> CommandResult:
+        """Deliver a command and wait for its reply (waits for room if the mailbox is full)."""
+        return await self.mailbox.send(command)
+
+    def send_nowait(self, command: Command, on_reply: OnReply) -> None:
+        """Deliver without blocking: ``on_reply`` gets the reply later, or "busy" at once."""
+        self.mailbox.send_nowait(command, on_reply)
+
     async def run(
         self, *, task_status: trio.TaskStatus[StrategyRunner] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run until stopped. Signals readiness once ``on_start`` succeeded the first time; an
         exception from that first ``on_start`` propagates to the caller of ``nursery.start``."""
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._receiver, name=f"{self.name}:receiver")
-                try:
-                    await self._lifecycle(task_status)
-                finally:
-                    nursery.cancel_scope.cancel(reason=f"{self.name} ended")
-        except BaseExceptionGroup as group:
-            # The receiver never raises, so a group holds the lifecycle's one error: unwrap it so
-            # add() raises what on_start raised, not a group around it.
-            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-                raise group.exceptions[0] from None
-            raise
+            await self._lifecycle(task_status)
         finally:
             self.finished.set()
-            self._close_mailbox()
+            self.mailbox.close()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def _lifecycle(self, task_status: trio.TaskStatus[StrategyRunner]) -> None:
         while True:
             self._set_state(S.STARTING, "restart" if self.ready else "added")
-            ctx = self._ctx = Context(
+            ctx = self.ctx = Context(
                 spec=self.spec,
                 clock=self.clock,
                 market=self.market,
+                # per-strategy logger; it holds no handler or closure that could pin this runner
                 log=logging.getLogger(f"trading.strategy.{self.name}"),
                 account=self.account,
             )
+            on_stop_owed = False
             try:
-                with self._phase_scope() as scope:
-                    await self._guard("on_start", self.strategy.on_start, ctx)
-            except _StrategyFailed as failure:
+                try:
+                    with self.phase_scope() as scope:
+                        await self._guard("on_start", self.strategy.on_start, ctx)
+                except _Failed as failure:
+                    if not self.ready:
+                        raise failure.error from None
+                    if await self._after_failure(failure):
+                        continue
+                    await self._wind_down(ctx, on_stop=False)
+                    return
+                if scope.cancelled_caught:  # only a stop interrupts on_start
+                    await self.effects.apply_pending()
+                    await self._wind_down(ctx, on_stop=False)
+                    if not self.ready:
+                        raise StoppedWhileStarting(
+                            f"{self.name} was stopped before on_start finished"
+                        )
+                    return
                 if not self.ready:
-                    raise failure.error from None
-                if await self._after_failure(failure):
-                    continue
-                await self._finish(ctx, ran_on_start=False)
+                    self.ready = True  # the caller of add() can now tell setup errors from later
+                    task_status.started(self)
+                on_stop_owed = True
+                try:
+                    await self._phases(ctx)
+                except _Failed as failure:
+                    on_stop_owed = False
+                    problem = await self._bounded_on_stop(ctx)
+                    if problem:
+                        log.error("%s: on_stop after a failure %s", self.name, problem)
+                    if await self._after_failure(failure):
+                        self._fresh_instance()
+                        continue
+                    await self._wind_down(ctx, on_stop=False)
+                    return
+                await self._wind_down(ctx, on_stop=True)
                 return
-            if scope.cancelled_caught:  # only a stop interrupts on_start
-                await self._apply_pending()
-                await self._finish(ctx, ran_on_start=False)
-                if not self.ready:
-                    raise StoppedWhileStarting(f"{self.name} was stopped before on_start finished")
-                return
-            if not self.ready:
-                self.ready = True  # the caller of add() can now tell setup errors from later ones
-                task_status.started(self)
-            try:
-                await self._phases(ctx)
-            except _StrategyFailed as failure:
-                await self._run_on_stop(ctx)
-                if await self._after_failure(failure):
-                    self._fresh_instance()
-                    continue
-                await self._finish(ctx, ran_on_start=False)
-                return
-            except BaseException:
-                # Cancelled from outside (the Runner is being torn down): still let the strategy
-                # clean up, as promised, before the cancellation continues.
-                await self._run_on_stop(ctx)
+            except trio.Cancelled:
+                # Cancelled from outside (the Runner is torn down): the same bounded wind-down as
+                # a stop, then the cancellation goes on.
+                if self.ready and self.state is not S.STOPPED:
+                    await self._wind_down(ctx, on_stop=on_stop_owed)
                 raise
-            await self._finish(ctx, ran_on_start=True)
-            return
 
     async def _phases(self, ctx: Context) -> None:
-        """Compute and sleep until a stop; strategy errors leave as _StrategyFailed."""
+        """Compute and sleep until a stop; strategy errors leave as _Failed."""
         compute_due = self.spec.cls.compute_on_start
         while True:
-            await self._apply_pending()
-            if self._stopping:
+            await self.effects.apply_pending()
+            flags = self.machine.flags
+            if flags.stopping:
                 return
-            if self._paused:
+            if flags.paused:
+                compute_due = False  # resume goes back to the bar schedule, even before the first
                 await self._idle(S.PAUSED, until=None)
                 continue
-            if compute_due or self._wake:
-                compute_due = self._wake = False
-                self._set_state(S.COMPUTING)
-                ctx.bar_close = self._last_due if self._last_due > -math.inf else None
-                with self._phase_scope() as scope:
-                    await self._refresh_marks()
-                    await self._guard("next", self.strategy.next, ctx)
-                    self.computes += 1
-                    ctx.computes = self.computes
-                if scope.cancelled_caught:
-                    log.info("%s: next() interrupted by %s", self.name, self._interrupted_by)
+            if self.machine.take_wake() or compute_due:
+                compute_due = False
+                await self._compute(ctx)
                 continue
-            self._due = self.spec.interval.next_close(max(self.clock.now(), self._last_due))
+            # The sleep phase: wait for the next bar close on the strategy's clock.
+            self._due = self.next_close()
             if await self._idle(S.SLEEPING, until=self._due):
                 self._last_due = self._due
                 compute_due = True
+
+    async def _compute(self, ctx: Context) -> None:
+        self._set_state(S.COMPUTING)
+        ctx.bar_close = self._last_due if self._last_due > -math.inf else None
+        with self.phase_scope() as scope:
+            await self._refresh_marks()
+            try:
+                await self._guard("next", self.strategy.next, ctx)
+            except _Failed as failure:
+                if not isinstance(failure.error, OrderRefused):
+                    raise
+                # The account refused an order and published OrderRejected: not a crash.
+                log.warning(
+                    "%s: next() ended on a refused order (%s); it runs again at the next bar",
+                    self.name,
+                    failure.error,
+                )
+            self.computes += 1
+            ctx.computes = self.computes
+        if scope.cancelled_caught:
+            log.info("%s: next() interrupted by %s", self.name, self.interrupted_by)
 
     async def _refresh_marks(self) -> None:
         """Mark positions to market before each compute, so the kill switch sees price moves."""
@@ -251,28 +277,32 @@ class StrategyRunner(CommandSide):
     def _kill(self, reason: str) -> None:
         """The account's kill switch tripped: pause at once, as an operator's pause would."""
         text = f"pause {self.name}"
-        self._receive_one(Request(Command("pause", self.name, source="risk", text=text)))
+        self.mailbox.send_nowait(Command("pause", self.name, source="risk", text=text), _ignore)
 
-    async def _idle(self, state: StrategyState, *, until: float | None) -> bool:
-        """Wait in ``state`` until ``until`` (or forever); False if a command interrupted."""
+    async def _idle(self, state: StrategyState, *, until: float | None, real: bool = False) -> bool:
+        """Wait in ``state`` until ``until`` (or forever); False if a command interrupted.
+
+        ``until`` is on the strategy's clock, or in trio's monotonic time when ``real``."""
         self._set_state(state)
-        with self._phase_scope() as scope:
+        with self.phase_scope() as scope:
             if until is None:
                 await trio.sleep_forever()
+            elif real:
+                await trio.sleep_until(until)
             else:
                 await self.clock.sleep_until(until)
         return not scope.cancelled_caught
 
-    async def _after_failure(self, failure: _StrategyFailed) -> bool:
+    async def _after_failure(self, failure: _Failed) -> bool:
         """Report a strategy error and wait out the backoff; True to restart, False to stop."""
-        now = self.clock.now()
+        now = monotonic()  # backoff counts real seconds (C3), never the bar clock
         delay = self._backoff.failed(now)
         error = f"{type(failure.error).__name__}: {failure.error}"
         self.last_error = f"{failure.phase}: {error}"
         tb = "".join(traceback.format_exception(failure.error))
         self._publish(
-            StrategyError(
-                time=now,
+            StrategyFailed(
+                time=self.clock.now(),
                 strategy=self.name,
                 phase=failure.phase,
                 error=error,
@@ -288,22 +318,20 @@ class StrategyRunner(CommandSide):
                 "%s failed in %s (%s); restart in %gs", self.name, failure.phase, error, delay
             )
         self._set_state(S.FAILED, self.last_error)
-        self._restart_now = False
         self._restart_at = None if delay is None else now + delay
         if self.given_up and self._on_given_up is not None:
             self._on_given_up()
         while True:
-            await self._apply_pending()
-            if self._stopping:
+            await self.effects.apply_pending()
+            if self.machine.flags.stopping:
                 return False
-            if self._restart_now:
-                self._restart_now = False
+            if self.machine.take_restart():
                 self._restart_at = None
                 self._set_state(S.RESTARTING, "operator")
                 return True
             if self._restart_at is None:
                 await self._idle(S.FAILED, until=None)
-            elif await self._idle(S.RESTARTING, until=self._restart_at):
+            elif await self._idle(S.RESTARTING, until=self._restart_at, real=True):
                 self._restart_at = None
                 return True
 
@@ -314,45 +342,45 @@ class StrategyRunner(CommandSide):
         else:
             self.strategy = type(self.strategy)()
 
-    async def _finish(self, ctx: Context, *, ran_on_start: bool) -> None:
-        """The stop sequence: on_stop, then the account's open orders (and positions, if so
-        configured), then a flush of the recorder; each step bounded, all of it reported."""
+    # -- the wind-down ---------------------------------------------------------------------------
+
+    async def _wind_down(self, ctx: Context, *, on_stop: bool) -> None:
         self._set_state(S.STOPPING, "stop")
-        problem = await self._run_on_stop(ctx) if ran_on_start else None
-        done = await self._wind_down()
+        strategy = self.strategy
+        ok, message = await wind_down(
+            self.name,
+            on_stop=(lambda: strategy.on_stop(ctx)) if on_stop else None,
+            account=self.account,
+            flush=self._flush,
+            stop_timeout=self.stop_timeout,
+        )
         self._set_state(S.STOPPED, "stop")
-        message = "; ".join(["stopped", *([f"on_stop {problem}"] if problem else []), *done])
-        # Stop requests are answered in run(), once the receiver task has ended too.
-        self._stop_outcome = (problem is None, message)
+        self.mailbox.stopped(ok, message)
 
-    async def _wind_down(self) -> list[str]:
-        done: list[str] = []
-        with trio.CancelScope(shield=True), trio.move_on_after(self.stop_timeout) as deadline:
-            if self.account is not None:
-                try:
-                    done.extend(await self.account.shutdown())
-                except Exception as exc:
-                    log.exception("%s: winding down orders failed", self.name)
-                    done.append(f"winding down orders failed: {type(exc).__name__}: {exc}")
-            if self._flush is not None:
-                await self._flush()
-        if deadline.cancelled_caught:
-            done.append(f"wind-down timed out after {self.stop_timeout:g}s")
-        return done
+    async def _bounded_on_stop(self, ctx: Context) -> str | None:
+        """on_stop after a failure, before the restart: shielded, bounded by ``stop_timeout``."""
+        strategy = self.strategy
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + self.stop_timeout) as sc:
+            problem = await run_on_stop(self.name, lambda: strategy.on_stop(ctx))
+        return f"timed out after {self.stop_timeout:g}s" if sc.cancelled_caught else problem
 
-    async def _run_on_stop(self, ctx: Context) -> str | None:
-        """Run on_stop shielded, bounded by ``stop_timeout``; say what went wrong, if anything."""
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(self.stop_timeout) as deadline:
-                try:
-                    await self.strategy.on_stop(ctx)
-                except Exception as exc:
-                    log.exception("%s: on_stop raised", self.name)
-                    return f"raised {type(exc).__name__}: {exc}"
-            if deadline.cancelled_caught:
-                log.error("%s: on_stop did not finish within %gs", self.name, self.stop_timeout)
-                return f"timed out after {self.stop_timeout:g}s"
-        return None
+    # -- what the command side needs from the lifecycle -----------------------------------------
+
+    def interrupt(self, reason: str) -> None:
+        """Cancel the running phase; the first interruption is the one that ended it."""
+        if self._phase is not None and not self._phase.cancel_called:
+            self.interrupted_by = reason
+            self._phase.cancel(reason=reason)
+
+    def next_close(self) -> float:
+        """The bar close the schedule goes to next (strategy clock)."""
+        return self.spec.interval.next_close(max(self.clock.now(), self._last_due))
+
+    def reset_backoff(self) -> None:
+        """An operator's resume of a failed strategy: a full restart budget again."""
+        self._backoff.reset()
+
+    # -- small helpers ---------------------------------------------------------------------------
 
     async def _guard(
         self, phase: str, hook: Callable[[Context], Awaitable[None]], ctx: Context
@@ -360,10 +388,10 @@ class StrategyRunner(CommandSide):
         try:
             await hook(ctx)
         except Exception as exc:
-            raise _StrategyFailed(phase, exc) from exc
+            raise _Failed(phase, exc) from exc
 
     @contextmanager
-    def _phase_scope(self) -> Iterator[trio.CancelScope]:
+    def phase_scope(self) -> Iterator[trio.CancelScope]:
         with trio.CancelScope() as scope:
             self._phase = scope
             try:
@@ -373,6 +401,7 @@ class StrategyRunner(CommandSide):
 
     def _set_state(self, new: StrategyState, reason: str = "") -> None:
         old = self.state
+        self.machine.entered(new)  # even unchanged: a pause may have moved the machine's view on
         if new is old:
             return
         check_transition(old, new)
@@ -392,42 +421,40 @@ class StrategyRunner(CommandSide):
         """Failed past its restart budget: nothing more happens without an operator."""
         return self.state is S.FAILED and self._restart_at is None
 
-    # -- status ---------------------------------------------------------------------------------
+    @property
+    def restart_in(self) -> float | None:
+        """Real seconds until the scheduled restart, if one is scheduled."""
+        if self.state is not S.RESTARTING or self._restart_at is None:
+            return None
+        return max(0.0, self._restart_at - monotonic())
+
+    @property
+    def due(self) -> float | None:
+        """The bar close the strategy sleeps toward (strategy clock), while sleeping."""
+        return self._due if self.state is S.SLEEPING else None
+
+    @property
+    def failures(self) -> int:
+        return self._backoff.failures
 
     def describe(self) -> str:
-        """One line for an operator: state, schedule, parameters, health."""
-        parts = [str(self.state)]
-        if self.state is S.SLEEPING and self._due is not None:
-            parts.append(
-                f"next compute at {clock_time(self._due)} (in {span(self._due - self.clock.now())})"
-            )
-        if self.state is S.RESTARTING and self._restart_at is not None:
-            parts.append(f"restart in {span(self._restart_at - self.clock.now())}")
-        if self._paused and self.state is not S.PAUSED:
-            parts.append("pause pending")
-        parts.append(f"interval {self.spec.interval}")
-        parts.append(f"symbols {','.join(self.spec.symbols)}")
-        params = param_values(self.strategy)
-        if params:
-            parts.append(" ".join(f"{k}={show(v)}" for k, v in params.items()))
-        if self.account is not None:
-            parts.append(self.account.summary())
-        parts.append(f"computes {self.computes}")
-        if self._backoff.failures:
-            parts.append(f"failures {self._backoff.failures}")
-        if self.last_error:
-            parts.append(f"last error {self.last_error}")
-        return "; ".join(parts)
+        """One line for an operator (see :meth:`CommandEffects.describe`)."""
+        return self.effects.describe()
 
     def status(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state.value,
-            "interval": self.spec.interval.text,
-            "symbols": list(self.spec.symbols),
-            "params": param_values(self.strategy),
-            "next_close": self._due if self.state is S.SLEEPING else None,
-            "computes": self.computes,
-            "failures": self._backoff.failures,
-            "last_error": self.last_error,
-        }
+        return self.effects.status()
+
+
+def _weak_kill(sr: StrategyRunner) -> Callable[[str], None]:
+    ref = weakref.ref(sr)
+
+    def kill(reason: str) -> None:
+        runner = ref()
+        if runner is not None:
+            runner._kill(reason)
+
+    return kill
+
+
+def _ignore(result: object) -> None:
+    """A reply nobody waits for (the kill switch's own pause is audited like any command)."""
