@@ -210,6 +210,11 @@ def run_trio(plan: Plan) -> dict[str, Any]:
 
     herd_interval = plan.herd_interval
 
+    def edges(clock: trading.Clock) -> dict[str, Any]:
+        """The simulated market and paper broker (the Runner picks no edges itself)."""
+        market, exchange = trading.simulated(clock)
+        return {"market": market, "exchange": exchange}
+
     @attrs.define
     class Hourly(trading.Strategy):
         """Does nothing on a 1h bar: it sleeps through the whole measurement."""
@@ -291,7 +296,7 @@ def run_trio(plan: Plan) -> dict[str, Any]:
         probe = Probe()
         gct = GcTimer()
         clock = trading.WallClock()
-        async with trading.Runner(clock=clock, publish=probe) as runner:
+        async with trading.Runner(clock=clock, publish=probe, **edges(clock)) as runner:
             gc.collect()
             rss0 = rss_bytes()
             gct.reset()
@@ -338,7 +343,7 @@ def run_trio(plan: Plan) -> dict[str, Any]:
         durations: list[float] = []
         computes: list[int] = []
         rng = random.Random(plan.seed + 1)
-        async with trading.Runner(clock=clock, publish=probe) as runner:
+        async with trading.Runner(clock=clock, publish=probe, **edges(clock)) as runner:
             all_asleep = probe.expect(plan.n)
             srs = await runner.add_many((f"h{i}", Herd()) for i in range(plan.n))
             await all_asleep.wait()

@@ -12,9 +12,10 @@ from trading.core.params import ParamError
 from trading.core.restart import RestartPolicy
 from trading.core.risk import RiskLimits
 from trading.core.states import StrategyState
-from trading.exchanges import MarketData, SimulatedMarket, UnknownSymbol
+from trading.exchanges import MarketData, PaperBroker, SimulatedMarket, UnknownSymbol, simulated
 from trading.runtime.clock import Clock, VirtualClock, WallClock
-from trading.runtime.runner import Runner
+from trading.runtime.runner import Runner, RunnerNotRunning, RunnerThreadError, StartFailed
+from trading.runtime.services import MarketUnavailable
 from trading.runtime.strategy import Context, Strategy, StrategyDefinitionError
 from trading.runtime.strategy_runner import StrategyRunner
 
@@ -31,17 +32,22 @@ __all__ = [
     "Interval",
     "IntervalError",
     "MarketData",
+    "MarketUnavailable",
     "Order",
     "OrderError",
     "OrderRefused",
     "OrderState",
+    "PaperBroker",
     "ParamError",
     "Position",
     "RestartPolicy",
     "RiskLimits",
     "Runner",
+    "RunnerNotRunning",
+    "RunnerThreadError",
     "Side",
     "SimulatedMarket",
+    "StartFailed",
     "Strategy",
     "StrategyDefinitionError",
     "StrategyError",
@@ -53,5 +59,6 @@ __all__ = [
     "WallClock",
     "parse_command",
     "parse_duration",
+    "simulated",
 ]
 __version__ = "0.1.0"

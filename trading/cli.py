@@ -24,7 +24,7 @@ import trio
 
 from trading.core.bars import IntervalError, parse_duration
 from trading.core.commands import CommandResult
-from trading.exchanges.sim import SimulatedMarket
+from trading.exchanges import simulated
 from trading.loader import StrategyNotFound, available, load
 from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
@@ -235,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
 async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespace) -> int:
     # Signals are caught from the first instant, so a Ctrl-C during start-up also stops cleanly.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        market = SimulatedMarket(seed=args.seed)
+        market, exchange = simulated(clock, seed=args.seed)
         shortest = min(specs, key=lambda s: s.interval.seconds).interval
         pace = shortest.seconds / getattr(clock, "speed", 1.0)
         log.info(
@@ -258,16 +258,22 @@ async def _serve(specs: list[StrategySpec], clock: Clock, args: argparse.Namespa
         async with (
             trio.open_nursery() as nursery,
             Runner(
-                clock=clock, market=market, stop_timeout=args.stop_timeout, observers=observers
+                clock=clock,
+                market=market,
+                exchange=exchange,
+                stop_timeout=args.stop_timeout,
+                observers=observers,
             ) as runner,
         ):
-            nursery.start_soon(_handle_signals, signals, runner)
-            for spec in specs:
-                try:
-                    await runner.add(spec.cls(), name=spec.name)
-                except Exception as exc:
-                    log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
-                    exit_code = EXIT_FAILED
+            starting = trio.CancelScope()  # a signal during start-up cancels the rest of it
+            nursery.start_soon(_handle_signals, signals, runner, starting)
+            with starting:
+                for spec in specs:
+                    try:
+                        await runner.add(spec.cls(), name=spec.name)
+                    except Exception as exc:
+                        log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
+                        exit_code = EXIT_FAILED
             if not runner.names():
                 nursery.cancel_scope.cancel()
                 return EXIT_FAILED
@@ -304,12 +310,15 @@ async def _read_commands(runner: Runner) -> None:
             _print(await runner.send(line.strip(), source="stdin"))
 
 
-async def _handle_signals(signals: AsyncIterator[int], runner: Runner) -> None:
+async def _handle_signals(
+    signals: AsyncIterator[int], runner: Runner, starting: trio.CancelScope
+) -> None:
     count = 0
     async for signum in signals:
         count += 1
         if count == 1:
             log.warning("%s: stopping every strategy (again to force)", signal.Signals(signum).name)
+            starting.cancel(reason="signal during start-up")
             runner.nursery.start_soon(_stop_and_report, runner)
         else:
             log.error("forced exit: on_stop and in-flight work abandoned")

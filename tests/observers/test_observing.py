@@ -14,7 +14,7 @@ import trio
 from trio.testing import MockClock
 
 import trading
-from tests.conftest import EventLog
+from tests.conftest import EventLog, sim
 from trading.core import events as ev
 from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
@@ -72,7 +72,7 @@ async def test_a_strategy_that_only_buys_is_logged_recorded_and_notified(
     notes: list[str] = []
     observers = [LogObserver(), Recorder(db), ConsoleNotifier(notes.append)]
     caplog.set_level(logging.INFO, logger="trading.observers.log")
-    async with trading.Runner(clock=vclock, observers=observers) as runner:
+    async with trading.Runner(clock=vclock, observers=observers, **sim(vclock)) as runner:
         await runner.add(BuyOnce(), name="b")
         await trio.sleep(1)
     assert any("b: buy 0.01 BTCUSDT @ " in r.getMessage() for r in caplog.records)
@@ -85,7 +85,9 @@ async def test_slow_recorder_delays_no_command_and_loses_nothing(
     clock: MockClock, vclock: trading.VirtualClock, tmp_path: Path, events: EventLog
 ) -> None:
     db = tmp_path / "slow.db"
-    async with trading.Runner(clock=vclock, publish=events, observers=[SlowRecorder(db)]) as runner:
+    async with trading.Runner(
+        clock=vclock, publish=events, observers=[SlowRecorder(db)], **sim(vclock)
+    ) as runner:
         sr = await runner.add(Churn(), name="c")
         # 30 one-minute bars of trading, then half a second into the recorder's next write
         await trio.sleep(30 * 60 + 0.5)
@@ -105,7 +107,9 @@ async def test_stop_flushes_the_recorder_before_replying(
     clock: MockClock, vclock: trading.VirtualClock, tmp_path: Path, events: EventLog
 ) -> None:
     db = tmp_path / "flush.db"
-    async with trading.Runner(clock=vclock, publish=events, observers=[SlowRecorder(db)]) as runner:
+    async with trading.Runner(
+        clock=vclock, publish=events, observers=[SlowRecorder(db)], **sim(vclock)
+    ) as runner:
         await runner.add(Churn(), name="c")
         await trio.sleep(10 * 60)
         (reply,) = await runner.send("stop c")

@@ -1,18 +1,30 @@
 """Runner: many strategies in one process, added and removed at runtime, commanded by name or `all`.
 
-The Runner owns two nurseries: one for its services (the EventBus its observers hang on, and the
-TradeEngine) and, inside it, one for strategies — each StrategyRunner lives there and nowhere
-else. Leaving ``async with Runner() as runner:`` stops every strategy (``on_stop`` runs, open
-orders are cancelled), then the engine, then drains the observers, and ends every task.
-Failures are isolated twice: strategy errors are restarted by the StrategyRunner under its
-RestartPolicy, and an unexpected error of the StrategyRunner itself is logged and confined to that
-strategy instead of tearing down the others.
+The rules this module keeps (DESIGN.md rules 1, 7 and 11):
+
+* The Runner picks no edges: ``market``, ``exchange`` and ``observers`` are what the caller
+  passes (None = none). Composition roots (the CLI, :func:`trading.simulated`) choose defaults.
+* Its tasks live in one *host* task, started in a nursery around the ``async with`` block and
+  shielded: an outside cancellation of the block reaches the block, never the strategies, the
+  engine or the bus directly. Inside the host, a services nursery (EventBus, TradeEngine with
+  its exchange connection) holds the strategies' nursery, so strategies can still cancel orders
+  and publish while they stop.
+* Every way out of the block — its end, an exception, an outside cancellation, Ctrl-C — runs
+  one wind-down, each step under a deadline that reaches through its shields: strategies
+  (``stop``: on_stop, open orders cancelled or reported) -> the engine and its reconciler ->
+  the observers drained (a lossless one gets longer than a lossy one; one that overruns is
+  abandoned and logged with what it lost) -> end. Nothing but the block's own exception
+  leaves ``async with Runner``, and leaving never hangs.
+* Failures are isolated: strategy errors are restarted by the StrategyRunner under its
+  RestartPolicy; an unexpected error of a StrategyRunner itself is logged and confined to it.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import math
+import threading
 import types
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -23,22 +35,48 @@ import trio
 from trading.core.commands import Command, CommandError, CommandResult, parse_command, usage
 from trading.core.events import CommandHandled, Event
 from trading.core.restart import RestartPolicy
-from trading.exchanges.base import Exchange, MarketData, PriceSource
-from trading.exchanges.sim import SimulatedMarket
-from trading.observers.log import LogObserver
+from trading.exchanges.base import Exchange, MarketData
 from trading.runtime.bus import EventBus, Observer
 from trading.runtime.clock import Clock, WallClock
 from trading.runtime.engine import TradeEngine
+from trading.runtime.services import (
+    NoMarket,
+    RunnerNotRunning,
+    RunnerThreadError,
+    SharedFlush,
+)
 from trading.runtime.strategy import Strategy, inspect_strategy
 from trading.runtime.strategy_runner import Publish, StrategyRunner
 
-__all__ = ["Runner"]
+__all__ = ["Runner", "RunnerNotRunning", "RunnerThreadError", "StartFailed"]
 
 log = logging.getLogger(__name__)
+
+OnReply = Callable[[list[CommandResult]], None]
+NOT_RUNNING = "the Runner is not running (not entered yet, or exited)"
+# Slack on top of each step's own bound, so a step that ends right at its deadline is not cut.
+GRACE = 1.0
+
+
+class StartFailed(Exception):
+    """Some strategies of :meth:`Runner.add_many` did not start; the others run.
+
+    ``errors`` maps each failed strategy's name to what its start raised.
+    """
+
+    def __init__(self, errors: dict[str, BaseException], started: int) -> None:
+        names = ", ".join(f"{n} ({type(e).__name__}: {e})" for n, e in errors.items())
+        super().__init__(f"{len(errors)} strategies did not start ({started} did): {names}")
+        self.errors = errors
+        self.started = started
 
 
 class Runner:
     """Runs strategies. Use as ``async with Runner(...) as runner: await runner.add(MyStrategy())``.
+
+    ``market`` feeds ``ctx.history`` (none: a strategy asking for bars fails with a clear
+    error); ``exchange`` takes orders (none: no trading); ``observers`` get every event. For
+    the usual simulated set-up: ``market, exchange = trading.simulated(clock)``.
 
     Commands come in through :meth:`send` (from trio code) or :meth:`send_from_thread` /
     :meth:`send_soon` (from other threads, signal handlers, notebook cells).
@@ -49,41 +87,50 @@ class Runner:
         *,
         clock: Clock | None = None,
         market: MarketData | None = None,
+        exchange: Exchange | None = None,
+        observers: Sequence[Observer] = (),
         publish: Publish | None = None,
-        observers: Sequence[Observer] | None = None,
         restart_policy: RestartPolicy | None = None,
         stop_timeout: float = 10.0,
-        exchange: Exchange | None = None,
-        paper: bool = True,
+        engine_timeout: float = 5.0,
+        observer_timeout: float = 10.0,
+        lossy_observer_timeout: float = 1.0,
     ) -> None:
         self.clock: Clock = clock if clock is not None else WallClock()
-        self.market: MarketData = market if market is not None else SimulatedMarket()
+        self.market: MarketData = market if market is not None else NoMarket()
         # Observers are attached here, once; everything the runner and the engine publish
         # reaches each of them through its own bounded channel. `publish` is a synchronous tap
         # (tests, embedding code) that sees every event first and must not block.
-        self.bus = EventBus()
-        for observer in observers if observers is not None else [LogObserver()]:
+        self.bus = EventBus(
+            close_timeout=observer_timeout, lossy_close_timeout=lossy_observer_timeout
+        )
+        for observer in observers:
             self.bus.attach(observer)
         self._tap = publish
-        if exchange is None and paper and isinstance(self.market, PriceSource):
-            # The embedded default: paper trading against the market the strategies read.
-            from trading.exchanges.paper import PaperBroker
-
-            exchange = PaperBroker(self.market, self.clock)
         self.exchange = exchange
         self.engine: TradeEngine | None = None
         self.restart_policy = restart_policy or RestartPolicy()
         self.stop_timeout = stop_timeout
+        self.engine_timeout = engine_timeout
         self._strategies: dict[str, StrategyRunner] = {}
         self._live: set[StrategyRunner] = set()
         self._verbs: dict[str, str] | None = None
+        self._state = "new"  # -> running -> closing -> closed
         self._nursery: trio.Nursery | None = None
         self._stack: AsyncExitStack | None = None
-        self._services: trio.Nursery | None = None
+        self._host_scope: trio.CancelScope | None = None
+        self._strategies_scope: trio.CancelScope | None = None
         self._engine_scope: trio.CancelScope | None = None
+        self._closing = trio.Event()
+        self._engine_done = trio.Event()
+        self._host_done = trio.Event()
         self._token: trio.lowlevel.TrioToken | None = None
+        self._thread: int | None = None
         self._idle = trio.Event()
         self._idle.set()
+        # A stop flushes the lossless observers only (a stuck notifier must not delay it), and
+        # concurrent stops share their flushes.
+        self._stop_flush = SharedFlush(self._flush_lossless)
 
     def publish(self, event: Event) -> None:
         if self._tap is not None:
@@ -93,66 +140,136 @@ class Runner:
     # -- lifetime -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        # Two nurseries: services (the trade engine) outlive strategies, which still use them
-        # while they stop; the callback between them ends the services once strategies are gone.
+        if self._state != "new":
+            raise RuntimeError(f"Runner is {self._state}: a Runner runs once; build a new one")
         async with AsyncExitStack() as stack:
-            self._services = await stack.enter_async_context(trio.open_nursery())
-            await self._services.start(self.bus.run)
-            if self.exchange is not None:
-                engine = TradeEngine(
-                    self.exchange,
-                    clock=self.clock,
-                    publish=self.publish,
-                    capacity=self.bus.wait_for_capacity,
-                )
-                self.engine = await self._services.start(self._serve_engine, engine)
-            stack.push_async_callback(self._stop_services)
-            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            outer = await stack.enter_async_context(trio.open_nursery())
+            await outer.start(self._host, name="trio-trade runner")
             self._token = trio.lowlevel.current_trio_token()
+            self._thread = threading.get_ident()
+            self._state = "running"
             self._stack = stack.pop_all()
         return self
+
+    async def _host(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """Own every task of the Runner, shielded from outside cancellation until the wind-down
+        (driven by :meth:`__aexit__`) sets the deadlines and lets go."""
+        try:
+            await self._host_body(task_status)
+        finally:
+            self._host_done.set()
+
+    async def _host_body(self, task_status: trio.TaskStatus[None]) -> None:
+        with trio.CancelScope(shield=True) as self._host_scope:
+            async with trio.open_nursery() as services:
+                await services.start(self.bus.run)
+                if self.exchange is not None:
+                    engine = TradeEngine(
+                        self.exchange,
+                        clock=self.clock,
+                        publish=self.publish,
+                        capacity=self.bus.wait_for_capacity,
+                    )
+                    self.engine = await services.start(self._serve_engine, engine)
+                with trio.CancelScope() as self._strategies_scope:
+                    async with trio.open_nursery() as strategies:
+                        self._nursery = strategies
+                        task_status.started()
+                        await self._closing.wait()
+                        strategies.cancel_scope.cancel(reason="Runner closed")
+                self._nursery = None
+                await self._stop_services()
+                services.cancel_scope.cancel(reason="Runner closed")
 
     async def _serve_engine(
         self, engine: TradeEngine, *, task_status: trio.TaskStatus[TradeEngine]
     ) -> None:
-        with trio.CancelScope() as self._engine_scope:
-            await engine.run(task_status=task_status)
+        try:
+            with trio.CancelScope() as self._engine_scope:
+                await engine.run(task_status=task_status)
+        finally:
+            self._engine_done.set()
 
     async def _stop_services(self) -> None:
-        """Strategies are gone: stop the engine, then drain every observer, then end the bus."""
+        """Strategies are gone: stop the engine and its reconciler (bounded), then drain every
+        observer (each bounded by the bus), so nothing publishes into a closed bus."""
         if self._engine_scope is not None:
-            self._engine_scope.cancel(reason="Runner closed")
-        with trio.CancelScope(shield=True):
-            await self.bus.aclose()
-        if self._services is not None:
-            self._services.cancel_scope.cancel(reason="Runner closed")
+            scope = self._engine_scope
+            # In-flight shielded exchange calls see this deadline (contract C1) and end by it.
+            scope.deadline = trio.current_time() + self.engine_timeout
+            scope.cancel(reason="Runner closed")
+            with trio.move_on_after(self.engine_timeout + GRACE) as waited:
+                await self._engine_done.wait()
+            if waited.cancelled_caught:
+                log.error("the trade engine did not stop within %gs", self.engine_timeout)
+        await self.bus.aclose()
 
     async def flush(self) -> None:
         """Wait until every event published so far was handled by every observer."""
         await self.bus.flush()
+
+    async def _flush_lossless(self) -> None:
+        await self.bus.flush(lossless_only=True)
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: types.TracebackType | None,
-    ) -> bool | None:
+    ) -> bool:
+        """The one wind-down, whatever ended the block; see the module docstring."""
         stack, self._stack = self._stack, None
         assert stack is not None, "Runner.__aexit__ without __aenter__"
+        self._state = "closing"
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + self._budget()
+            try:
+                await self._wind_down(exc)
+            except Exception:
+                log.exception("trio-trade bug: the Runner's wind-down raised")
+            finally:
+                self._closing.set()
         try:
+            # The block's own exception is not handed to the nursery: it would come out wrapped
+            # in an ExceptionGroup. The host has ended by now, so the nursery closes at once.
+            await stack.aclose()
+        except BaseException:
             if exc is None:
-                await self.stop_all()
-            elif self._nursery is not None:
-                self._nursery.cancel_scope.cancel(reason="Runner block raised")
+                raise
+            log.exception("the Runner's tasks raised while the block was leaving with %r", exc)
         finally:
-            self._nursery = None
-            result: bool | None = await stack.__aexit__(exc_type, exc, tb)
-        return result
+            self._state = "closed"
+            self._token = None
+        return False
+
+    def _budget(self) -> float:
+        """Hard bound of the whole wind-down: the sum of its steps' bounds, plus slack."""
+        bus = self.bus
+        observers = 2 * max(bus.close_timeout, bus.lossy_close_timeout)
+        return self.stop_timeout + self.engine_timeout + observers + 3 * GRACE
+
+    async def _wind_down(self, exc: BaseException | None) -> None:
+        """Stop every strategy through the same ``stop`` an operator sends, bounded by
+        ``stop_timeout``; then let the host stop the services."""
+        host, strategies = self._host_scope, self._strategies_scope
+        assert host is not None and strategies is not None
+        host.deadline = trio.current_time() + self._budget()
+        strategies.deadline = trio.current_time() + self.stop_timeout + GRACE
+        source = "runner" if exc is None else f"runner ({type(exc).__name__})"
+        results = await self.stop_all(source=source)
+        for result in results:
+            if not result.ok:
+                log.warning("on leaving the Runner: %s", result)
+        self._closing.set()
+        with trio.move_on_after(self._budget()):
+            await self._host_done.wait()
 
     @property
     def nursery(self) -> trio.Nursery:
-        if self._nursery is None:
-            raise RuntimeError("the Runner is not running: use `async with Runner() as runner:`")
+        if self._nursery is None or self._state != "running":
+            raise RunnerNotRunning(
+                "the Runner is not running: use `async with Runner() as runner:`"
+            )
         return self._nursery
 
     # -- strategies -----------------------------------------------------------------------------
@@ -160,8 +277,11 @@ class Runner:
     async def add(self, strategy: Strategy, *, name: str | None = None) -> StrategyRunner:
         """Start ``strategy``; returns once its ``on_start`` succeeded (its error propagates).
 
-        Raises ValueError if a strategy of that name is still running.
+        Raises ValueError if a strategy of that name is still running, RunnerNotRunning
+        outside the ``async with`` block. If the start fails or is cancelled, whatever its
+        ``on_start`` left at the exchange is wound down (bounded) before the error propagates.
         """
+        nursery = self.nursery
         spec = inspect_strategy(type(strategy), name=name)
         existing = self._strategies.get(spec.name)
         if existing is not None and not existing.finished.is_set():
@@ -178,55 +298,93 @@ class Runner:
             stop_timeout=self.stop_timeout,
             account=None if self.engine is None else self.engine.account(spec.name, spec.cls.risk),
             on_given_up=self._check_idle,
-            flush=self.flush,
+            flush=self._stop_flush,
         )
         self._strategies[spec.name] = runner
         self._live.add(runner)
         self._verbs = None
         self._idle = trio.Event() if self._idle.is_set() else self._idle
         try:
-            await self.nursery.start(self._supervise, runner, name=f"strategy:{spec.name}")
+            await nursery.start(self._supervise, runner, name=f"strategy:{spec.name}")
         except BaseException:
             if self._strategies.get(spec.name) is runner:
                 del self._strategies[spec.name]
+                self._verbs = None
             self._live.discard(runner)
             self._check_idle()
+            await self._wind_down_failed_start(runner)
             raise
         return runner
+
+    async def _wind_down_failed_start(self, runner: StrategyRunner) -> None:
+        """An on_start that raised or was cancelled may have left orders resting: cancel them,
+        shielded and bounded, as a stop would (the StrategyRunner only does it for a stop)."""
+        account = runner.account
+        if account is None or not account.open_orders():
+            return
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = min(
+                trio.current_effective_deadline(), trio.current_time() + self.stop_timeout
+            )
+            if scope.deadline == -math.inf:  # cancelled outside any wind-down: take the budget
+                scope.deadline = trio.current_time() + self.stop_timeout
+            try:
+                done = await account.shutdown()
+            except Exception:
+                log.exception("%s: winding down after a failed start failed", runner.name)
+                return
+        log.warning("%s did not start; wound down: %s", runner.name, "; ".join(done) or "-")
 
     async def add_many(
         self, strategies: Iterable[Strategy | tuple[str, Strategy]]
     ) -> list[StrategyRunner]:
         """Start many strategies at once (``(name, strategy)`` pairs or bare strategies).
 
-        Start-up allocates a few hundred objects per strategy; letting the garbage collector
-        rescan them all as the heap grows is most of the cost of starting thousands. So the
-        collector is paused while they start, and what start-up built is then frozen out of
-        future collections (``gc.freeze``), the usual remedy for long-running servers. An error
-        from one ``on_start`` propagates after the others have started.
+        All-or-report: every strategy is tried; if some ``on_start`` raised, the others still
+        run and :class:`StartFailed` names each one that did not start. If ``add_many`` is
+        cancelled (Ctrl-C during start-up), no strategy it was starting is left running: the
+        ones that started are stopped (on_stop, orders wound down, bounded) before the
+        cancellation goes on.
+
+        The garbage collector is paused while they start (rescanning a heap that grows by a
+        few hundred objects per strategy is most of the cost of starting thousands) and
+        re-enabled afterwards; nothing is frozen out of later collections.
         """
         items = [(None, s) if isinstance(s, Strategy) else s for s in strategies]
         runners: list[StrategyRunner | None] = [None] * len(items)
+        errors: dict[str, BaseException] = {}
         was_enabled = gc.isenabled()
         gc.disable()
         try:
             async with trio.open_nursery() as nursery:
                 for index, (name, strategy) in enumerate(items):
-                    nursery.start_soon(self._add_into, runners, index, strategy, name)
+                    nursery.start_soon(self._add_into, runners, errors, index, strategy, name)
+        except BaseException:
+            started = [r for r in runners if r is not None]
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + self.stop_timeout + GRACE
+                await self._stop_each(started, "add_many cancelled")
+            raise
         finally:
             if was_enabled:
-                gc.freeze()
                 gc.enable()
-        return [r for r in runners if r is not None]
+        started = [r for r in runners if r is not None]
+        if errors:
+            raise StartFailed(errors, len(started))
+        return started
 
     async def _add_into(
         self,
         into: list[StrategyRunner | None],
+        errors: dict[str, BaseException],
         index: int,
         strategy: Strategy,
         name: str | None,
     ) -> None:
-        into[index] = await self.add(strategy, name=name)
+        try:
+            into[index] = await self.add(strategy, name=name)
+        except Exception as exc:
+            errors[name or type(strategy).__name__] = exc
 
     async def _supervise(
         self, runner: StrategyRunner, *, task_status: trio.TaskStatus[StrategyRunner]
@@ -244,7 +402,8 @@ class Runner:
             self._check_idle()
 
     async def remove(self, name: str) -> CommandResult:
-        """Stop ``name`` (if running), wait for it to end, and forget it."""
+        """Stop ``name`` (if running), wait for it to end, and forget it: afterwards nothing of
+        the Runner's (strategy table, engine account, bus) keeps the strategy alive."""
         runner = self._strategies.get(name)
         if runner is None:
             return CommandResult(name, False, self._unknown(name))
@@ -253,13 +412,30 @@ class Runner:
         if self._strategies.get(name) is runner:
             del self._strategies[name]
             self._verbs = None
+            self._release(runner)
         return CommandResult(name, result.ok, f"removed ({result.message})", "removed")
 
+    def _release(self, runner: StrategyRunner) -> None:
+        account = runner.account
+        if account is None or self.engine is None:
+            return
+        release = getattr(self.engine, "release", None)  # TradeEngine.release: contract C6
+        if release is not None:
+            release(runner.name)
+        elif account.on_kill is not None:
+            account.on_kill = None  # until C6 lands: the account must not hold the runner
+
     async def stop_all(self, *, source: str = "runner") -> list[CommandResult]:
-        """Stop every strategy still running, concurrently; each runs its on_stop."""
+        """Stop every strategy still running (those still starting too), concurrently; each
+        runs its on_stop and winds down its orders. Stops share their recorder flushes."""
+        return await self._stop_each(list(self._live), source)
+
+    async def _stop_each(
+        self, runners: Sequence[StrategyRunner], source: str
+    ) -> list[CommandResult]:
         results: list[CommandResult] = []
         async with trio.open_nursery() as nursery:
-            for runner in list(self._live):
+            for runner in runners:
                 nursery.start_soon(self._stop_one, runner, source, results)
         return results
 
@@ -268,11 +444,13 @@ class Runner:
         into.append(await runner.send(Command("stop", runner.name, source=source, text="stop all")))
 
     async def wait_idle(self) -> None:
-        """Return once no strategy is running any more (all stopped, or failed for good)."""
-        while True:
+        """Return once no strategy is running any more (all stopped, or failed for good).
+        Sleeps between changes: it wakes only when a strategy ends or gives up."""
+        while not self._all_done():
+            if self._idle.is_set():  # set by an earlier give-up, and someone restarted since
+                self._idle = trio.Event()
             await self._idle.wait()
-            if self._all_done():
-                return
+        await trio.lowlevel.checkpoint()
 
     def _all_done(self) -> bool:
         # Only live runners are looked at, so each of N strategies ending costs O(live), and
@@ -309,8 +487,13 @@ class Runner:
         """Deliver a command (text or parsed) to its target(s); one reply per strategy reached.
 
         Never raises for bad input: a command that cannot be parsed or names an unknown strategy
-        gets an error reply, and nothing changes.
+        gets an error reply, and nothing changes. Outside the ``async with`` block every
+        command gets the reply "the Runner is not running". A strategy removed while the
+        command is on its way gets a "removed" reply.
         """
+        if self._state not in ("running", "closing"):
+            text = command if isinstance(command, str) else command.text or command.verb
+            return [CommandResult("", False, f"{NOT_RUNNING}: {text!r} not delivered")]
         if isinstance(command, str):
             try:
                 command = parse_command(command, source=source, custom_verbs=self.custom_commands())
@@ -329,16 +512,23 @@ class Runner:
         if not targets:
             return [self._runner_reply(command, True, "no strategies")]
         results: dict[str, CommandResult] = {}
+        parsed = command
 
-        async def deliver(name: str) -> None:
-            results[name] = await self._strategies[name].send(command.for_target(name))
+        async def deliver(name: str, runner: StrategyRunner) -> None:
+            # The runner was looked up before any await: a concurrent remove() cannot turn this
+            # into a KeyError; it gets a reply saying what happened instead.
+            if self._strategies.get(name) is not runner:
+                results[name] = CommandResult(name, False, f"{name} was removed", "removed")
+                return
+            results[name] = await runner.send(parsed.for_target(name))
 
-        if len(targets) == 1:
-            await deliver(targets[0])
+        pairs = [(name, self._strategies[name]) for name in targets]
+        if len(pairs) == 1:
+            await deliver(*pairs[0])
         else:
             async with trio.open_nursery() as nursery:
-                for name in targets:
-                    nursery.start_soon(deliver, name)
+                for name, runner in pairs:
+                    nursery.start_soon(deliver, name, runner)
         return [results[name] for name in targets]
 
     def _targets(self, command: Command) -> list[str]:
@@ -375,34 +565,76 @@ class Runner:
     # -- other threads --------------------------------------------------------------------------
 
     def send_from_thread(self, command: str, *, source: str = "thread") -> list[CommandResult]:
-        """Send from another thread (a notebook cell, a GUI) and wait for the replies."""
-        token = self._require_token()
-        return trio.from_thread.run(lambda: self.send(command, source=source), trio_token=token)
+        """Send from another thread (a notebook cell, a GUI) and wait for the replies.
+
+        Raises RunnerThreadError when called from the Runner's own thread — from a trio task,
+        or from the host loop of trio guest mode, which runs no trio task and would deadlock
+        waiting for one: there, use ``await runner.send(...)``. Once the Runner is not running,
+        returns the error reply "the Runner is not running".
+        """
+        if threading.get_ident() == self._thread or _in_trio_task():
+            raise RunnerThreadError(
+                "send_from_thread was called from the Runner's own thread (a trio task, or the "
+                "host loop of trio guest mode), where it would deadlock: use "
+                "`await runner.send(...)` instead"
+            )
+        token = self._token
+        if token is None:
+            return [CommandResult("", False, f"{NOT_RUNNING}: {command!r} not delivered")]
+        try:
+            return trio.from_thread.run(lambda: self.send(command, source=source), trio_token=token)
+        except trio.RunFinishedError:
+            return [CommandResult("", False, f"{NOT_RUNNING}: {command!r} not delivered")]
 
     def send_soon(
         self,
         command: str,
         *,
         source: str = "signal",
-        on_reply: Callable[[list[CommandResult]], None] | None = None,
+        on_reply: OnReply | None = None,
     ) -> None:
-        """Fire-and-forget from any thread or a signal handler; never blocks the caller."""
-        token = self._require_token()
+        """Fire-and-forget from any thread or a signal handler; never blocks the caller.
+
+        ``on_reply`` gets the replies in the Runner's thread; if it raises, the error is logged
+        and nothing else happens. Once the Runner is not running, ``on_reply`` gets the error
+        reply "the Runner is not running" (in the caller's thread if the trio run is over).
+        """
+        token = self._token
+
+        def refuse() -> None:
+            log.warning("send_soon(%r): %s", command, NOT_RUNNING)
+            self._report(on_reply, [CommandResult("", False, f"{NOT_RUNNING}: {command!r}")])
 
         def spawn() -> None:
-            if self._nursery is not None:
-                self._nursery.start_soon(self._send_and_report, command, source, on_reply)
+            if self._state != "running" or self._nursery is None:
+                refuse()
+                return
+            self._nursery.start_soon(self._send_and_report, command, source, on_reply)
 
-        token.run_sync_soon(spawn)
+        if token is None:
+            refuse()
+            return
+        try:
+            token.run_sync_soon(spawn)
+        except trio.RunFinishedError:
+            refuse()
 
-    async def _send_and_report(
-        self, command: str, source: str, on_reply: Callable[[list[CommandResult]], None] | None
-    ) -> None:
-        results = await self.send(command, source=source)
-        if on_reply is not None:
+    async def _send_and_report(self, command: str, source: str, on_reply: OnReply | None) -> None:
+        self._report(on_reply, await self.send(command, source=source))
+
+    @staticmethod
+    def _report(on_reply: OnReply | None, results: list[CommandResult]) -> None:
+        if on_reply is None:
+            return
+        try:
             on_reply(results)
+        except Exception:
+            log.exception("on_reply callback raised; ignored")
 
-    def _require_token(self) -> trio.lowlevel.TrioToken:
-        if self._token is None:
-            raise RuntimeError("the Runner is not running")
-        return self._token
+
+def _in_trio_task() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
