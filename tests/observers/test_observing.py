@@ -118,3 +118,35 @@ async def test_stop_flushes_the_recorder_before_replying(
         # to stopped and the audit of this very command
         assert [type(e).__name__ for e in events[-2:]] == ["StrategyStateChanged", "CommandHandled"]
         assert rows(db, "SELECT COUNT(*) FROM events")[0][0] == len(events) - 2
+
+
+class StuckNotifier(ConsoleNotifier):
+    """A notifier whose sink never returns (a chat API that hangs): lossy, so it must not
+    delay anything."""
+
+    async def handle(self, batch: Sequence[tuple[int, ev.Event]]) -> None:
+        await trio.sleep_forever()
+
+
+async def test_a_stuck_notifier_delays_no_stop_and_the_recorder_is_still_flushed(
+    clock: MockClock, vclock: trading.VirtualClock, tmp_path: Path, events: EventLog
+) -> None:
+    db = tmp_path / "stuck.db"
+    notes: list[str] = []
+    observers = [SlowRecorder(db), StuckNotifier(notes.append)]
+    async with trading.Runner(
+        clock=vclock, publish=events, observers=observers, **sim(vclock)
+    ) as runner:
+        await runner.add(Churn(), name="c")
+        await runner.add(Churn(), name="d")
+        await trio.sleep(10 * 60)
+        sent_at = trio.current_time()
+        (reply,) = await runner.send("stop c")
+        assert reply.ok
+        # the slow recorder's write (1 s per batch) is waited for; the stuck notifier is not
+        assert trio.current_time() - sent_at <= 3
+        assert rows(db, "SELECT COUNT(*) FROM events")[0][0] == len(events) - 2
+        (status,) = await runner.send("status d")  # commands answer at once, too
+        assert status.ok and trio.current_time() - sent_at <= 3
+        assert runner.bus.statistics()["console"].pending > 0  # still stuck
+    assert notes == []
