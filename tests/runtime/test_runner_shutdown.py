@@ -39,7 +39,10 @@ class Broker(PaperBroker):
         self.order = order
 
     async def run(
-        self, on_update: OrderUpdate, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        on_update: OrderUpdate,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         try:
             await super().run(on_update, task_status=task_status)

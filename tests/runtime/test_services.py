@@ -30,7 +30,9 @@ class Disk:
 
 
 @given(
-    arrivals=st.lists(st.floats(min_value=0, max_value=5, allow_nan=False), min_size=1, max_size=60),
+    arrivals=st.lists(
+        st.floats(min_value=0, max_value=5, allow_nan=False), min_size=1, max_size=60
+    ),
     cancel_first=st.booleans(),
 )
 def test_every_caller_returns_after_a_flush_that_covers_it(

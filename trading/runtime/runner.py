@@ -240,6 +240,7 @@ class Runner:
         finally:
             self._state = "closed"
             self._token = None
+            self._thread = None
         return False
 
     def _budget(self) -> float:
