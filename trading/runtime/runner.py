@@ -4,11 +4,8 @@ The rules this module keeps (DESIGN.md rules 1, 7 and 11):
 
 * The Runner picks no edges: ``market``, ``exchange`` and ``observers`` are what the caller
   passes (None = none). Composition roots (the CLI, :func:`trading.simulated`) choose defaults.
-* Its tasks live in one *host* task, started in a nursery around the ``async with`` block and
-  shielded: an outside cancellation of the block reaches the block, never the strategies, the
-  engine or the bus directly. Inside the host, a services nursery (EventBus, TradeEngine with
-  its exchange connection) holds the strategies' nursery, so strategies can still cancel orders
-  and publish while they stop.
+* Its tasks live under one shielded host task (:mod:`trading.runtime.host`): services (bus,
+  engine) outlive the strategies, and an outside cancellation reaches only the block.
 * Every way out of the block — its end, an exception, an outside cancellation, Ctrl-C — runs
   one wind-down, each step under a deadline that reaches through its shields: strategies
   (``stop``: on_stop, open orders cancelled or reported) -> the engine and its reconciler ->
@@ -21,9 +18,7 @@ The rules this module keeps (DESIGN.md rules 1, 7 and 11):
 
 from __future__ import annotations
 
-import gc
 import logging
-import math
 import threading
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -39,12 +34,14 @@ from trading.exchanges.base import Exchange, MarketData
 from trading.runtime.bus import EventBus, Observer
 from trading.runtime.clock import Clock, WallClock
 from trading.runtime.engine import TradeEngine
+from trading.runtime.host import GRACE, ServiceHost
 from trading.runtime.services import (
     NoMarket,
     RunnerNotRunning,
     RunnerThreadError,
     SharedFlush,
 )
+from trading.runtime.startup import StartFailed, start_many, wind_down_failed_start
 from trading.runtime.strategy import Strategy, inspect_strategy
 from trading.runtime.strategy_runner import Publish, StrategyRunner
 
@@ -54,21 +51,6 @@ log = logging.getLogger(__name__)
 
 OnReply = Callable[[list[CommandResult]], None]
 NOT_RUNNING = "the Runner is not running (not entered yet, or exited)"
-# Slack on top of each step's own bound, so a step that ends right at its deadline is not cut.
-GRACE = 1.0
-
-
-class StartFailed(Exception):
-    """Some strategies of :meth:`Runner.add_many` did not start; the others run.
-
-    ``errors`` maps each failed strategy's name to what its start raised.
-    """
-
-    def __init__(self, errors: dict[str, BaseException], started: int) -> None:
-        names = ", ".join(f"{n} ({type(e).__name__}: {e})" for n, e in errors.items())
-        super().__init__(f"{len(errors)} strategies did not start ({started} did): {names}")
-        self.errors = errors
-        self.started = started
 
 
 class Runner:
@@ -108,7 +90,6 @@ class Runner:
             self.bus.attach(observer)
         self._tap = publish
         self.exchange = exchange
-        self.engine: TradeEngine | None = None
         self.restart_policy = restart_policy or RestartPolicy()
         self.stop_timeout = stop_timeout
         self.engine_timeout = engine_timeout
@@ -116,14 +97,14 @@ class Runner:
         self._live: set[StrategyRunner] = set()
         self._verbs: dict[str, str] | None = None
         self._state = "new"  # -> running -> closing -> closed
-        self._nursery: trio.Nursery | None = None
         self._stack: AsyncExitStack | None = None
-        self._host_scope: trio.CancelScope | None = None
-        self._strategies_scope: trio.CancelScope | None = None
-        self._engine_scope: trio.CancelScope | None = None
-        self._closing = trio.Event()
-        self._engine_done = trio.Event()
-        self._host_done = trio.Event()
+        self._host = ServiceHost(
+            self.bus,
+            exchange,
+            clock=self.clock,
+            publish=self.publish,
+            engine_timeout=engine_timeout,
+        )
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: int | None = None
         self._idle = trio.Event()
@@ -144,65 +125,12 @@ class Runner:
             raise RuntimeError(f"Runner is {self._state}: a Runner runs once; build a new one")
         async with AsyncExitStack() as stack:
             outer = await stack.enter_async_context(trio.open_nursery())
-            await outer.start(self._host, name="trio-trade runner")
+            await outer.start(self._host.run, name="trio-trade runner")
             self._token = trio.lowlevel.current_trio_token()
             self._thread = threading.get_ident()
             self._state = "running"
             self._stack = stack.pop_all()
         return self
-
-    async def _host(self, *, task_status: trio.TaskStatus[None]) -> None:
-        """Own every task of the Runner, shielded from outside cancellation until the wind-down
-        (driven by :meth:`__aexit__`) sets the deadlines and lets go."""
-        try:
-            await self._host_body(task_status)
-        finally:
-            self._host_done.set()
-
-    async def _host_body(self, task_status: trio.TaskStatus[None]) -> None:
-        with trio.CancelScope(shield=True) as self._host_scope:
-            async with trio.open_nursery() as services:
-                await services.start(self.bus.run)
-                if self.exchange is not None:
-                    engine = TradeEngine(
-                        self.exchange,
-                        clock=self.clock,
-                        publish=self.publish,
-                        capacity=self.bus.wait_for_capacity,
-                    )
-                    self.engine = await services.start(self._serve_engine, engine)
-                with trio.CancelScope() as self._strategies_scope:
-                    async with trio.open_nursery() as strategies:
-                        self._nursery = strategies
-                        task_status.started()
-                        await self._closing.wait()
-                        strategies.cancel_scope.cancel(reason="Runner closed")
-                self._nursery = None
-                await self._stop_services()
-                services.cancel_scope.cancel(reason="Runner closed")
-
-    async def _serve_engine(
-        self, engine: TradeEngine, *, task_status: trio.TaskStatus[TradeEngine]
-    ) -> None:
-        try:
-            with trio.CancelScope() as self._engine_scope:
-                await engine.run(task_status=task_status)
-        finally:
-            self._engine_done.set()
-
-    async def _stop_services(self) -> None:
-        """Strategies are gone: stop the engine and its reconciler (bounded), then drain every
-        observer (each bounded by the bus), so nothing publishes into a closed bus."""
-        if self._engine_scope is not None:
-            scope = self._engine_scope
-            # In-flight shielded exchange calls see this deadline (contract C1) and end by it.
-            scope.deadline = trio.current_time() + self.engine_timeout
-            scope.cancel(reason="Runner closed")
-            with trio.move_on_after(self.engine_timeout + GRACE) as waited:
-                await self._engine_done.wait()
-            if waited.cancelled_caught:
-                log.error("the trade engine did not stop within %gs", self.engine_timeout)
-        await self.bus.aclose()
 
     async def flush(self) -> None:
         """Wait until every event published so far was handled by every observer."""
@@ -228,7 +156,7 @@ class Runner:
             except Exception:
                 log.exception("trio-trade bug: the Runner's wind-down raised")
             finally:
-                self._closing.set()
+                await self._host.close(self._budget())
         try:
             # The block's own exception is not handed to the nursery: it would come out wrapped
             # in an ExceptionGroup. The host has ended by now, so the nursery closes at once.
@@ -251,27 +179,26 @@ class Runner:
 
     async def _wind_down(self, exc: BaseException | None) -> None:
         """Stop every strategy through the same ``stop`` an operator sends, bounded by
-        ``stop_timeout``; then let the host stop the services."""
-        host, strategies = self._host_scope, self._strategies_scope
-        assert host is not None and strategies is not None
-        host.deadline = trio.current_time() + self._budget()
-        strategies.deadline = trio.current_time() + self.stop_timeout + GRACE
+        ``stop_timeout``; then the host stops the services."""
+        self._host.wind_down(strategies_for=self.stop_timeout + GRACE, total=self._budget())
         source = "runner" if exc is None else f"runner ({type(exc).__name__})"
-        results = await self.stop_all(source=source)
-        for result in results:
+        for result in await self.stop_all(source=source):
             if not result.ok:
                 log.warning("on leaving the Runner: %s", result)
-        self._closing.set()
-        with trio.move_on_after(self._budget()):
-            await self._host_done.wait()
+        await self._host.close(self._budget())
 
     @property
     def nursery(self) -> trio.Nursery:
-        if self._nursery is None or self._state != "running":
+        nursery = self._host.nursery
+        if nursery is None or self._state != "running":
             raise RunnerNotRunning(
                 "the Runner is not running: use `async with Runner() as runner:`"
             )
-        return self._nursery
+        return nursery
+
+    @property
+    def engine(self) -> TradeEngine | None:
+        return self._host.engine
 
     # -- strategies -----------------------------------------------------------------------------
 
@@ -313,79 +240,26 @@ class Runner:
                 self._verbs = None
             self._live.discard(runner)
             self._check_idle()
-            await self._wind_down_failed_start(runner)
+            await wind_down_failed_start(runner, self.stop_timeout)
             raise
         return runner
-
-    async def _wind_down_failed_start(self, runner: StrategyRunner) -> None:
-        """An on_start that raised or was cancelled may have left orders resting: cancel them,
-        shielded and bounded, as a stop would (the StrategyRunner only does it for a stop)."""
-        account = runner.account
-        if account is None or not account.open_orders():
-            return
-        with trio.CancelScope(shield=True) as scope:
-            scope.deadline = min(
-                trio.current_effective_deadline(), trio.current_time() + self.stop_timeout
-            )
-            if scope.deadline == -math.inf:  # cancelled outside any wind-down: take the budget
-                scope.deadline = trio.current_time() + self.stop_timeout
-            try:
-                done = await account.shutdown()
-            except Exception:
-                log.exception("%s: winding down after a failed start failed", runner.name)
-                return
-        log.warning("%s did not start; wound down: %s", runner.name, "; ".join(done) or "-")
 
     async def add_many(
         self, strategies: Iterable[Strategy | tuple[str, Strategy]]
     ) -> list[StrategyRunner]:
         """Start many strategies at once (``(name, strategy)`` pairs or bare strategies).
 
-        All-or-report: every strategy is tried; if some ``on_start`` raised, the others still
-        run and :class:`StartFailed` names each one that did not start. If ``add_many`` is
-        cancelled (Ctrl-C during start-up), no strategy it was starting is left running: the
-        ones that started are stopped (on_stop, orders wound down, bounded) before the
-        cancellation goes on.
-
-        The garbage collector is paused while they start (rescanning a heap that grows by a
-        few hundred objects per strategy is most of the cost of starting thousands) and
-        re-enabled afterwards; nothing is frozen out of later collections.
+        Every one is tried: if some ``on_start`` raised, the others run and
+        :class:`StartFailed` names each that did not start. Cancelled (Ctrl-C during
+        start-up), it leaves nothing running: what it started is stopped, bounded, first.
+        The garbage collector is paused meanwhile (see :mod:`trading.runtime.startup`).
         """
-        items = [(None, s) if isinstance(s, Strategy) else s for s in strategies]
-        runners: list[StrategyRunner | None] = [None] * len(items)
-        errors: dict[str, BaseException] = {}
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            async with trio.open_nursery() as nursery:
-                for index, (name, strategy) in enumerate(items):
-                    nursery.start_soon(self._add_into, runners, errors, index, strategy, name)
-        except BaseException:
-            started = [r for r in runners if r is not None]
-            with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + self.stop_timeout + GRACE
-                await self._stop_each(started, "add_many cancelled")
-            raise
-        finally:
-            if was_enabled:
-                gc.enable()
-        started = [r for r in runners if r is not None]
-        if errors:
-            raise StartFailed(errors, len(started))
-        return started
-
-    async def _add_into(
-        self,
-        into: list[StrategyRunner | None],
-        errors: dict[str, BaseException],
-        index: int,
-        strategy: Strategy,
-        name: str | None,
-    ) -> None:
-        try:
-            into[index] = await self.add(strategy, name=name)
-        except Exception as exc:
-            errors[name or type(strategy).__name__] = exc
+        return await start_many(
+            lambda strategy, name: self.add(strategy, name=name),
+            lambda runners: self._stop_each(runners, "add_many cancelled"),
+            strategies,
+            stop_budget=self.stop_timeout + GRACE,
+        )
 
     async def _supervise(
         self, runner: StrategyRunner, *, task_status: trio.TaskStatus[StrategyRunner]
@@ -607,10 +481,11 @@ class Runner:
             self._report(on_reply, [CommandResult("", False, f"{NOT_RUNNING}: {command!r}")])
 
         def spawn() -> None:
-            if self._state != "running" or self._nursery is None:
+            nursery = self._host.nursery
+            if self._state != "running" or nursery is None:
                 refuse()
                 return
-            self._nursery.start_soon(self._send_and_report, command, source, on_reply)
+            nursery.start_soon(self._send_and_report, command, source, on_reply)
 
         if token is None:
             refuse()
