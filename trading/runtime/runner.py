@@ -40,6 +40,7 @@ from trading.runtime.services import (
     RunnerNotRunning,
     RunnerThreadError,
     SharedFlush,
+    paused_gc,
 )
 from trading.runtime.startup import StartFailed, start_many, wind_down_failed_start
 from trading.runtime.strategy import Strategy, inspect_strategy
@@ -309,9 +310,10 @@ class Runner:
         self, runners: Sequence[StrategyRunner], source: str
     ) -> list[CommandResult]:
         results: list[CommandResult] = []
-        async with trio.open_nursery() as nursery:
-            for runner in runners:
-                nursery.start_soon(self._stop_one, runner, source, results)
+        with paused_gc():  # see trading.runtime.services: most of `stop all` was collection
+            async with trio.open_nursery() as nursery:
+                for runner in runners:
+                    nursery.start_soon(self._stop_one, runner, source, results)
         return results
 
     @staticmethod

@@ -9,20 +9,19 @@ The rules this module keeps (DESIGN.md rules 8 and 11, issue 6 points 21 and 23)
   cancellation goes on. What was still starting is cancelled with it.
 * A start that failed or was cancelled winds down whatever its ``on_start`` left resting at
   the exchange, as a stop would.
-* The garbage collector is paused while thousands start (rescanning a heap that grows by a
-  few hundred objects per strategy is most of the cost) and re-enabled afterwards; nothing is
-  frozen out of later collections (``gc.freeze`` would pin whatever garbage start-up made).
+* The garbage collector is paused while thousands start (:func:`~trading.runtime.services.
+  paused_gc`) and re-enabled afterwards; nothing is frozen out of later collections.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import trio
 
+from trading.runtime.services import paused_gc
 from trading.runtime.strategy import Strategy
 from trading.runtime.strategy_runner import StrategyRunner
 
@@ -65,20 +64,16 @@ async def start_many(
         except Exception as exc:
             errors[name or type(strategy).__name__] = exc
 
-    was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        async with trio.open_nursery() as nursery:
-            for index, (name, strategy) in enumerate(items):
-                nursery.start_soon(one, index, strategy, name)
+        with paused_gc():
+            async with trio.open_nursery() as nursery:
+                for index, (name, strategy) in enumerate(items):
+                    nursery.start_soon(one, index, strategy, name)
     except BaseException:
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + stop_budget
             await stop_each([r for r in runners if r is not None])
         raise
-    finally:
-        if was_enabled:
-            gc.enable()
     started = [r for r in runners if r is not None]
     if errors:
         raise StartFailed(errors, len(started))
