@@ -178,6 +178,7 @@ async def test_shutdown_order_is_strategies_then_engine_then_observers(
     ) as runner:
         await runner.add(Rests(order), name="a")
     assert order == ["on_stop a", "exchange closed", "recorder closed"]
+    assert runner.bus.late == 0  # nothing published into the closed bus
     # The recorder got every event, the last ones (the stop's) included: drained, not cut.
     assert [type(e) for e in recorder.got] == [type(e) for e in events]
 
