@@ -95,6 +95,9 @@ class ServiceHost:
             self._shield.deadline = now + total
         if self._strategies is not None:
             self._strategies.deadline = now + strategies_for
+        if self._engine_scope is not None:
+            # Reconciliation the engine starts from now on is bounded too (contract C1).
+            self._engine_scope.deadline = now + strategies_for + self.engine_timeout
 
     async def close(self, budget: float) -> None:
         """End the strategies' nursery, then the services; return once the host ended (or,
@@ -120,7 +123,7 @@ class ServiceHost:
         if self._engine_scope is not None:
             scope = self._engine_scope
             # In-flight shielded exchange calls see this deadline (contract C1) and end by it.
-            scope.deadline = trio.current_time() + self.engine_timeout
+            scope.deadline = min(scope.deadline, trio.current_time() + self.engine_timeout)
             scope.cancel(reason="Runner closed")
             with trio.move_on_after(self.engine_timeout + GRACE) as waited:
                 await self._engine_done.wait()
