@@ -12,7 +12,8 @@ from trading.core.params import ParamError
 from trading.core.restart import RestartPolicy
 from trading.core.risk import RiskLimits
 from trading.core.states import StrategyState
-from trading.exchanges import MarketData, PaperBroker, SimulatedMarket, UnknownSymbol, simulated
+from trading.exchanges import MarketData, SimulatedMarket, UnknownSymbol
+from trading.exchanges.defaults import simulated
 from trading.runtime.clock import Clock, VirtualClock, WallClock
 from trading.runtime.runner import Runner, RunnerNotRunning, RunnerThreadError, StartFailed
 from trading.runtime.services import MarketUnavailable
@@ -37,7 +38,6 @@ __all__ = [
     "OrderError",
     "OrderRefused",
     "OrderState",
-    "PaperBroker",
     "ParamError",
     "Position",
     "RestartPolicy",

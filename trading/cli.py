@@ -24,7 +24,7 @@ import trio
 
 from trading.core.bars import IntervalError, parse_duration
 from trading.core.commands import CommandResult
-from trading.exchanges import simulated
+from trading.exchanges.defaults import simulated
 from trading.loader import StrategyNotFound, available, load
 from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
