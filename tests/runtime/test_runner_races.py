@@ -159,7 +159,7 @@ async def test_an_on_reply_that_raises_is_logged_and_harms_nothing(
     runner.send_soon("pause a", on_reply=bad)
     await done.wait()
     await trio.testing.wait_all_tasks_blocked()
-    assert "on_reply callback raised; ignored" in caplog.text
+    assert "on_reply callback raised for 'pause a'; ignored" in caplog.text
     (reply,) = await runner.send("resume a")
     assert reply.ok and runner["a"].state is trading.StrategyState.SLEEPING
 

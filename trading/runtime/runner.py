@@ -480,7 +480,7 @@ class Runner:
 
         def refuse() -> None:
             log.warning("send_soon(%r): %s", command, NOT_RUNNING)
-            self._report(on_reply, [CommandResult("", False, f"{NOT_RUNNING}: {command!r}")])
+            _report(on_reply, [CommandResult("", False, f"{NOT_RUNNING}: {command!r}")], command)
 
         def spawn() -> None:
             nursery = self._host.nursery
@@ -498,16 +498,17 @@ class Runner:
             refuse()
 
     async def _send_and_report(self, command: str, source: str, on_reply: OnReply | None) -> None:
-        self._report(on_reply, await self.send(command, source=source))
+        _report(on_reply, await self.send(command, source=source), command)
 
-    @staticmethod
-    def _report(on_reply: OnReply | None, results: list[CommandResult]) -> None:
-        if on_reply is None:
-            return
-        try:
-            on_reply(results)
-        except Exception:
-            log.exception("on_reply callback raised; ignored")
+
+def _report(on_reply: OnReply | None, results: list[CommandResult], text: str) -> None:
+    """Hand replies to a caller's callback; its exceptions are logged, never propagated."""
+    if on_reply is None:
+        return
+    try:
+        on_reply(results)
+    except Exception:
+        log.exception("on_reply callback raised for %r; ignored", text)
 
 
 def _in_trio_task() -> bool:
