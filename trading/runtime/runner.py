@@ -310,10 +310,42 @@ class Runner:
         self, runners: Sequence[StrategyRunner], source: str
     ) -> list[CommandResult]:
         results: list[CommandResult] = []
+        awaited: list[StrategyRunner] = []
+        all_in = trio.Event()
+        waiting = 1  # held by the loop below, so replies given at once cannot end it early
+
+        def replied(runner: StrategyRunner) -> Callable[[CommandResult], None]:
+            def got(result: CommandResult) -> None:
+                nonlocal waiting
+                if not result.ok and result.message.startswith("busy"):
+                    awaited.append(runner)  # its mailbox was full: wait for room below
+                else:
+                    results.append(result)
+                waiting -= 1
+                if waiting == 0:
+                    all_in.set()
+
+            return got
+
         with paused_gc():  # see trading.runtime.services: most of `stop all` was collection
-            async with trio.open_nursery() as nursery:
-                for runner in runners:
-                    nursery.start_soon(self._stop_one, runner, source, results)
+            # No task per strategy where the mailbox takes a stop without waiting (contract C5,
+            # StrategyRunner.send_nowait): each stop is queued at once and replies by callback.
+            for runner in runners:
+                send_nowait = getattr(runner, "send_nowait", None)
+                if send_nowait is None:
+                    awaited.append(runner)
+                    continue
+                waiting += 1
+                send_nowait(
+                    Command("stop", runner.name, source=source, text="stop all"), replied(runner)
+                )
+            waiting -= 1
+            if waiting:
+                await all_in.wait()
+            if awaited:
+                async with trio.open_nursery() as nursery:
+                    for runner in awaited:
+                        nursery.start_soon(self._stop_one, runner, source, results)
         return results
 
     @staticmethod
