@@ -61,6 +61,10 @@ class Runner:
     error); ``exchange`` takes orders (none: no trading); ``observers`` get every event. For
     the usual simulated set-up: ``market, exchange = trading.simulated(clock)``.
 
+    Leaving the block is bounded: each strategy's stop by ``stop_timeout``, the engine by
+    ``engine_timeout``, each lossless observer by ``observer_timeout`` and each lossy one by
+    ``lossy_observer_timeout`` (to drain, and as long again to close).
+
     Commands come in through :meth:`send` (from trio code) or :meth:`send_from_thread` /
     :meth:`send_soon` (from other threads, signal handlers, notebook cells).
     """
