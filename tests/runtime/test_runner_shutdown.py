@@ -309,3 +309,27 @@ async def test_leaving_is_bounded_when_the_exchange_never_answers_a_cancel(
     # every step bounded: stop 3 s (+1), engine 5 s (+1); observers have nothing to do
     assert took <= 3 + 1 + 5 + 1, took
     assert len(await fx.inner.open_orders()) == 1  # honestly still resting: nobody answered
+
+
+async def test_while_closing_no_strategy_starts_but_a_stop_can_still_be_spawned(
+    clock: MockClock, vclock: trading.VirtualClock
+) -> None:
+    seen: list[str] = []
+
+    @attrs.define
+    class Closer(trading.Strategy):
+        interval = "15m"
+
+        async def next(self, ctx: trading.Context) -> None:
+            return None
+
+        async def on_stop(self, ctx: trading.Context) -> None:
+            with pytest.raises(trading.RunnerNotRunning, match="closing"):
+                await runner.add(Closer(), name="late")
+            runner.nursery.start_soon(runner.stop_all)  # e.g. a second Ctrl-C's handler
+            seen.append("on_stop ran")
+
+    runner = trading.Runner(clock=vclock)
+    async with runner:
+        await runner.add(Closer(), name="a")
+    assert seen == ["on_stop ran"] and runner.names() == ["a"]

@@ -194,8 +194,10 @@ class Runner:
 
     @property
     def nursery(self) -> trio.Nursery:
+        """The strategies' nursery: tasks started here end with the Runner (while it winds
+        down too, so a signal handler can still start a stop)."""
         nursery = self._host.nursery
-        if nursery is None or self._state != "running":
+        if nursery is None or self._state not in ("running", "closing"):
             raise RunnerNotRunning(
                 "the Runner is not running: use `async with Runner() as runner:`"
             )
@@ -215,6 +217,8 @@ class Runner:
         ``on_start`` left at the exchange is wound down (bounded) before the error propagates.
         """
         nursery = self.nursery
+        if self._state != "running":
+            raise RunnerNotRunning("the Runner is closing: it starts no more strategies")
         spec = inspect_strategy(type(strategy), name=name)
         existing = self._strategies.get(spec.name)
         if existing is not None and not existing.finished.is_set():
