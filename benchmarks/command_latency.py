@@ -15,8 +15,10 @@ What it measures
     * **idle CPU**: CPU seconds per wall second while all N strategies sleep on a 1h bar.
     * **memory**: RSS increase after starting N strategies, per strategy and in total.
     * **start-up**: wall time of ``await runner.add_many(...)`` for N strategies (concurrent
-      starts, garbage collector paused then ``gc.freeze()``; a plain ``add`` loop takes about
-      3x longer at 10,000), and the time to ``stop all`` of them, which every shutdown pays.
+      starts, garbage collector paused meanwhile, nothing frozen; a plain ``add`` loop takes
+      about 3x longer at 10,000), and the time to ``stop all`` of them, which every shutdown
+      pays (the stops share their recorder flushes). ``--scale N`` measures only these two and
+      the memory, as the median of three child runs, with the machine's load average.
 
     The same figures are measured for the design trio-trade replaces, reimplemented here: each
     strategy is an asyncio task that computes, then races ``asyncio.wait([sleep_task,
@@ -34,6 +36,7 @@ How to run
     . .venv/bin/activate
     python benchmarks/command_latency.py            # full run, < 5 minutes on 2 cores
     python benchmarks/command_latency.py --quick    # N in (1, 1000), fewer samples, < 60 s
+    python benchmarks/command_latency.py --scale 10000 [--recorder]  # start/stop all, median of 3
 
     Each (design, N) runs in its own child process (this script re-invoked with ``--child``), one
     after the other, so memory and CPU figures do not contaminate each other. The children print
@@ -210,6 +213,11 @@ def run_trio(plan: Plan) -> dict[str, Any]:
 
     herd_interval = plan.herd_interval
 
+    def edges(clock: trading.Clock) -> dict[str, Any]:
+        """The simulated market and paper broker (the Runner picks no edges itself)."""
+        market, exchange = trading.simulated(clock)
+        return {"market": market, "exchange": exchange}
+
     @attrs.define
     class Hourly(trading.Strategy):
         """Does nothing on a 1h bar: it sleeps through the whole measurement."""
@@ -291,7 +299,7 @@ def run_trio(plan: Plan) -> dict[str, Any]:
         probe = Probe()
         gct = GcTimer()
         clock = trading.WallClock()
-        async with trading.Runner(clock=clock, publish=probe) as runner:
+        async with trading.Runner(clock=clock, publish=probe, **edges(clock)) as runner:
             gc.collect()
             rss0 = rss_bytes()
             gct.reset()
@@ -338,7 +346,7 @@ def run_trio(plan: Plan) -> dict[str, Any]:
         durations: list[float] = []
         computes: list[int] = []
         rng = random.Random(plan.seed + 1)
-        async with trading.Runner(clock=clock, publish=probe) as runner:
+        async with trading.Runner(clock=clock, publish=probe, **edges(clock)) as runner:
             all_asleep = probe.expect(plan.n)
             srs = await runner.add_many((f"h{i}", Herd()) for i in range(plan.n))
             await all_asleep.wait()
@@ -597,6 +605,91 @@ def run_busypoll(plan: Plan) -> dict[str, Any]:
     return asyncio.run(main())
 
 
+# -- scale: start and `stop all` of N, medians of several child runs ----------------------------
+
+
+def run_scale(n: int, recorder: bool) -> dict[str, Any]:
+    """One child: start N idle strategies with ``add_many`` (time, RSS growth), then ``stop
+    all`` of them (time, every reply checked). The Runner has the CLI's lossy LogObserver and,
+    with ``recorder``, a SQLite Recorder that every stop flushes."""
+    import tempfile
+
+    import attrs
+    import trio
+
+    import trading
+    from trading.observers import LogObserver, Recorder
+
+    @attrs.define
+    class Hourly(trading.Strategy):
+        interval = "1h"
+
+        async def next(self, ctx: trading.Context) -> None:
+            return None
+
+    async def main(db: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"n": n, "recorder": recorder}
+        clock = trading.WallClock()
+        market, exchange = trading.simulated(clock)
+        observers: list[Any] = [LogObserver()]
+        if recorder:
+            observers.append(Recorder(db))
+        async with trading.Runner(
+            clock=clock, market=market, exchange=exchange, observers=observers
+        ) as runner:
+            gc.collect()
+            rss0 = rss_bytes()
+            t = time.perf_counter()
+            await runner.add_many((f"s{i}", Hourly()) for i in range(n))
+            out["start_s"] = time.perf_counter() - t
+            gc.collect()
+            out["rss_mb"] = (rss_bytes() - rss0) / 1e6
+            await trio.sleep(0.5)  # every strategy computed once on start and went to sleep
+            t = time.perf_counter()
+            results = await runner.stop_all()
+            out["stop_all_s"] = time.perf_counter() - t
+            out["replies"] = len(results)
+            out["replies_ok"] = sum(1 for r in results if r.ok and r.message.startswith("stopped"))
+            out["flushes"] = runner._stop_flush.flushes
+        return out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return trio.run(main, f"{tmp}/scale.db")
+
+
+def scale_report(n: int, runs: int, recorder: bool) -> None:
+    results: list[dict[str, Any]] = []
+    for _ in range(runs):
+        cmd = [sys.executable, __file__, "--scale-child", json.dumps([n, recorder])]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=True)
+        line = next(x for x in reversed(proc.stdout.splitlines()) if x.startswith(RESULT_TAG))
+        results.append(json.loads(line[len(RESULT_TAG) :]))
+
+    def median(key: str) -> float:
+        values = sorted(r[key] for r in results)
+        return values[len(values) // 2]
+
+    load = ", ".join(f"{x:.2f}" for x in psutil.getloadavg())
+    what = "LogObserver + Recorder" if recorder else "LogObserver"
+    print(f"scale, N = {n:,}, observers: {what}; median of {runs} child runs; load avg {load}")
+    print(
+        f"  start (add_many)   {median('start_s'):.3f} s   runs: "
+        + ", ".join(f"{r['start_s']:.3f}" for r in results)
+    )
+    print(
+        f"  memory (RSS)       {median('rss_mb'):.1f} MB   runs: "
+        + ", ".join(f"{r['rss_mb']:.1f}" for r in results)
+    )
+    print(
+        f"  stop all           {median('stop_all_s'):.3f} s   runs: "
+        + ", ".join(f"{r['stop_all_s']:.3f}" for r in results)
+    )
+    print(
+        f"  replies            {min(r['replies_ok'] for r in results):,} of {n:,} 'stopped…' ok;"
+        f" recorder flushes per stop all: " + ", ".join(str(r["flushes"]) for r in results)
+    )
+
+
 # -- the parent: plans, child processes, the report --------------------------------------------
 
 
@@ -763,7 +856,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N in (1, 1000), fewer samples")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="only start and `stop all` of N strategies (median of --runs child runs)",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="child runs for --scale")
+    parser.add_argument("--recorder", action="store_true", help="--scale with a SQLite Recorder")
+    parser.add_argument("--scale-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scale_child:
+        n, recorder = json.loads(args.scale_child)
+        print(RESULT_TAG + json.dumps(run_scale(n, recorder)), flush=True)
+        return
+    if args.scale:
+        scale_report(args.scale, args.runs, args.recorder)
+        return
     if args.child:
         plan = Plan(**json.loads(args.child))
         measure: Callable[[Plan], dict[str, Any]] = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import trio.testing
@@ -32,6 +33,13 @@ class EventLog(list[Event]):
         ]
 
 
+def sim(clock: trading.Clock, seed: int = 7) -> dict[str, Any]:
+    """The simulated edges as Runner keywords: ``Runner(clock=c, **sim(c))``. The Runner picks
+    no edges itself; tests, like every composition root, pass them."""
+    market, exchange = trading.simulated(clock, seed=seed)
+    return {"market": market, "exchange": exchange}
+
+
 @pytest.fixture
 def events() -> EventLog:
     return EventLog()
@@ -57,5 +65,7 @@ async def runner(vclock: trading.VirtualClock, events: EventLog) -> AsyncIterato
             "add the `clock` fixture to the test's arguments: it would sleep for real"
         )
     policy = trading.RestartPolicy(max_restarts=3, window=3600, initial_delay=1, max_delay=60)
-    async with trading.Runner(clock=vclock, publish=events, restart_policy=policy) as r:
+    async with trading.Runner(
+        clock=vclock, publish=events, restart_policy=policy, **sim(vclock)
+    ) as r:
         yield r

@@ -9,6 +9,7 @@ import trio
 from trio.testing import MockClock
 
 import trading
+from tests.conftest import sim
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
@@ -24,7 +25,8 @@ async def test_strategy_example_runs_and_its_parameter_can_be_set(clock: MockClo
     exec(block("class Breakout"), namespace)
     breakout = namespace["Breakout"]
     assert isinstance(breakout, type)
-    async with trading.Runner(clock=trading.VirtualClock(start=1_735_689_600)) as runner:
+    vclock = trading.VirtualClock(start=1_735_689_600)
+    async with trading.Runner(clock=vclock, **sim(vclock)) as runner:
         sr = await runner.add(breakout())
         await trio.sleep(48 * 3600 + 1)
         assert sr.computes == 49

@@ -19,8 +19,10 @@ from trading.core.restart import RestartPolicy
 from trading.core.risk import RiskLimits
 from trading.core.states import StrategyState
 from trading.exchanges import MarketData, SimulatedMarket, UnknownSymbol
+from trading.exchanges.defaults import simulated
 from trading.runtime.clock import Clock, VirtualClock, WallClock
-from trading.runtime.runner import Runner
+from trading.runtime.runner import Runner, RunnerNotRunning, RunnerThreadError, StartFailed
+from trading.runtime.services import MarketUnavailable
 from trading.runtime.strategy import Context, Strategy, StrategyDefinitionError
 from trading.runtime.strategy_runner import StrategyRunner
 
@@ -37,6 +39,7 @@ __all__ = [
     "Interval",
     "IntervalError",
     "MarketData",
+    "MarketUnavailable",
     "Order",
     "OrderError",
     "OrderRefused",
@@ -46,8 +49,11 @@ __all__ = [
     "RestartPolicy",
     "RiskLimits",
     "Runner",
+    "RunnerNotRunning",
+    "RunnerThreadError",
     "Side",
     "SimulatedMarket",
+    "StartFailed",
     "Strategy",
     "StrategyDefinitionError",
     "StrategyError",
@@ -60,5 +66,6 @@ __all__ = [
     "WallClock",
     "parse_command",
     "parse_duration",
+    "simulated",
 ]
 __version__ = "0.1.0"

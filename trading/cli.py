@@ -35,7 +35,7 @@ from trading.console import print_results, read_commands
 from trading.core.bars import IntervalError, parse_duration
 from trading.core.events import Event, StrategyError
 from trading.core.restart import RestartPolicy
-from trading.exchanges.sim import SimulatedMarket
+from trading.exchanges.defaults import simulated
 from trading.loader import StrategyNotFound, available, load
 from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
@@ -309,7 +309,7 @@ async def _serve(
 ) -> int:
     # Signals are caught from the first instant, so a Ctrl-C during start-up also stops cleanly.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        market = SimulatedMarket(seed=args.seed)
+        market, exchange = simulated(clock, seed=args.seed)
         shortest = min(specs, key=lambda s: s.interval.seconds).interval
         pace = shortest.seconds / getattr(clock, "speed", 1.0)
         log.info(
@@ -335,18 +335,21 @@ async def _serve(
             Runner(
                 clock=clock,
                 market=market,
+                exchange=exchange,
                 stop_timeout=args.stop_timeout,
                 observers=observers,
                 restart_policy=RestartPolicy(max_restarts=args.max_restarts),
             ) as runner,
         ):
-            nursery.start_soon(_handle_signals, signals, runner, out)
-            for spec in specs:
-                try:
-                    await runner.add(spec.cls(), name=spec.name)
-                except Exception as exc:
-                    log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
-                    exit_code = EXIT_FAILED
+            starting = trio.CancelScope()  # a signal during start-up cancels the rest of it
+            nursery.start_soon(_handle_signals, signals, runner, out, starting)
+            with starting:
+                for spec in specs:
+                    try:
+                        await runner.add(spec.cls(), name=spec.name)
+                    except Exception as exc:
+                        log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
+                        exit_code = EXIT_FAILED
             if not runner.names():
                 nursery.cancel_scope.cancel()
                 return EXIT_FAILED
@@ -371,13 +374,14 @@ def _all_finished(runner: Runner) -> bool:
 
 
 async def _handle_signals(
-    signals: AsyncIterator[int], runner: Runner, out: TerminalWriter
+    signals: AsyncIterator[int], runner: Runner, out: TerminalWriter, starting: trio.CancelScope
 ) -> None:
     count = 0
     async for signum in signals:
         count += 1
         if count == 1:
             log.warning("%s: stopping every strategy (again to force)", signal.Signals(signum).name)
+            starting.cancel(reason="signal during start-up")
             runner.nursery.start_soon(_stop_and_report, runner, out)
         else:
             log.error("forced exit: on_stop and in-flight work abandoned")

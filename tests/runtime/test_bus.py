@@ -281,15 +281,19 @@ async def test_cancelling_run_still_drains_a_lossless_observer(
     assert recorder.closed == 1
 
 
-async def test_closed_bus_refuses_events_clearly() -> None:
+async def test_closed_bus_drops_late_events_with_a_debug_line_and_refuses_observers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     bus = EventBus()
     early = Collector("early")
     bus.attach(early)
     bus.publish(state_event(0))  # before run: queued
     await bus.aclose()  # never ran: drained in place
     assert early.seqs == [1] and early.closed == 1
-    with pytest.raises(RuntimeError, match="EventBus is closed"):
-        bus.publish(state_event(1))
+    with caplog.at_level(logging.DEBUG, logger="trading.runtime.bus"):
+        bus.publish(state_event(1))  # never raises: the last publishers cannot always know
+    assert bus.late == 1 and early.seqs == [1]
+    assert "EventBus is closed: StrategyStateChanged dropped (1 late)" in caplog.text
     with pytest.raises(RuntimeError, match="closed"):
         bus.attach(Collector("late"))
     with pytest.raises(RuntimeError, match="runs once"):

@@ -30,7 +30,7 @@ async def test_stop_kills_the_worker_process_mid_compute(tmp_path: Path) -> None
     ticks = tmp_path / "ticks"
     ticks.touch()
     with trio.fail_after(45):  # far less than the 60 s of work: only an interrupt gets here
-        async with trading.Runner(publish=lambda e: None, paper=False) as runner:
+        async with trading.Runner(publish=lambda e: None) as runner:
             sr = await runner.add(Heavy(ticks_file=str(ticks)), name="heavy")
             assert isinstance(sr.strategy, Heavy)
             await sr.strategy.started.wait()
@@ -61,7 +61,7 @@ async def test_pause_interrupts_a_thread_compute_at_once() -> None:
             await ctx.run_in_thread(blocking_call)
 
     with trio.fail_after(20):
-        async with trading.Runner(publish=lambda e: None, paper=False) as runner:
+        async with trading.Runner(publish=lambda e: None) as runner:
             sr = await runner.add(Threaded(), name="t")
             await holding.wait()
             (result,) = await runner.send("pause t")

@@ -12,7 +12,7 @@ import trio
 from trio.testing import MockClock
 
 import trading
-from tests.conftest import T0, EventLog
+from tests.conftest import T0, EventLog, sim
 from trading import StrategyState as S
 
 BAR = 15 * 60
@@ -186,7 +186,7 @@ async def test_leaving_the_runner_block_stops_everything(
     clock: MockClock, vclock: trading.VirtualClock, events: EventLog
 ) -> None:
     before = task_tree()
-    async with trading.Runner(clock=vclock, publish=events) as runner:
+    async with trading.Runner(clock=vclock, publish=events, **sim(vclock)) as runner:
         runners = [await runner.add(Ticker(work=100 * i), name=f"s{i}") for i in range(5)]
         await trio.sleep(50)
     assert all(sr.state is S.STOPPED for sr in runners)
@@ -199,7 +199,7 @@ async def test_no_leaked_tasks_after_10000_random_commands_on_100_strategies(
     rng = random.Random(20261125)
     policy = trading.RestartPolicy(max_restarts=2, window=600, initial_delay=1, max_delay=5)
     async with trading.Runner(
-        clock=vclock, publish=lambda e: None, restart_policy=policy
+        clock=vclock, publish=lambda e: None, restart_policy=policy, **sim(vclock)
     ) as runner:
         empty = task_tree()
         names = [f"s{i:03d}" for i in range(100)]

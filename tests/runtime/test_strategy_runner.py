@@ -9,7 +9,7 @@ import trio.lowlevel
 from trio.testing import MockClock
 
 import trading
-from tests.conftest import T0, EventLog
+from tests.conftest import T0, EventLog, sim
 from trading import StrategyState as S
 from trading.core.events import CommandHandled, StrategyFailed, StrategyStateChanged
 from trading.runtime.strategy_runner import StoppedWhileStarting
@@ -340,7 +340,9 @@ async def test_on_stop_is_shielded_and_bounded(
             await trio.sleep(100)
             self.done.append("never")
 
-    async with trading.Runner(clock=vclock, publish=events, stop_timeout=10) as runner:
+    async with trading.Runner(
+        clock=vclock, publish=events, stop_timeout=10, **sim(vclock)
+    ) as runner:
         sr = await runner.add(SlowStop(), name="s")
         result = await one(runner, "stop s")
         assert not result.ok
@@ -365,7 +367,7 @@ async def test_on_stop_runs_when_the_runner_is_cancelled(
             stopped.append(ctx.now)
 
     with trio.move_on_after(100):
-        async with trading.Runner(clock=vclock, publish=lambda e: None) as runner:
+        async with trading.Runner(clock=vclock, publish=lambda e: None, **sim(vclock)) as runner:
             await runner.add(Cleanup(), name="c")
             await trio.sleep_forever()
     assert stopped == [T0 + 101]
@@ -425,7 +427,7 @@ async def test_commands_during_stopping_get_replies(
         async def on_stop(self, ctx: trading.Context) -> None:
             await trio.sleep(5)
 
-    async with trading.Runner(clock=vclock, publish=events) as runner:
+    async with trading.Runner(clock=vclock, publish=events, **sim(vclock)) as runner:
         sr = await runner.add(SlowStop(), name="s")
         replies: list[tuple[float, str]] = []
 

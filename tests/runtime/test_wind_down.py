@@ -157,11 +157,6 @@ async def test_a_strategy_runner_cancelled_from_outside_winds_orders_down(
         await _wound_down(strategy, broker, events)
 
 
-@pytest.mark.xfail(
-    reason="needs RUNNER (point 5/6): an outside cancellation also cancels the bus and engine "
-    "while strategies wind down; the StrategyRunner side is tested above",
-    strict=False,
-)
 async def test_an_outside_cancellation_winds_orders_down(
     clock: MockClock, vclock: trading.VirtualClock, events: EventLog, broker: PaperBroker
 ) -> None:

@@ -12,7 +12,14 @@ The rules this module keeps (DESIGN.md rules 1, 6 and 8):
 * A *lossy* observer (notifiers, the log) drops what does not fit and is told how many it lost
   (``note_dropped``), so it can say so instead of going quiet.
 * Observer tasks live in the bus's own nursery, started by ``await nursery.start(bus.run)``;
-  :meth:`EventBus.aclose` drains everything, closes every observer and ends every task.
+  :meth:`EventBus.aclose` drains everything, closes every observer and ends every task, each
+  observer under its own deadline: ``close_timeout`` for a lossless one, the shorter
+  ``lossy_close_timeout`` for a lossy one. One that overruns is abandoned with an error log line
+  naming it and how many events it lost, so closing never hangs (rule 11). Deadlines reach
+  through shields: they never outlive the deadline of whoever called :meth:`aclose`.
+* Publishing into a closed bus drops the event with a debug log line and counts it (``late``);
+  it never raises, because the last publishers (a strategy's final state change, a reply to a
+  command that raced the shutdown) cannot always know the bus is gone.
 * An observer that raises is logged and counted and the others go on; a lossless observer's batch
   is retried with backoff first, and events it still could not take are counted as ``failed``.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -102,6 +110,8 @@ class _Slot:
         self.scheduled = False
         self.closed = False
         self.done = trio.Event()
+        # Wraps the observer's pump; at close it gets the observer's drain deadline.
+        self.drain = trio.CancelScope()
 
     @property
     def pending(self) -> int:
@@ -185,6 +195,7 @@ class EventBus:
         retries: int = 3,
         retry_delay: float = 0.1,
         close_timeout: float = 10.0,
+        lossy_close_timeout: float = 1.0,
     ) -> None:
         if high_water < 1:
             raise ValueError(f"high_water must be >= 1, not {high_water!r}")
@@ -195,6 +206,9 @@ class EventBus:
         self.retries = retries
         self.retry_delay = retry_delay
         self.close_timeout = close_timeout
+        self.lossy_close_timeout = min(lossy_close_timeout, close_timeout)
+        self.late = 0  # events published after close: dropped, counted, logged at debug level
+        self._close_bound = math.inf  # the deadline of whoever called aclose (rule 11, C1)
         self._slots: list[_Slot] = []
         self._tiebreak = itertools.count()
         self._seq = 0
@@ -214,14 +228,13 @@ class EventBus:
         """Number ``event`` and offer it to every observer; never blocks. Its seq is
         :attr:`last_seq` right after the call. Fits the runner's ``Publish`` callback type.
 
-        Raises RuntimeError once :meth:`aclose` was called or :meth:`run` ended: a late event
-        would otherwise vanish without a trace.
+        Once :meth:`aclose` was called or :meth:`run` ended, the event is dropped: counted in
+        :attr:`late` and logged at debug level, never raised.
         """
         if self._state in ("closing", "closed"):
-            raise RuntimeError(
-                f"EventBus is closed: cannot publish {type(event).__name__} "
-                f"(stop the publishers before closing the bus)"
-            )
+            self.late += 1
+            log.debug("EventBus is closed: %s dropped (%d late)", type(event).__name__, self.late)
+            return
         self._seq = seq = self._seq + 1
         item = (seq, event)
         for slot in self._slots:
@@ -237,12 +250,15 @@ class EventBus:
                 while slot.pending > self.low_water and not slot.done.is_set():
                     await slot.progress.park()
 
-    async def flush(self) -> None:
+    async def flush(self, *, lossless_only: bool = False) -> None:
         """Wait until every event published so far has been handled (or failed, or dropped) by
-        every attached observer. Blocks while the bus is not running; bound it with a timeout if
-        an observer may hang."""
+        every attached observer — or, with ``lossless_only``, by the lossless ones, so a slow or
+        stuck notifier cannot delay a stop. Blocks while the bus is not running; bound it with
+        a timeout if an observer may hang."""
         await trio.lowlevel.checkpoint()
-        targets = [(slot, slot.accepted_seq) for slot in self._slots]
+        targets = [
+            (slot, slot.accepted_seq) for slot in self._slots if slot.lossless or not lossless_only
+        ]
         for slot, target in targets:
             if slot.handled_seq < target and not slot.done.is_set():
                 reached = trio.Event()
@@ -286,6 +302,8 @@ class EventBus:
             raise ValueError(f"observer {observer.name!r} is not attached")
         self._slots.remove(slot)
         slot.close_input()
+        bound = min(trio.current_effective_deadline(), trio.current_time() + self._timeout(slot))
+        slot.drain.deadline = bound
         if slot.scheduled:
             await slot.done.wait()
         else:
@@ -311,8 +329,10 @@ class EventBus:
                     self._start(slot)
                 task_status.started(self)
                 await self._closing.wait()
+                now = trio.current_time()
                 for slot in self._slots:
                     slot.close_input()
+                    slot.drain.deadline = min(self._close_bound, now + self._timeout(slot))
         finally:
             self._nursery = None
             self._state = "closed"
@@ -320,12 +340,21 @@ class EventBus:
 
     async def aclose(self) -> None:
         """Stop accepting events, let every observer handle what it was given, close them and
-        end their tasks. Idempotent. Cancelling it leaves ``run`` to drain on its own."""
+        end their tasks. Idempotent. Cancelling it leaves ``run`` to drain on its own.
+
+        Bounded: each observer gets ``close_timeout`` (lossless) or ``lossy_close_timeout``
+        (lossy) to drain, and as long again for its ``aclose``, never past the caller's own
+        effective deadline; an observer that overruns is abandoned and logged with its losses.
+        """
+        self._close_bound = min(self._close_bound, trio.current_effective_deadline())
         if self._state == "new":  # never ran: drain each observer in this task
             self._state = "closing"
             try:
                 for slot in self._slots:
                     slot.close_input()
+                    slot.drain.deadline = min(
+                        self._close_bound, trio.current_time() + self._timeout(slot)
+                    )
                     await self._serve(slot)
             finally:
                 self._state = "closed"
@@ -336,6 +365,9 @@ class EventBus:
             self._closing.set()
         await self._finished.wait()
 
+    def _timeout(self, slot: _Slot) -> float:
+        return self.close_timeout if slot.lossless else self.lossy_close_timeout
+
     def _start(self, slot: _Slot) -> None:
         assert self._nursery is not None
         slot.scheduled = True
@@ -345,33 +377,49 @@ class EventBus:
 
     async def _serve(self, slot: _Slot) -> None:
         try:
-            await self._pump(slot, wait=True)
+            with slot.drain:
+                await self._pump(slot, wait=True)
+            if slot.drain.cancelled_caught:
+                self._abandon(slot, f"did not drain within {self._timeout(slot):g}s")
         except trio.Cancelled:
             if slot.lossless and (slot.queued or slot.current):
                 with trio.CancelScope(shield=True) as scope:
                     scope.deadline = trio.current_time() + self.close_timeout
                     await self._pump(slot, wait=False)
-                if slot.pending:
-                    log.error(
-                        "observer %s: cancelled with %d events not handled", slot.name, slot.pending
-                    )
+            if slot.pending:
+                self._abandon(slot, "cancelled")
             raise
         finally:
             slot.closed = True
             slot.send.close()
+            timeout = self._timeout(slot)
             with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + self.close_timeout
+                scope.deadline = min(self._close_bound, trio.current_time() + timeout)
                 try:
                     await slot.observer.aclose()
                 except Exception:
                     log.exception("observer %s: aclose raised", slot.name)
             if scope.cancelled_caught:
-                log.error("observer %s: aclose took over %gs", slot.name, self.close_timeout)
+                log.error("observer %s: aclose abandoned after %gs", slot.name, timeout)
             slot.done.set()
             slot.progress.unpark_all()
             for _, _, reached in slot.waiters:
                 reached.set()
             slot.waiters.clear()
+
+    def _abandon(self, slot: _Slot, why: str) -> None:
+        """Give up on what ``slot`` still holds: count it as lost and say so, by name."""
+        lost = slot.pending
+        if not lost:
+            return
+        slot.take(slot.queued)  # empty the mailbox so nothing is counted twice
+        slot.current = None
+        slot.in_flight = 0
+        if slot.lossless:
+            slot.failed += lost
+        else:
+            slot.dropped += lost
+        log.error("observer %s %s: abandoned, %d events lost", slot.name, why, lost)
 
     async def _pump(self, slot: _Slot, *, wait: bool) -> None:
         """Hand batches to the observer until its input is closed and empty (or, with

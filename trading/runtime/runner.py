@@ -1,17 +1,23 @@
 """Runner: many strategies in one process, added and removed at runtime, commanded by name or `all`.
 
-The Runner owns two nurseries: one for its services (the EventBus its observers hang on, and the
-TradeEngine) and, inside it, one for strategies — each StrategyRunner lives there and nowhere
-else. Leaving ``async with Runner() as runner:`` stops every strategy (``on_stop`` runs, open
-orders are cancelled), then the engine, then drains the observers, and ends every task.
-Failures are isolated twice: strategy errors are restarted by the StrategyRunner under its
-RestartPolicy, and an unexpected error of the StrategyRunner itself is logged and confined to that
-strategy instead of tearing down the others.
+The rules this module keeps (DESIGN.md rules 1, 7 and 11):
+
+* The Runner picks no edges: ``market``, ``exchange`` and ``observers`` are what the caller
+  passes (None = none). Composition roots (the CLI, :func:`trading.simulated`) choose defaults.
+* Its tasks live under one shielded host task (:mod:`trading.runtime.host`): services (bus,
+  engine) outlive the strategies, and an outside cancellation reaches only the block.
+* Every way out of the block — its end, an exception, an outside cancellation, Ctrl-C — runs
+  one wind-down, each step under a deadline that reaches through its shields: strategies
+  (``stop``: on_stop, open orders cancelled or reported) -> the engine and its reconciler ->
+  the observers drained (a lossless one gets longer than a lossy one; one that overruns is
+  abandoned and logged with what it lost) -> end. Nothing but the block's own exception
+  leaves ``async with Runner``, and leaving never hangs.
+* Failures are isolated: strategy errors are restarted by the StrategyRunner under its
+  RestartPolicy; an unexpected error of a StrategyRunner itself is logged and confined to it.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import types
@@ -24,22 +30,40 @@ import trio
 from trading.core.commands import Command, CommandError, CommandResult, parse_command, usage
 from trading.core.events import CommandHandled, Event
 from trading.core.restart import RestartPolicy
-from trading.exchanges.base import Exchange, MarketData, PriceSource
-from trading.exchanges.sim import SimulatedMarket
-from trading.observers.log import LogObserver
+from trading.exchanges.base import Exchange, MarketData
 from trading.runtime.bus import EventBus, Observer
 from trading.runtime.clock import Clock, WallClock
 from trading.runtime.engine import TradeEngine
+from trading.runtime.host import GRACE, ServiceHost
+from trading.runtime.services import (
+    NoMarket,
+    RunnerNotRunning,
+    RunnerThreadError,
+    SharedFlush,
+    paused_gc,
+)
+from trading.runtime.startup import StartFailed, start_many, wind_down_failed_start
 from trading.runtime.strategy import Strategy, inspect_strategy
 from trading.runtime.strategy_runner import Publish, StrategyRunner
 
-__all__ = ["Runner"]
+__all__ = ["Runner", "RunnerNotRunning", "RunnerThreadError", "StartFailed"]
 
 log = logging.getLogger(__name__)
+
+OnReply = Callable[[list[CommandResult]], None]
+NOT_RUNNING = "the Runner is not running (not entered yet, or exited)"
 
 
 class Runner:
     """Runs strategies. Use as ``async with Runner(...) as runner: await runner.add(MyStrategy())``.
+
+    ``market`` feeds ``ctx.history`` (none: a strategy asking for bars fails with a clear
+    error); ``exchange`` takes orders (none: no trading); ``observers`` get every event. For
+    the usual simulated set-up: ``market, exchange = trading.simulated(clock)``.
+
+    Leaving the block is bounded: each strategy's stop by ``stop_timeout``, the engine by
+    ``engine_timeout``, each lossless observer by ``observer_timeout`` and each lossy one by
+    ``lossy_observer_timeout`` (to drain, and as long again to close).
 
     Commands come in through :meth:`send` (from trio code) or :meth:`send_from_thread` /
     :meth:`send_soon` (from other threads, signal handlers, notebook cells).
@@ -50,41 +74,49 @@ class Runner:
         *,
         clock: Clock | None = None,
         market: MarketData | None = None,
+        exchange: Exchange | None = None,
+        observers: Sequence[Observer] = (),
         publish: Publish | None = None,
-        observers: Sequence[Observer] | None = None,
         restart_policy: RestartPolicy | None = None,
         stop_timeout: float = 10.0,
-        exchange: Exchange | None = None,
-        paper: bool = True,
+        engine_timeout: float = 5.0,
+        observer_timeout: float = 10.0,
+        lossy_observer_timeout: float = 1.0,
     ) -> None:
         self.clock: Clock = clock if clock is not None else WallClock()
-        self.market: MarketData = market if market is not None else SimulatedMarket()
+        self.market: MarketData = market if market is not None else NoMarket()
         # Observers are attached here, once; everything the runner and the engine publish
         # reaches each of them through its own bounded channel. `publish` is a synchronous tap
         # (tests, embedding code) that sees every event first and must not block.
-        self.bus = EventBus()
-        for observer in observers if observers is not None else [LogObserver()]:
+        self.bus = EventBus(
+            close_timeout=observer_timeout, lossy_close_timeout=lossy_observer_timeout
+        )
+        for observer in observers:
             self.bus.attach(observer)
         self._tap = publish
-        if exchange is None and paper and isinstance(self.market, PriceSource):
-            # The embedded default: paper trading against the market the strategies read.
-            from trading.exchanges.paper import PaperBroker
-
-            exchange = PaperBroker(self.market, self.clock)
         self.exchange = exchange
-        self.engine: TradeEngine | None = None
         self.restart_policy = restart_policy or RestartPolicy()
         self.stop_timeout = stop_timeout
+        self.engine_timeout = engine_timeout
         self._strategies: dict[str, StrategyRunner] = {}
         self._live: set[StrategyRunner] = set()
         self._verbs: dict[str, str] | None = None
-        self._nursery: trio.Nursery | None = None
+        self._state = "new"  # -> running -> closing -> closed
         self._stack: AsyncExitStack | None = None
-        self._services: trio.Nursery | None = None
-        self._engine_scope: trio.CancelScope | None = None
+        self._host = ServiceHost(
+            self.bus,
+            exchange,
+            clock=self.clock,
+            publish=self.publish,
+            engine_timeout=engine_timeout,
+        )
         self._token: trio.lowlevel.TrioToken | None = None
+        self._thread: int | None = None
         self._idle = trio.Event()
         self._idle.set()
+        # A stop flushes the lossless observers only (a stuck notifier must not delay it), and
+        # concurrent stops share their flushes.
+        self._stop_flush = SharedFlush(self._flush_lossless)
 
     def publish(self, event: Event) -> None:
         if self._tap is not None:
@@ -94,75 +126,99 @@ class Runner:
     # -- lifetime -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        # Two nurseries: services (the trade engine) outlive strategies, which still use them
-        # while they stop; the callback between them ends the services once strategies are gone.
+        if self._state != "new":
+            raise RuntimeError(f"Runner is {self._state}: a Runner runs once; build a new one")
         async with AsyncExitStack() as stack:
-            self._services = await stack.enter_async_context(trio.open_nursery())
-            await self._services.start(self.bus.run)
-            if self.exchange is not None:
-                engine = TradeEngine(
-                    self.exchange,
-                    clock=self.clock,
-                    publish=self.publish,
-                    capacity=self.bus.wait_for_capacity,
-                )
-                self.engine = await self._services.start(self._serve_engine, engine)
-            stack.push_async_callback(self._stop_services)
-            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            outer = await stack.enter_async_context(trio.open_nursery())
+            await outer.start(self._host.run, name="trio-trade runner")
             self._token = trio.lowlevel.current_trio_token()
+            self._thread = threading.get_ident()
+            self._state = "running"
             self._stack = stack.pop_all()
         return self
-
-    async def _serve_engine(
-        self, engine: TradeEngine, *, task_status: trio.TaskStatus[TradeEngine]
-    ) -> None:
-        with trio.CancelScope() as self._engine_scope:
-            await engine.run(task_status=task_status)
-
-    async def _stop_services(self) -> None:
-        """Strategies are gone: stop the engine, then drain every observer, then end the bus."""
-        if self._engine_scope is not None:
-            self._engine_scope.cancel(reason="Runner closed")
-        with trio.CancelScope(shield=True):
-            await self.bus.aclose()
-        if self._services is not None:
-            self._services.cancel_scope.cancel(reason="Runner closed")
 
     async def flush(self) -> None:
         """Wait until every event published so far was handled by every observer."""
         await self.bus.flush()
+
+    async def _flush_lossless(self) -> None:
+        await self.bus.flush(lossless_only=True)
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: types.TracebackType | None,
-    ) -> bool | None:
+    ) -> bool:
+        """The one wind-down, whatever ended the block; see the module docstring."""
         stack, self._stack = self._stack, None
         assert stack is not None, "Runner.__aexit__ without __aenter__"
+        self._state = "closing"
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + self._budget()
+            try:
+                await self._wind_down(exc)
+            except Exception:
+                log.exception("trio-trade bug: the Runner's wind-down raised")
+            finally:
+                await self._host.close(self._budget())
         try:
+            # The block's own exception is not handed to the nursery: it would come out wrapped
+            # in an ExceptionGroup. The host has ended by now, so the nursery closes at once.
+            await stack.aclose()
+        except BaseException:
             if exc is None:
-                await self.stop_all()
-            elif self._nursery is not None:
-                self._nursery.cancel_scope.cancel(reason="Runner block raised")
+                raise
+            log.exception("the Runner's tasks raised while the block was leaving with %r", exc)
         finally:
-            self._nursery = None
-            result: bool | None = await stack.__aexit__(exc_type, exc, tb)
-        return result
+            self._state = "closed"
+            self._token = None
+            self._thread = None
+        return False
+
+    def _budget(self) -> float:
+        """Hard bound of the whole wind-down: the sum of its steps' bounds, plus slack."""
+        bus = self.bus
+        observers = 2 * max(bus.close_timeout, bus.lossy_close_timeout)
+        return self.stop_timeout + self.engine_timeout + observers + 3 * GRACE
+
+    async def _wind_down(self, exc: BaseException | None) -> None:
+        """Stop every strategy through the same ``stop`` an operator sends, bounded by
+        ``stop_timeout``; then the host stops the services."""
+        self._host.wind_down(strategies_for=self.stop_timeout + GRACE, total=self._budget())
+        source = "runner" if exc is None else f"runner ({type(exc).__name__})"
+        for result in await self.stop_all(source=source):
+            if not result.ok:
+                log.warning("on leaving the Runner: %s", result)
+        await self._host.close(self._budget())
 
     @property
     def nursery(self) -> trio.Nursery:
-        if self._nursery is None:
-            raise RuntimeError("the Runner is not running: use `async with Runner() as runner:`")
-        return self._nursery
+        """The strategies' nursery: tasks started here end with the Runner (while it winds
+        down too, so a signal handler can still start a stop)."""
+        nursery = self._host.nursery
+        if nursery is None or self._state not in ("running", "closing"):
+            raise RunnerNotRunning(
+                "the Runner is not running: use `async with Runner() as runner:`"
+            )
+        return nursery
+
+    @property
+    def engine(self) -> TradeEngine | None:
+        return self._host.engine
 
     # -- strategies -----------------------------------------------------------------------------
 
     async def add(self, strategy: Strategy, *, name: str | None = None) -> StrategyRunner:
         """Start ``strategy``; returns once its ``on_start`` succeeded (its error propagates).
 
-        Raises ValueError if a strategy of that name is still running.
+        Raises ValueError if a strategy of that name is still running, RunnerNotRunning
+        outside the ``async with`` block. If the start fails or is cancelled, whatever its
+        ``on_start`` left at the exchange is wound down (bounded) before the error propagates.
         """
+        nursery = self.nursery
+        if self._state != "running":
+            raise RunnerNotRunning("the Runner is closing: it starts no more strategies")
         spec = inspect_strategy(type(strategy), name=name)
         existing = self._strategies.get(spec.name)
         if existing is not None and not existing.finished.is_set():
@@ -179,19 +235,21 @@ class Runner:
             stop_timeout=self.stop_timeout,
             account=None if self.engine is None else self.engine.account(spec.name, spec.cls.risk),
             on_given_up=self._check_idle,
-            flush=self.flush,
+            flush=self._stop_flush,
         )
         self._strategies[spec.name] = runner
         self._live.add(runner)
         self._verbs = None
         self._idle = trio.Event() if self._idle.is_set() else self._idle
         try:
-            await self.nursery.start(self._supervise, runner, name=f"strategy:{spec.name}")
+            await nursery.start(self._supervise, runner, name=f"strategy:{spec.name}")
         except BaseException:
             if self._strategies.get(spec.name) is runner:
                 del self._strategies[spec.name]
+                self._verbs = None
             self._live.discard(runner)
             self._check_idle()
+            await wind_down_failed_start(runner, self.stop_timeout)
             raise
         return runner
 
@@ -200,34 +258,17 @@ class Runner:
     ) -> list[StrategyRunner]:
         """Start many strategies at once (``(name, strategy)`` pairs or bare strategies).
 
-        Start-up allocates a few hundred objects per strategy; letting the garbage collector
-        rescan them all as the heap grows is most of the cost of starting thousands. So the
-        collector is paused while they start, and what start-up built is then frozen out of
-        future collections (``gc.freeze``), the usual remedy for long-running servers. An error
-        from one ``on_start`` propagates after the others have started.
+        Every one is tried: if some ``on_start`` raised, the others run and
+        :class:`StartFailed` names each that did not start. Cancelled (Ctrl-C during
+        start-up), it leaves nothing running: what it started is stopped, bounded, first.
+        The garbage collector is paused meanwhile (see :mod:`trading.runtime.startup`).
         """
-        items = [(None, s) if isinstance(s, Strategy) else s for s in strategies]
-        runners: list[StrategyRunner | None] = [None] * len(items)
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            async with trio.open_nursery() as nursery:
-                for index, (name, strategy) in enumerate(items):
-                    nursery.start_soon(self._add_into, runners, index, strategy, name)
-        finally:
-            if was_enabled:
-                gc.freeze()
-                gc.enable()
-        return [r for r in runners if r is not None]
-
-    async def _add_into(
-        self,
-        into: list[StrategyRunner | None],
-        index: int,
-        strategy: Strategy,
-        name: str | None,
-    ) -> None:
-        into[index] = await self.add(strategy, name=name)
+        return await start_many(
+            lambda strategy, name: self.add(strategy, name=name),
+            lambda runners: self._stop_each(runners, "add_many cancelled"),
+            strategies,
+            stop_budget=self.stop_timeout + GRACE,
+        )
 
     async def _supervise(
         self, runner: StrategyRunner, *, task_status: trio.TaskStatus[StrategyRunner]
@@ -245,7 +286,8 @@ class Runner:
             self._check_idle()
 
     async def remove(self, name: str) -> CommandResult:
-        """Stop ``name`` (if running), wait for it to end, and forget it."""
+        """Stop ``name`` (if running), wait for it to end, and forget it: afterwards nothing of
+        the Runner's (strategy table, engine account, bus) keeps the strategy alive."""
         runner = self._strategies.get(name)
         if runner is None:
             return CommandResult(name, False, self._unknown(name))
@@ -254,14 +296,64 @@ class Runner:
         if self._strategies.get(name) is runner:
             del self._strategies[name]
             self._verbs = None
+            self._release(runner)
         return CommandResult(name, result.ok, f"removed ({result.message})", "removed")
 
+    def _release(self, runner: StrategyRunner) -> None:
+        account = runner.account
+        if account is None or self.engine is None:
+            return
+        release = getattr(self.engine, "release", None)  # TradeEngine.release: contract C6
+        if release is not None:
+            release(runner.name)
+        elif account.on_kill is not None:
+            account.on_kill = None  # until C6 lands: the account must not hold the runner
+
     async def stop_all(self, *, source: str = "runner") -> list[CommandResult]:
-        """Stop every strategy still running, concurrently; each runs its on_stop."""
+        """Stop every strategy still running (those still starting too), concurrently; each
+        runs its on_stop and winds down its orders. Stops share their recorder flushes."""
+        return await self._stop_each(list(self._live), source)
+
+    async def _stop_each(
+        self, runners: Sequence[StrategyRunner], source: str
+    ) -> list[CommandResult]:
         results: list[CommandResult] = []
-        async with trio.open_nursery() as nursery:
-            for runner in list(self._live):
-                nursery.start_soon(self._stop_one, runner, source, results)
+        awaited: list[StrategyRunner] = []
+        all_in = trio.Event()
+        waiting = 1  # held by the loop below, so replies given at once cannot end it early
+
+        def replied(runner: StrategyRunner) -> Callable[[CommandResult], None]:
+            def got(result: CommandResult) -> None:
+                nonlocal waiting
+                if not result.ok and result.message.startswith("busy"):
+                    awaited.append(runner)  # its mailbox was full: wait for room below
+                else:
+                    results.append(result)
+                waiting -= 1
+                if waiting == 0:
+                    all_in.set()
+
+            return got
+
+        with paused_gc():  # see trading.runtime.services: most of `stop all` was collection
+            # No task per strategy where the mailbox takes a stop without waiting (contract C5,
+            # StrategyRunner.send_nowait): each stop is queued at once and replies by callback.
+            for runner in runners:
+                send_nowait = getattr(runner, "send_nowait", None)
+                if send_nowait is None:
+                    awaited.append(runner)
+                    continue
+                waiting += 1
+                send_nowait(
+                    Command("stop", runner.name, source=source, text="stop all"), replied(runner)
+                )
+            waiting -= 1
+            if waiting:
+                await all_in.wait()
+            if awaited:
+                async with trio.open_nursery() as nursery:
+                    for runner in awaited:
+                        nursery.start_soon(self._stop_one, runner, source, results)
         return results
 
     @staticmethod
@@ -269,11 +361,13 @@ class Runner:
         into.append(await runner.send(Command("stop", runner.name, source=source, text="stop all")))
 
     async def wait_idle(self) -> None:
-        """Return once no strategy is running any more (all stopped, or failed for good)."""
-        while True:
+        """Return once no strategy is running any more (all stopped, or failed for good).
+        Sleeps between changes: it wakes only when a strategy ends or gives up."""
+        while not self._all_done():
+            if self._idle.is_set():  # set by an earlier give-up, and someone restarted since
+                self._idle = trio.Event()
             await self._idle.wait()
-            if self._all_done():
-                return
+        await trio.lowlevel.checkpoint()
 
     def _all_done(self) -> bool:
         # Only live runners are looked at, so each of N strategies ending costs O(live), and
@@ -310,8 +404,13 @@ class Runner:
         """Deliver a command (text or parsed) to its target(s); one reply per strategy reached.
 
         Never raises for bad input: a command that cannot be parsed or names an unknown strategy
-        gets an error reply, and nothing changes.
+        gets an error reply, and nothing changes. Outside the ``async with`` block every
+        command gets the reply "the Runner is not running". A strategy removed while the
+        command is on its way gets a "removed" reply.
         """
+        if self._state not in ("running", "closing"):
+            text = command if isinstance(command, str) else command.text or command.verb
+            return [CommandResult("", False, f"{NOT_RUNNING}: {text!r} not delivered")]
         if isinstance(command, str):
             try:
                 command = parse_command(command, source=source, custom_verbs=self.custom_commands())
@@ -330,16 +429,23 @@ class Runner:
         if not targets:
             return [self._runner_reply(command, True, "no strategies")]
         results: dict[str, CommandResult] = {}
+        parsed = command
 
-        async def deliver(name: str) -> None:
-            results[name] = await self._strategies[name].send(command.for_target(name))
+        async def deliver(name: str, runner: StrategyRunner) -> None:
+            # The runner was looked up before any await: a concurrent remove() cannot turn this
+            # into a KeyError; it gets a reply saying what happened instead.
+            if self._strategies.get(name) is not runner:
+                results[name] = CommandResult(name, False, f"{name} was removed", "removed")
+                return
+            results[name] = await runner.send(parsed.for_target(name))
 
-        if len(targets) == 1:
-            await deliver(targets[0])
+        pairs = [(name, self._strategies[name]) for name in targets]
+        if len(pairs) == 1:
+            await deliver(*pairs[0])
         else:
             async with trio.open_nursery() as nursery:
-                for name in targets:
-                    nursery.start_soon(deliver, name)
+                for name, runner in pairs:
+                    nursery.start_soon(deliver, name, runner)
         return [results[name] for name in targets]
 
     def _targets(self, command: Command) -> list[str]:
@@ -378,9 +484,21 @@ class Runner:
     def send_from_thread(self, command: str, *, source: str = "thread") -> list[CommandResult]:
         """Send from another thread (a notebook cell, a GUI) and wait for the replies.
 
-        Delivered without blocking the event loop (``send_nowait``): a strategy whose mailbox is
-        full answers "busy" at once; the calling thread waits only for the replies."""
-        token = self._require_token()
+        Raises RunnerThreadError when called from the Runner's own thread — from a trio task,
+        or from the host loop of trio guest mode, which runs no trio task and would deadlock
+        waiting for one: there, use ``await runner.send(...)``. Once the Runner is not running,
+        returns the error reply "the Runner is not running". Delivered without blocking the
+        event loop (``send_nowait``): a full mailbox answers "busy" at once.
+        """
+        if threading.get_ident() == self._thread or _in_trio_task():
+            raise RunnerThreadError(
+                "send_from_thread was called from the Runner's own thread (a trio task, or the "
+                "host loop of trio guest mode), where it would deadlock: use "
+                "`await runner.send(...)` instead"
+            )
+        token = self._token
+        if token is None:
+            return [CommandResult("", False, f"{NOT_RUNNING}: {command!r} not delivered")]
         done = threading.Event()
         box: list[list[CommandResult]] = []
 
@@ -388,9 +506,12 @@ class Runner:
             box.append(results)
             done.set()
 
-        trio.from_thread.run_sync(
-            lambda: self._send_nowait(command, source, on_reply), trio_token=token
-        )
+        try:
+            trio.from_thread.run_sync(
+                lambda: self._send_nowait(command, source, on_reply), trio_token=token
+            )
+        except trio.RunFinishedError:
+            return [CommandResult("", False, f"{NOT_RUNNING}: {command!r} not delivered")]
         done.wait()
         return box[0]
 
@@ -399,12 +520,26 @@ class Runner:
         command: str,
         *,
         source: str = "signal",
-        on_reply: Callable[[list[CommandResult]], None] | None = None,
+        on_reply: OnReply | None = None,
     ) -> None:
         """Fire-and-forget from any thread or a signal handler; never blocks the caller, and
-        never queues past a strategy's mailbox bound: a full mailbox answers "busy" at once."""
-        token = self._require_token()
-        token.run_sync_soon(self._send_nowait, command, source, on_reply)
+        never queues past a strategy's mailbox bound: a full mailbox answers "busy" at once.
+
+        ``on_reply`` gets the replies in the Runner's thread; if it raises, the error is logged
+        and nothing else happens. Once the Runner is not running, ``on_reply`` gets the error
+        reply "the Runner is not running" (in the caller's thread if the trio run is over).
+        """
+        token = self._token
+        refused = [CommandResult("", False, f"{NOT_RUNNING}: {command!r}")]
+        if token is None:
+            log.warning("send_soon(%r): %s", command, NOT_RUNNING)
+            _report(on_reply, refused, command)
+            return
+        try:
+            token.run_sync_soon(self._send_nowait, command, source, on_reply)
+        except trio.RunFinishedError:
+            log.warning("send_soon(%r): %s", command, NOT_RUNNING)
+            _report(on_reply, refused, command)
 
     def _send_nowait(
         self,
@@ -416,12 +551,11 @@ class Runner:
         the last one is in (at once for refusals and "busy"). Runs in the trio thread."""
 
         def report(results: list[CommandResult]) -> None:
-            if on_reply is not None:
-                try:
-                    on_reply(results)
-                except Exception:
-                    log.exception("an on_reply callback raised for %r", text)
+            _report(on_reply, results, text)
 
+        if self._state not in ("running", "closing"):
+            report([CommandResult("", False, f"{NOT_RUNNING}: {text!r}")])
+            return
         try:
             command = parse_command(text, source=source, custom_verbs=self.custom_commands())
         except CommandError as exc:
@@ -451,7 +585,20 @@ class Runner:
         for name in targets:
             self._strategies[name].send_nowait(command.for_target(name), collect(name))
 
-    def _require_token(self) -> trio.lowlevel.TrioToken:
-        if self._token is None:
-            raise RuntimeError("the Runner is not running")
-        return self._token
+
+def _report(on_reply: OnReply | None, results: list[CommandResult], text: str) -> None:
+    """Hand replies to a caller's callback; its exceptions are logged, never propagated."""
+    if on_reply is None:
+        return
+    try:
+        on_reply(results)
+    except Exception:
+        log.exception("on_reply callback raised for %r; ignored", text)
+
+
+def _in_trio_task() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
