@@ -31,7 +31,8 @@ from typing import Final
 import attrs
 import trio
 
-from trading.core.orders import CLIENT_ORDER_ID_RE, Fill, OrderState, OrderType, Side, TimeInForce
+from trading.core.ids import CLIENT_ORDER_ID_RE
+from trading.core.records import Fill, OrderState, OrderType, Side, TimeInForce
 from trading.exchanges.base import (
     ExchangeOrder,
     ExchangeRejected,
@@ -119,15 +120,9 @@ class _Order:
     def report(self) -> ExchangeOrder:
         filled = sum((f.quantity for f in self.fills), Decimal(0))
         notional = sum((f.quantity * f.price for f in self.fills), Decimal(0))
-        r = self.request
-        return ExchangeOrder(
-            client_order_id=r.client_order_id,
+        return ExchangeOrder.of(
+            self.request,
             exchange_order_id=self.exchange_order_id,
-            symbol=r.symbol,
-            side=r.side,
-            type=r.type,
-            quantity=r.quantity,
-            price=r.price,
             state=self.state,
             filled_quantity=filled,
             average_price=notional / filled if filled else None,
