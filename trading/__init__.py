@@ -7,7 +7,15 @@ from trading.core.bars import Bar, Interval, IntervalError, parse_duration
 from trading.core.commands import Command, CommandError, CommandResult, parse_command
 from trading.core.events import CommandHandled, Event, StrategyError, StrategyStateChanged
 from trading.core.ledger import Position
-from trading.core.orders import Fill, Order, OrderError, OrderRefused, OrderState, Side
+from trading.core.orders import (
+    Fill,
+    Order,
+    OrderError,
+    OrderRefused,
+    OrderState,
+    OrderUnresolved,
+    Side,
+)
 from trading.core.params import ParamError
 from trading.core.restart import RestartPolicy
 from trading.core.risk import RiskLimits
@@ -35,6 +43,7 @@ __all__ = [
     "OrderError",
     "OrderRefused",
     "OrderState",
+    "OrderUnresolved",
     "ParamError",
     "Position",
     "RestartPolicy",

@@ -180,7 +180,13 @@ def apply_update(order: Order, report: ExchangeOrder, at: float) -> Applied:
             dropped.append(
                 f"{cid}: stale state {report.state.value} dropped (order is {order.state.value})"
             )
+    if report.state is not order.state and not isinstance(target, str):
+        stale = f"{cid}: stale state {report.state.value} dropped (order is {order.state.value})"
+        if stale not in dropped:
+            dropped.append(stale)
     moved = order.state if order.state is not before else None
+    if moved is _S.REJECTED:
+        order.reject_reason = report.reason or "rejected by the exchange"
     if accepted and moved is _S.SUBMITTED:
         moved = None  # the acceptance says it
     return Applied(accepted=accepted, fills=tuple(booked), state=moved, dropped=tuple(dropped))

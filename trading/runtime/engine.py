@@ -36,14 +36,14 @@ from trading.core.orders import (
     OrderState,
     OrderUnresolved,
     new_client_order_id,
-    strategy_of,
 )
 from trading.core.risk import RiskLimits
-from trading.core.updates import Applied, apply_update
+from trading.core.updates import apply_update
 from trading.exchanges.base import Exchange, ExchangeOrder, ExchangeRejected, SymbolInfo
 from trading.runtime.account import Account
 from trading.runtime.clock import Clock
 from trading.runtime.deadlines import shield_within
+from trading.runtime.order_events import OrderEvents
 
 __all__ = ["OrderUnresolved", "TradeEngine"]
 
@@ -83,6 +83,7 @@ class TradeEngine:
         self._capacity = capacity or trio.lowlevel.checkpoint
         self._clock = clock
         self._publish = publish
+        self._events = OrderEvents(publish, clock)
         self.call_timeout = call_timeout
         self.reconcile_timeout = reconcile_timeout
         # An order the exchange does not know yet may still be on its way; Binance refuses any
@@ -196,7 +197,7 @@ class TradeEngine:
         send it), OrderUnresolved if not even reconciliation could tell before the deadline."""
         cid = order.client_order_id
         self.orders[cid] = order
-        self._publish_order(ev.OrderSubmitted, order)
+        self._events.order(ev.OrderSubmitted, order)
         result = await self._call(lambda: self.exchange.submit(order.spec))
         self._attempt_ended[cid] = trio.current_time()
         if isinstance(result, ExchangeOrder):
@@ -209,14 +210,14 @@ class TradeEngine:
             if isinstance(result, ExchangeRejected):
                 reason = result.reason
             order.mark_rejected(reason, self._clock.now())
-            self._publish_order(ev.OrderRejected, order, reason=reason, sent=True)
+            self._events.order(ev.OrderRejected, order, reason=reason, sent=True)
             self._finished(order)
             raise OrderRefused(f"the exchange refused the order: {result}")
         if order.state is not _S.NEW:  # a pushed update already told us where it is
             log.info("%s: submit answer lost (%s); the stream already placed it", cid, result)
             return
         order.mark_unknown(self._clock.now())
-        self._publish_order(ev.OrderUnknown, order, reason=str(result))
+        self._events.order(ev.OrderUnknown, order, reason=str(result))
         log.warning("%s: %s; reconciling by client order id", cid, result)
         await self._resolve(order)
         state: OrderState = order.state  # moved by the reconciliation above
@@ -244,7 +245,7 @@ class TradeEngine:
             log.info("%s: cancel refused (%s); asking the exchange", cid, result)
         elif order.is_open and order.state is not _S.UNKNOWN:
             order.mark_unknown(self._clock.now())
-            self._publish_order(ev.OrderUnknown, order, reason=f"cancel: {result}")
+            self._events.order(ev.OrderUnknown, order, reason=f"cancel: {result}")
         await self._resolve(order)
 
     async def _resolve(self, order: Order) -> None:
@@ -294,7 +295,7 @@ class TradeEngine:
     def _reject_lost(self, order: Order) -> None:
         order.reconcile(_S.REJECTED, Decimal(0), None, self._clock.now())
         order.reject_reason = "never reached the exchange"
-        self._publish_order(ev.OrderReconciled, order, state="rejected", filled_quantity=Decimal(0))
+        self._events.order(ev.OrderReconciled, order, state="rejected", filled_quantity=Decimal(0))
         self._finished(order)
 
     async def _reconciler(self) -> None:
@@ -334,56 +335,18 @@ class TradeEngine:
             return
         for reason in applied.dropped:
             log.warning("%s: dropped from a report: %s", cid, reason)
+        for fill in applied.fills:
+            self._marks[order.symbol] = fill.price
         try:
-            self._publish_applied(order, report, applied, reconciled=reconciled)
+            self._events.applied(order, report, applied, reconciled=reconciled)
+            account = self._accounts.get(order.strategy)
+            if account is not None:
+                for fill in applied.fills:
+                    account.on_fill(fill)
         except Exception:
-            log.exception("%s: publishing an update failed", cid)
+            log.exception("%s: publishing or booking an update failed", cid)
         if not order.is_open:
             self._finished(order)
-
-    def _publish_applied(
-        self, order: Order, report: ExchangeOrder, applied: Applied, *, reconciled: bool
-    ) -> None:
-        if applied.accepted:
-            self._publish_order(ev.OrderAccepted, order, exchange_order_id=order.exchange_order_id)
-        filled = order.filled_quantity - sum((f.quantity for f in applied.fills), Decimal(0))
-        account = self._accounts.get(order.strategy)
-        for i, fill in enumerate(applied.fills):
-            filled += fill.quantity
-            self._marks[order.symbol] = fill.price
-            last = i == len(applied.fills) - 1
-            kind = ev.OrderFilled if last and order.state is _S.FILLED else ev.OrderPartiallyFilled
-            self._publish_order(
-                kind,
-                order,
-                trade_id=fill.trade_id,
-                fill_quantity=fill.quantity,
-                fill_price=fill.price,
-                fee=fill.fee,
-                fee_asset=fill.fee_asset,
-                filled_quantity=min(filled, order.filled_quantity),
-            )
-            if account is not None:
-                account.on_fill(fill)
-        state = applied.state
-        late_fill = bool(applied.fills) and state is None and order.state.is_final
-        if reconciled or late_fill:
-            if reconciled or order.state is not _S.FILLED:
-                self._publish_order(
-                    ev.OrderReconciled,
-                    order,
-                    state=order.state.value,
-                    filled_quantity=order.filled_quantity,
-                )
-        elif state is _S.CANCELLED:
-            self._publish_order(ev.OrderCancelled, order, filled_quantity=order.filled_quantity)
-        elif state is _S.EXPIRED:
-            self._publish_order(
-                ev.OrderCancelled, order, filled_quantity=order.filled_quantity, reason="expired"
-            )
-        elif state is _S.REJECTED:
-            order.reject_reason = report.reason or "rejected"
-            self._publish_order(ev.OrderRejected, order, reason=order.reject_reason, sent=True)
 
     def _finished(self, order: Order) -> None:
         """A final order leaves every hot path (rule: cost per order does not grow)."""
@@ -397,13 +360,3 @@ class TradeEngine:
             if order.strategy in self._released and not account.orders:
                 self._released.discard(order.strategy)
                 del self._accounts[order.strategy]
-
-    def _publish_order(self, kind: type[ev.OrderEvent], order: Order, **fields: object) -> None:
-        self._publish(
-            kind(
-                time=self._clock.now(),
-                strategy=order.strategy or strategy_of(order.client_order_id) or "",
-                **order.spec.event_fields(),
-                **fields,
-            )
-        )
