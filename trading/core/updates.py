@@ -141,7 +141,7 @@ def _target(order: Order, report: ExchangeOrder) -> OrderState | str:
 def apply_update(order: Order, report: ExchangeOrder, at: float) -> Applied:
     """Apply what in ``report`` moves ``order`` forward; drop and describe the rest."""
     cid = order.client_order_id
-    for name in ("client_order_id", "symbol", "side"):
+    for name in ("client_order_id", "symbol", "side", "quantity"):
         if getattr(report, name) != getattr(order, name):
             return Applied(dropped=(f"report for another order: {name} {getattr(report, name)!r}",))
     if report.state in (_S.NEW, _S.UNKNOWN):

@@ -1,0 +1,346 @@
+"""The order path under faults (rule 4, contracts C1-C3): any exception, pushes before answers,
+answers lost after pushes, stale and bad reports, the not-found grace, bounded cancels."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, cast
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+import trading
+from tests.conftest import T0, EventLog
+from trading.core import events as ev
+from trading.core.orders import Order, OrderState, Side
+from trading.exchanges.base import ExchangeError, ExchangeOrder
+from trading.exchanges.paper import PaperBroker
+from trading.runtime.account import Account
+from trading.runtime.engine import TradeEngine
+from trading.testing import (
+    AcceptThenFail,
+    AcceptThenHang,
+    AcceptThenRaise,
+    Hang,
+    NotFound,
+    PushThenAnswer,
+    PushThenFail,
+    RaiseBefore,
+    Reject,
+)
+from trading.testing.exchange import FaultyExchange
+
+S = OrderState
+D = Decimal
+
+
+class Prices:
+    def __init__(self) -> None:
+        self.prices = {"BTCUSDT": 60_000.0, "ETHUSDT": 3_000.0}
+
+    def price(self, symbol: str, t: float) -> float:
+        return self.prices[symbol]
+
+
+@pytest.fixture
+def broker(vclock: trading.VirtualClock) -> PaperBroker:
+    return PaperBroker(Prices(), vclock)
+
+
+@pytest.fixture
+def fx(broker: PaperBroker) -> FaultyExchange:
+    return FaultyExchange(broker)
+
+
+async def start_engine(
+    nursery: trio.Nursery, fx: FaultyExchange, clock: trading.Clock, events: EventLog
+) -> TradeEngine:
+    engine = TradeEngine(fx, clock=clock, publish=events)
+    await nursery.start(engine.run)
+    return engine
+
+
+@pytest.fixture
+async def engine(
+    clock: MockClock,
+    nursery: trio.Nursery,
+    fx: FaultyExchange,
+    vclock: trading.VirtualClock,
+    events: EventLog,
+) -> TradeEngine:
+    return await start_engine(nursery, fx, vclock, events)
+
+
+@pytest.fixture
+def account(engine: TradeEngine) -> Account:
+    return engine.account("t")
+
+
+def kinds(events: EventLog, cid: str) -> list[str]:
+    return [
+        type(e).__name__
+        for e in events
+        if isinstance(e, ev.OrderEvent) and e.client_order_id == cid
+    ]
+
+
+async def buy(account: Account, qty: str = "0.01", price: str | None = None) -> Order:
+    return await account.submit(Side.BUY, qty, "BTCUSDT", price)
+
+
+# ------------------------------------------------------------------ point 1: any exception
+
+ERRORS: list[Exception] = [
+    ConnectionResetError(104, "Connection reset by peer"),
+    OSError("network unreachable"),
+    TimeoutError("read timed out"),  # what HTTP clients' timeouts derive from
+    ValueError("Expecting value: line 1 column 1 (char 0)"),  # a decoder on a broken body
+    ExchangeError("502 Bad Gateway"),
+]
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
+async def test_any_exception_after_the_order_was_placed_is_reconciled_and_booked(
+    clock: MockClock, account: Account, fx: FaultyExchange, events: EventLog, error: Exception
+) -> None:
+    fx.script("submit", AcceptThenRaise(error))
+    order = await buy(account)
+    assert order.state is S.FILLED and fx.placed[order.client_order_id] == 1
+    assert account.position("BTCUSDT").quantity == D("0.01")  # its fill is booked, once
+    assert kinds(events, order.client_order_id)[:2] == ["OrderSubmitted", "OrderUnknown"]
+    assert "OrderReconciled" in kinds(events, order.client_order_id)
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
+async def test_any_exception_before_the_order_was_placed_ends_rejected_not_new(
+    clock: MockClock, account: Account, fx: FaultyExchange, error: Exception
+) -> None:
+    fx.script("submit", RaiseBefore(error))
+    order = await buy(account)
+    assert order.state is S.REJECTED and order.reject_reason == "never reached the exchange"
+    assert fx.placed[order.client_order_id] == 0
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
+async def test_any_exception_from_a_cancel_is_reconciled(
+    clock: MockClock, account: Account, fx: FaultyExchange, error: Exception
+) -> None:
+    placed = await buy(account, price="50000")
+    unsent = await buy(account, price="49000")
+    fx.script("cancel", AcceptThenRaise(error), RaiseBefore(error))
+    await account.cancel(placed)  # the cancel happened, its answer was lost
+    await account.cancel(unsent)  # the cancel never left
+    assert placed.state is S.CANCELLED
+    assert unsent.state is S.SUBMITTED and account.open_orders() == [unsent]
+
+
+# ---------------------------------------------------------- point 2: pushes and stale reports
+
+
+async def test_fill_pushed_before_the_answer_is_booked_once(
+    clock: MockClock, account: Account, fx: FaultyExchange, events: EventLog
+) -> None:
+    fx.script("submit", PushThenAnswer())
+    order = await buy(account)
+    assert order.state is S.FILLED
+    assert kinds(events, order.client_order_id) == [
+        "OrderSubmitted",
+        "OrderAccepted",
+        "OrderFilled",
+    ]
+    assert account.position("BTCUSDT").quantity == D("0.01")
+
+
+async def test_answer_lost_after_the_push_returns_the_order_filled(
+    clock: MockClock, account: Account, fx: FaultyExchange, events: EventLog
+) -> None:
+    fx.script("submit", PushThenFail())
+    order = await buy(account)
+    assert order.state is S.FILLED  # ctx.buy returns it filled
+    assert "OrderUnknown" not in kinds(events, order.client_order_id)
+    assert account.position("BTCUSDT").quantity == D("0.01")
+    assert [m for m, _ in fx.calls] == ["submit"]  # the stream told all: nothing to ask
+
+
+def _evolve(report: ExchangeOrder, **changes: Any) -> ExchangeOrder:
+    fields = {a.name: getattr(report, a.name) for a in ExchangeOrder.__attrs_attrs__}
+    return ExchangeOrder(**{**fields, **changes})
+
+
+async def test_stale_duplicate_and_bad_pushes_are_dropped_and_never_raise(
+    clock: MockClock, engine: TradeEngine, account: Account, fx: FaultyExchange, broker: PaperBroker
+) -> None:
+    resting = await buy(account, price="50000")
+    filled = await buy(account)
+    snapshot = await broker.query("BTCUSDT", filled.client_order_id)
+    assert snapshot is not None
+    older = _evolve(snapshot, state=S.SUBMITTED, fills=(), filled_quantity=D(0))
+    bad: list[Any] = [
+        older,  # a REST snapshot older than the fill
+        snapshot,  # a duplicate
+        _evolve(snapshot, state=S.CANCELLED),  # a cancel ack after the fill
+        _evolve(snapshot, symbol="ETHUSDT"),  # not this order
+        _evolve(snapshot, client_order_id="someone-else"),  # not ours
+        _evolve(snapshot, state=S.NEW),  # not a state a report can have
+        _evolve(snapshot, client_order_id=resting.client_order_id, state=S.REJECTED),
+        _evolve(snapshot, client_order_id=resting.client_order_id, quantity=D(5)),
+        object(),  # not a report at all
+    ]
+    for report in bad:
+        fx.push(cast(ExchangeOrder, report))
+    assert filled.state is S.FILLED and len(filled.fills) == 1
+    assert resting.state is S.SUBMITTED
+    assert account.position("BTCUSDT").quantity == D("0.01")
+    again = await buy(account)  # the engine goes on
+    assert again.state is S.FILLED
+
+
+# ---------------------------------------------------------------- point 3: the not-found grace
+
+
+async def test_order_found_only_on_the_second_lookup_is_not_lost(
+    clock: MockClock, account: Account, fx: FaultyExchange
+) -> None:
+    fx.script("submit", AcceptThenFail())
+    fx.script("query", NotFound())
+    order = await buy(account)
+    assert order.state is S.FILLED and fx.pending("query") == ()
+    assert [m for m, _ in fx.calls] == ["submit", "query", "query"]
+
+
+async def test_grace_counts_real_time_not_a_fast_strategy_clock(
+    clock: MockClock, nursery: trio.Nursery, fx: FaultyExchange, events: EventLog
+) -> None:
+    fast = trading.VirtualClock(start=T0, speed=10_000)  # a day of bars in 9 s
+    engine = await start_engine(nursery, fx, fast, events)
+    fx.script("submit", AcceptThenFail())
+    fx.script("query", NotFound(), NotFound(), NotFound())  # 0, 0.25, 0.75 s after the attempt
+    order = await buy(engine.account("t"))
+    assert order.state is S.FILLED and fx.placed[order.client_order_id] == 1
+
+
+async def test_grace_starts_when_the_submit_attempt_ended(
+    clock: MockClock, account: Account, fx: FaultyExchange
+) -> None:
+    fx.script("submit", AcceptThenHang())  # placed; no answer for the whole call_timeout (10 s)
+    fx.script("query", NotFound())  # 10 s after sending, but 0 s after the attempt ended
+    start = trio.current_time()
+    order = await buy(account)
+    assert order.state is S.FILLED
+    assert trio.current_time() - start == pytest.approx(10.25)
+
+
+async def test_not_found_past_the_grace_is_rejected_after_repeated_lookups(
+    clock: MockClock, account: Account, fx: FaultyExchange
+) -> None:
+    fx.script("submit", Hang())  # never reached the exchange
+    start = trio.current_time()
+    order = await buy(account)
+    assert order.state is S.REJECTED and order.reject_reason == "never reached the exchange"
+    assert trio.current_time() - start == pytest.approx(10 + 5)  # call_timeout + grace
+    assert [m for m, _ in fx.calls].count("query") >= 4
+
+
+# ------------------------------------------------------- C1/C2: bounded, truthful shutdown
+
+
+async def test_hanging_cancel_under_a_one_second_stop_deadline(
+    clock: MockClock, account: Account, fx: FaultyExchange
+) -> None:
+    order = await buy(account, price="50000")
+    fx.script("cancel", Hang())
+    fx.script("query", Hang())
+    start = trio.current_time()
+    with trio.CancelScope(shield=True, deadline=start + 1):  # what a stop's wind-down opens
+        lines = await account.shutdown()
+    assert trio.current_time() - start == pytest.approx(1)
+    cid = order.client_order_id
+    assert lines == [
+        f"could not cancel {cid} (unknown: no answer before the deadline; still reconciling)"
+    ]
+    assert not any(line.startswith("cancelled") for line in lines)
+
+
+async def test_refused_cancel_is_reported_as_still_resting(
+    clock: MockClock, account: Account, fx: FaultyExchange
+) -> None:
+    kept = await buy(account, price="50000")
+    gone = await buy(account, price="49000")
+    fx.script("cancel", Reject("-2011", "Unknown order sent."))
+    lines = await account.shutdown()
+    assert lines == [
+        f"cancelled 1 open order(s): {gone.client_order_id}",
+        f"could not cancel {kept.client_order_id} (still resting, submitted)",
+    ]
+
+
+async def test_stop_with_a_hanging_cancel_returns_within_stop_timeout(
+    clock: MockClock, vclock: trading.VirtualClock, events: EventLog, fx: FaultyExchange
+) -> None:
+    class Rests(trading.Strategy):
+        async def next(self, ctx: trading.Context) -> None:
+            if not ctx.open_orders():
+                await ctx.buy("0.01", price="50000")
+
+    async with trading.Runner(clock=vclock, publish=events, exchange=fx, stop_timeout=1) as r:
+        await r.add(Rests(), name="t")
+        await trio.sleep(1)
+        fx.script("cancel", Hang())
+        fx.script("query", Hang())
+        start = trio.current_time()
+        (reply,) = await r.send("stop t")
+        elapsed = trio.current_time() - start
+    assert elapsed <= 1.5  # not call_timeout + reconcile_timeout (40 s)
+    assert "could not cancel tt-t-" in reply.message and "cancelled 1" not in reply.message
+
+
+# ---------------------------------------------------------- point 20: the kill switch's day
+
+
+async def test_daily_loss_counts_the_first_fills_fee(
+    clock: MockClock, account: Account, events: EventLog
+) -> None:
+    account.limits = trading.RiskLimits(max_daily_loss=D(5))
+    order = await buy(account, "0.1")  # fee 0.1% of ~6003 USDT = ~6.00 USDT, at an unmoved mark
+    assert order.fees > 5
+    assert account.halted is not None and "daily loss 6.00" in account.halted
+    (breach,) = events.of(ev.RiskBreached)
+    assert breach.rule == "max_daily_loss"  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------ point 8 and C6: what the engine keeps
+
+
+async def test_finished_orders_leave_the_engine_and_the_account(
+    clock: MockClock, engine: TradeEngine, account: Account
+) -> None:
+    for _ in range(5):
+        await buy(account)
+    resting = [await buy(account, price=p) for p in ("50000", "49000")]
+    assert list(engine.orders) == [o.client_order_id for o in resting]
+    assert account.open_orders() == resting and list(account.orders.values()) == resting
+    await account.cancel(resting[0])
+    assert account.open_orders() == [resting[1]] and list(engine.orders) == [
+        resting[1].client_order_id
+    ]
+    assert await account.cancel(resting[0]) is resting[0]  # a finished order: nothing to do
+
+
+async def test_release_forgets_a_strategy_once_its_orders_are_resolved(
+    clock: MockClock, engine: TradeEngine, broker: PaperBroker
+) -> None:
+    account = engine.account("gone")
+    account.on_kill = lambda reason: None
+    resting = await account.submit(Side.BUY, "0.01", "BTCUSDT", "50000")
+    engine.release("gone")
+    assert account.on_kill is None
+    assert engine.account("other") is not account
+    # Its open order still needs it: a fill of that order reaches its books.
+    prices = broker._prices
+    assert isinstance(prices, Prices)
+    prices.prices["BTCUSDT"] = 49_000.0
+    await trio.sleep(61)
+    assert resting.state is S.FILLED and account.position("BTCUSDT").quantity == D("0.01")
+    assert "gone" not in engine._accounts  # now it is forgotten
+    engine.release("never-existed")  # harmless
