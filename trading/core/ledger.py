@@ -271,7 +271,11 @@ class Portfolio:
     symbols: dict[str, tuple[str, str]] = attrs.field(converter=_copy_symbols)
     balances: dict[str, Decimal] = attrs.field(factory=dict, converter=_copy_balances)
     positions: dict[str, Position] = attrs.field(factory=dict, converter=_copy_positions)
-    _applied: dict[tuple[str, str], Fill] = attrs.field(init=False, factory=dict, repr=False)
+    # (symbol, trade id) -> the fill's numbers. Plain tuples of str and Decimal, which the
+    # garbage collector stops tracking: a long run's books do not slow every collection down.
+    _applied: dict[tuple[str, str], tuple[str, Decimal, Decimal, Decimal]] = attrs.field(
+        init=False, factory=dict, repr=False
+    )
     _by_pair: dict[tuple[str, str], str] = attrs.field(init=False, factory=dict, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -297,14 +301,10 @@ class Portfolio:
                 f"known symbols: {sorted(self.symbols)}"
             )
         key = (fill.symbol, fill.trade_id)
+        numbers = (fill.side.value, fill.quantity, fill.price, fill.fee)
         seen = self._applied.get(key)
         if seen is not None:
-            if (seen.side, seen.quantity, seen.price, seen.fee) != (
-                fill.side,
-                fill.quantity,
-                fill.price,
-                fill.fee,
-            ):
+            if seen != numbers:
                 raise PortfolioError(
                     f"trade {fill.trade_id!r} on {fill.symbol} resent with different numbers"
                 )
@@ -328,7 +328,7 @@ class Portfolio:
         self.positions[fill.symbol] = position
         self.balances[quote] = new_quote
         self.balances[base] = new_base
-        self._applied[key] = fill
+        self._applied[key] = numbers
         return True
 
     def position(self, symbol: str) -> Position:
