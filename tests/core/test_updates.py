@@ -36,7 +36,10 @@ def new_order(side: Side = Side.BUY, state: OrderState = S.NEW) -> Order:
     return order
 
 
-def fill(n: int, quantity: Decimal, price: Decimal = D(100), side: Side = Side.BUY) -> Fill:
+HUNDRED = D(100)
+
+
+def fill(n: int, quantity: Decimal, price: Decimal = HUNDRED, side: Side = Side.BUY) -> Fill:
     return Fill(
         client_order_id=CID,
         symbol="BTCUSDT",

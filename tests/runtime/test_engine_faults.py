@@ -344,3 +344,36 @@ async def test_release_forgets_a_strategy_once_its_orders_are_resolved(
     assert resting.state is S.FILLED and account.position("BTCUSDT").quantity == D("0.01")
     assert "gone" not in engine._accounts  # now it is forgotten
     engine.release("never-existed")  # harmless
+
+
+async def test_a_hanging_submit_never_outlives_the_callers_deadline(
+    clock: MockClock, account: Account, fx: FaultyExchange
+) -> None:
+    fx.script("submit", AcceptThenHang())
+    fx.script("query", Hang())
+    start = trio.current_time()
+    with (
+        trio.CancelScope(shield=True, deadline=start + 1),
+        pytest.raises(trading.OrderUnresolved),
+    ):
+        await buy(account)
+    assert trio.current_time() - start == pytest.approx(1)
+    (order,) = account.open_orders()
+    assert order.state is S.UNKNOWN  # reported, and chased in the background
+    await trio.sleep(60)
+    assert order.state is S.FILLED and account.open_orders() == []
+
+
+async def test_no_order_is_sent_once_the_deadline_has_passed(
+    clock: MockClock, account: Account, fx: FaultyExchange
+) -> None:
+    with (
+        trio.CancelScope(shield=True, deadline=trio.current_time()),
+        pytest.raises(trading.OrderRefused, match="no time left"),
+    ):
+        await buy(account)
+    assert fx.calls == []
+
+
+def test_order_unresolved_is_an_order_error_exported_flat() -> None:
+    assert issubclass(trading.OrderUnresolved, trading.OrderError)
