@@ -3,15 +3,17 @@
 Everything that affects an order's lifecycle lives here, and nothing else does.
 The rules this module keeps:
 
-* An order's state changes only through ``Order``'s ``mark_*``, ``apply_fill``
-  and ``reconcile`` methods, and every one of them consults :data:`TRANSITIONS`,
-  the single table of legal moves. A move that is not in the table raises
-  :class:`IllegalTransition`; any failed call leaves the order untouched.
+* An order's state changes only through ``Order``'s methods (``mark_*``,
+  ``apply_fill``, ``reconcile``, ``move_to``), and every one of them consults
+  :data:`TRANSITIONS`, the single table of legal moves. A move that is not in
+  the table raises :class:`IllegalTransition`; a failed call changes nothing.
 * Final states (filled, cancelled, rejected, expired) never change. ``UNKNOWN``
   is *not* final: it means we lost track mid-flight (a timeout, a dropped
   connection) and must reconcile with the exchange by client order id.
 * Fills are idempotent by ``trade_id``, because exchanges resend them, and an
   order is never filled beyond its quantity; filled quantity never decreases.
+  ``book_fill`` and ``adopt_reported`` record fills without moving the state:
+  ``trading.core.updates`` uses them for updates that arrive out of order.
 * Prices, quantities, fees and money are :class:`~decimal.Decimal`, never
   float. Times are epoch seconds handed in by the caller.
 * No IO, no clock, no event loop: the engine feeds events in and reads state
@@ -74,39 +76,18 @@ __all__ = [
 
 _S = OrderState
 
+_AFTER_ACK: Final = frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED})
+
 #: The one table of legal moves: state -> states it may move to. Read-only so
 #: that nothing can quietly widen the state machine at runtime.
 TRANSITIONS: Final[Mapping[OrderState, frozenset[OrderState]]] = MappingProxyType(
     {
         _S.NEW: frozenset({_S.SUBMITTED, _S.REJECTED, _S.UNKNOWN}),
-        _S.SUBMITTED: frozenset(
-            {
-                _S.PARTIALLY_FILLED,
-                _S.FILLED,
-                _S.CANCELLED,
-                _S.REJECTED,
-                _S.EXPIRED,
-                _S.UNKNOWN,
-            }
-        ),
-        _S.PARTIALLY_FILLED: frozenset(
-            {_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED, _S.UNKNOWN}
-        ),
+        _S.SUBMITTED: _AFTER_ACK | {_S.REJECTED, _S.UNKNOWN},
+        _S.PARTIALLY_FILLED: _AFTER_ACK | {_S.UNKNOWN},
         # Reconciliation: the exchange tells us where the order really is.
-        _S.UNKNOWN: frozenset(
-            {
-                _S.SUBMITTED,
-                _S.PARTIALLY_FILLED,
-                _S.FILLED,
-                _S.CANCELLED,
-                _S.REJECTED,
-                _S.EXPIRED,
-            }
-        ),
-        _S.FILLED: frozenset(),
-        _S.CANCELLED: frozenset(),
-        _S.REJECTED: frozenset(),
-        _S.EXPIRED: frozenset(),
+        _S.UNKNOWN: _AFTER_ACK | {_S.SUBMITTED, _S.REJECTED},
+        **{final: frozenset() for final in (_S.FILLED, _S.CANCELLED, _S.REJECTED, _S.EXPIRED)},
     }
 )
 
@@ -348,39 +329,20 @@ class Order:
         average_price: Decimal | None,
         at: float,
     ) -> None:
-        """Adopt what the exchange reports, within the transition table.
-
-        ``filled_quantity`` is the exchange's cumulative figure and may not be
-        below what we have already seen (that report is stale). If it is
-        *above*, the extra trades are adopted without their trade ids, so a
-        later ``apply_fill`` for one of them would count it again: apply the
-        exchange's trades first, then reconcile the state. ``average_price`` is
-        required when anything is filled and ignored otherwise; when the
-        reported quantity equals ours, our own fill-based average is kept.
+        """Adopt, strictly, the state and cumulative fill the exchange reports: a figure below
+        ours (stale), past the quantity, contradicting ``state`` or without an average price for
+        new fills raises InvalidFill, and nothing changes. Extra trades are adopted without their
+        trade ids: apply the trades first (for out-of-order updates see ``trading.core.updates``).
         """
         self._require(state)
-        if not is_finite_decimal(filled_quantity) or not (
-            self.filled_quantity <= filled_quantity <= self.quantity
-        ):
+        if not is_finite_decimal(filled_quantity) or filled_quantity < self.filled_quantity:
             raise InvalidFill(
-                f"order {self.client_order_id!r}: reported filled quantity "
-                f"{filled_quantity!r} is outside [{self.filled_quantity}, {self.quantity}]"
+                f"order {self.client_order_id!r}: reported filled quantity {filled_quantity!r} "
+                f"is below the {self.filled_quantity} already seen"
             )
         self._require_consistent(state, filled_quantity)
-        notional = self._notional
-        average = self.average_fill_price
-        if filled_quantity > self.filled_quantity:
-            if average_price is None or not is_finite_decimal(average_price) or average_price <= 0:
-                raise InvalidFill(
-                    f"order {self.client_order_id!r}: reported fills need an "
-                    f"average price > 0, got {average_price!r}"
-                )
-            notional = average_price * filled_quantity
-            average = average_price
+        self.adopt_reported(filled_quantity, average_price)  # raises before changing anything
         self.state = state
-        self.filled_quantity = filled_quantity
-        self._notional = notional
-        self.average_fill_price = average
         if state is OrderState.REJECTED and self.reject_reason is None:
             self.reject_reason = "rejected (reported by reconciliation)"
         self.updated_at = at
