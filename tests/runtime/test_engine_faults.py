@@ -8,10 +8,13 @@ from typing import Any, cast
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from trio.testing import MockClock
 
 import trading
 from tests.conftest import T0, EventLog
+from tests.runtime.test_engine import order_states
 from trading.core import events as ev
 from trading.core.orders import Order, OrderState, Side
 from trading.exchanges.base import ExchangeError, ExchangeOrder
@@ -19,11 +22,16 @@ from trading.exchanges.paper import PaperBroker
 from trading.runtime.account import Account
 from trading.runtime.engine import TradeEngine
 from trading.testing import (
+    AcceptThenDelay,
     AcceptThenFail,
     AcceptThenHang,
     AcceptThenRaise,
+    Delay,
+    FailBefore,
+    Fault,
     Hang,
     NotFound,
+    PassThrough,
     PushThenAnswer,
     PushThenFail,
     RaiseBefore,
@@ -377,3 +385,73 @@ async def test_no_order_is_sent_once_the_deadline_has_passed(
 
 def test_order_unresolved_is_an_order_error_exported_flat() -> None:
     assert issubclass(trading.OrderUnresolved, trading.OrderError)
+
+
+# ------------------------------------------- every fault, generated: known, booked once, no dup
+
+SUBMIT_FAULTS = st.one_of(
+    st.sampled_from(
+        [
+            PassThrough(),
+            Delay(3),
+            Delay(30),
+            Hang(),
+            FailBefore(),
+            AcceptThenHang(),
+            AcceptThenFail(),
+            AcceptThenDelay(30),
+            PushThenAnswer(),
+            PushThenFail(),
+        ]
+    ),
+    st.builds(RaiseBefore, st.sampled_from(ERRORS)),
+    st.builds(AcceptThenRaise, st.sampled_from(ERRORS)),
+)
+QUERY_FAULTS = st.lists(
+    st.sampled_from([PassThrough(), NotFound(), FailBefore(), RaiseBefore(ValueError("x"))]),
+    max_size=4,
+)
+
+
+@settings(max_examples=60)
+@given(
+    faults=st.lists(SUBMIT_FAULTS, min_size=1, max_size=4),
+    queries=QUERY_FAULTS,
+    resting=st.booleans(),
+)
+def test_whatever_a_submit_meets_the_order_ends_known_booked_once_never_duplicated(
+    faults: list[Fault], queries: list[Fault], resting: bool
+) -> None:
+    async def main() -> None:
+        vclock = trading.VirtualClock(start=T0)
+        broker = PaperBroker(Prices(), vclock)
+        fx = FaultyExchange(broker)
+        fx.script("submit", *faults)
+        fx.script("query", *queries)
+        events = EventLog()
+        async with trio.open_nursery() as nursery:
+            engine = await start_engine(nursery, fx, vclock, events)
+            account = engine.account("t")
+            for _ in faults:
+                try:
+                    order = await buy(account, price="60100" if resting else None)
+                except (trading.OrderRefused, trading.OrderUnresolved):
+                    continue  # judged below, by its events
+                assert order.state is not S.NEW
+            await trio.sleep(600)  # the background reconciler finishes what is left
+            expected = D(0)
+            for cid, (state, filled) in order_states(events).items():
+                assert fx.placed[cid] <= 1
+                at_exchange = await broker.query("BTCUSDT", cid)
+                if at_exchange is None:
+                    assert state is S.REJECTED
+                else:
+                    assert (state, filled) == (at_exchange.state, at_exchange.filled_quantity)
+                    expected += at_exchange.filled_quantity
+            assert account.position("BTCUSDT").quantity == expected  # every fill, once
+            assert engine.orders == {} or all(
+                o.state is S.SUBMITTED for o in account.orders.values()
+            )
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=MockClock(autojump_threshold=0))
