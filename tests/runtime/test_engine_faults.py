@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 import trio
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from trio.testing import MockClock
 
@@ -413,7 +413,9 @@ QUERY_FAULTS = st.lists(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=100)
+@example(faults=[PushThenFail(), PushThenAnswer()], queries=[], resting=False)
+@example(faults=[AcceptThenHang(), Hang()], queries=[NotFound(), NotFound()], resting=True)
 @given(
     faults=st.lists(SUBMIT_FAULTS, min_size=1, max_size=4),
     queries=QUERY_FAULTS,
