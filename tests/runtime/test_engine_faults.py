@@ -457,3 +457,22 @@ def test_whatever_a_submit_meets_the_order_ends_known_booked_once_never_duplicat
             nursery.cancel_scope.cancel()
 
     trio.run(main, clock=MockClock(autojump_threshold=0))
+
+
+async def test_stopping_the_engine_does_not_wait_for_background_reconciliation(
+    clock: MockClock, fx: FaultyExchange, vclock: trading.VirtualClock, events: EventLog
+) -> None:
+    fx.script("submit", AcceptThenHang())
+    fx.script("query", *[Hang()] * 5)
+    async with trio.open_nursery() as nursery:
+        engine = await start_engine(nursery, fx, vclock, events)
+        with (
+            trio.CancelScope(shield=True, deadline=trio.current_time() + 1),
+            pytest.raises(trading.OrderUnresolved),
+        ):
+            await buy(engine.account("t"))
+        await trio.sleep(5)  # the background reconciler is inside a query that hangs
+        assert engine.orders
+        start = trio.current_time()
+        nursery.cancel_scope.cancel()
+    assert trio.current_time() == start

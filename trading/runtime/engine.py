@@ -262,12 +262,14 @@ class TradeEngine:
         ended = self._attempt_ended.get(order.client_order_id, trio.current_time())
         return trio.current_time() - ended >= self.not_found_grace
 
-    async def _reconcile(self, order: Order, budget: float) -> bool:
+    async def _reconcile(self, order: Order, budget: float, *, shield: bool = True) -> bool:
         """Ask the exchange about ``order`` until it knows, within ``budget`` and the caller's
-        deadline (C1). True once the order's state is known."""
+        deadline (C1). True once the order's state is known. Shielded for a caller that must
+        not go on before it knows; the background reconciler is not (asking is read-only, so
+        stopping the engine may cancel it at once)."""
         cid = order.client_order_id
         delay = 0.25
-        with shield_within(budget):
+        with shield_within(budget) if shield else trio.move_on_after(budget):
             while True:
                 try:
                     report = await self.exchange.query(order.symbol, cid)
@@ -305,7 +307,7 @@ class TradeEngine:
             self._wake_reconciler = trio.Event()
             while self._unresolved:
                 for cid, order in list(self._unresolved.items()):
-                    done = await self._reconcile(order, self.reconcile_timeout)
+                    done = await self._reconcile(order, self.reconcile_timeout, shield=False)
                     if done or not order.is_open:
                         self._unresolved.pop(cid, None)
                 if self._unresolved:
