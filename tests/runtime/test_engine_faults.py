@@ -476,3 +476,65 @@ async def test_stopping_the_engine_does_not_wait_for_background_reconciliation(
         start = trio.current_time()
         nursery.cancel_scope.cancel()
     assert trio.current_time() == start
+
+
+async def test_trades_pushed_after_the_order_finished_are_still_booked(
+    clock: MockClock, account: Account, fx: FaultyExchange, events: EventLog
+) -> None:
+    order = await buy(account, price="50000")
+    assert order.exchange_order_id is not None
+    half = D("0.005")
+    trade = trading.Fill(
+        client_order_id=order.client_order_id,
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        quantity=half,
+        price=D(50000),
+        fee=D("0.25"),
+        fee_asset="USDT",
+        time=T0,
+        trade_id="late-1",
+    )
+    spec = order.spec
+    eid = order.exchange_order_id
+    # The cancel's answer knows a trade happened; the trade itself is pushed later.
+    fx.push(
+        ExchangeOrder.of(
+            spec,
+            exchange_order_id=eid,
+            state=S.CANCELLED,
+            filled_quantity=half,
+            average_price=D(50000),
+        )
+    )
+    assert order.state is S.CANCELLED and account.open_orders() == []
+    assert account.position("BTCUSDT").quantity == 0  # not booked yet: no trade to book
+    partial = ExchangeOrder.of(
+        spec,
+        exchange_order_id=eid,
+        state=S.PARTIALLY_FILLED,
+        filled_quantity=half,
+        average_price=D(50000),
+        fills=(trade,),
+    )
+    fx.push(partial)
+    fx.push(partial)  # and again
+    assert account.position("BTCUSDT").quantity == half and order.fees == D("0.25")
+    last = [e for e in events if isinstance(e, ev.OrderEvent)][-1]
+    assert isinstance(last, ev.OrderReconciled) and last.state == "cancelled"
+    assert order.state is S.CANCELLED
+
+
+def test_the_account_routes_through_a_port_not_the_engine() -> None:
+    """Layout: no account.py <-> engine.py cycle, not even for type checking."""
+    import ast
+    import inspect
+
+    import trading.runtime.account as account_module
+
+    tree = ast.parse(inspect.getsource(account_module))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "trading.runtime.engine" not in imported
+    assert "trading.runtime.routing" in imported

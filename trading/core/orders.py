@@ -206,6 +206,11 @@ class Order:
         return self._spec
 
     @property
+    def unbooked_quantity(self) -> Decimal:
+        """Filled quantity a report announced whose trades have not arrived yet."""
+        return self.filled_quantity - self._fill_quantity
+
+    @property
     def remaining_quantity(self) -> Decimal:
         return self.quantity - self.filled_quantity
 

@@ -93,6 +93,9 @@ class TradeEngine:
         # many runs, not just within one.
         self.run_id = run_id or secrets.token_hex(4)
         self.orders: dict[str, Order] = {}  # open and unknown orders only
+        # Finished orders a report said traded more than the trades we have: their trades may
+        # still be pushed, and must be booked. Off the hot paths; they leave once booked.
+        self._awaiting_trades: dict[str, Order] = {}
         self._marks: dict[str, Decimal] = {}
         self._attempt_ended: dict[str, float] = {}  # trio time a submit attempt ended
         self._seq = itertools.count(1)
@@ -318,7 +321,8 @@ class TradeEngine:
     def _on_update(self, report: ExchangeOrder) -> None:
         """The exchange's push callback: never raises (a bad report is logged and dropped)."""
         try:
-            order = self.orders.get(report.client_order_id)
+            cid = report.client_order_id
+            order = self.orders.get(cid) or self._awaiting_trades.get(cid)
             if order is None:
                 log.debug("update for an order not open here: %s", report.client_order_id)
                 return
@@ -354,6 +358,10 @@ class TradeEngine:
         """A final order leaves every hot path (rule: cost per order does not grow)."""
         cid = order.client_order_id
         self.orders.pop(cid, None)
+        if order.unbooked_quantity > 0:
+            self._awaiting_trades[cid] = order
+        else:
+            self._awaiting_trades.pop(cid, None)
         self._attempt_ended.pop(cid, None)
         self._unresolved.pop(cid, None)
         account = self._accounts.get(order.strategy)
