@@ -538,3 +538,22 @@ def test_the_account_routes_through_a_port_not_the_engine() -> None:
     }
     assert "trading.runtime.engine" not in imported
     assert "trading.runtime.routing" in imported
+
+
+async def test_ctx_buy_returns_the_order_filled_when_its_answer_is_lost_after_the_push(
+    clock: MockClock, vclock: trading.VirtualClock, events: EventLog, fx: FaultyExchange
+) -> None:
+    got: list[Order] = []
+
+    class Buys(trading.Strategy):
+        async def next(self, ctx: trading.Context) -> None:
+            if not got:
+                got.append(await ctx.buy("0.01"))
+
+    fx.script("submit", PushThenFail())
+    async with trading.Runner(clock=vclock, publish=events, exchange=fx) as runner:
+        sr = await runner.add(Buys(), name="t")
+        await trio.sleep(1)
+        assert sr.state is trading.StrategyState.SLEEPING  # no failure, no restart
+    (order,) = got
+    assert order.state is S.FILLED and fx.placed[order.client_order_id] == 1

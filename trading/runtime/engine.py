@@ -209,13 +209,14 @@ class TradeEngine:
                 return
             result = "its answer could not be used"
         if isinstance(result, ExchangeRejected | _NotSent) and order.state is _S.NEW:
-            reason = "not sent: no time left before the deadline"
             if isinstance(result, ExchangeRejected):
-                reason = result.reason
+                reason, message = result.reason, f"the exchange refused the order: {result}"
+            else:
+                reason = message = "not sent: no time left before the deadline"
             order.mark_rejected(reason, self._clock.now())
             self._events.order(ev.OrderRejected, order, reason=reason, sent=True)
             self._finished(order)
-            raise OrderRefused(f"the exchange refused the order: {result}")
+            raise OrderRefused(message)
         if order.state is not _S.NEW:  # a pushed update already told us where it is
             log.info("%s: submit answer lost (%s); the stream already placed it", cid, result)
             return
