@@ -14,6 +14,7 @@ from trio.testing import MockClock
 
 import trading
 from tests.conftest import T0, EventLog
+from tests.runtime.conftest import Prices, buy, kinds, start_engine
 from tests.runtime.test_engine import order_states
 from trading.core import events as ev
 from trading.core.orders import Order, OrderState, Side
@@ -35,66 +36,11 @@ from trading.testing import (
     PushThenAnswer,
     PushThenFail,
     RaiseBefore,
-    Reject,
 )
 from trading.testing.exchange import FaultyExchange
 
 S = OrderState
 D = Decimal
-
-
-class Prices:
-    def __init__(self) -> None:
-        self.prices = {"BTCUSDT": 60_000.0, "ETHUSDT": 3_000.0}
-
-    def price(self, symbol: str, t: float) -> float:
-        return self.prices[symbol]
-
-
-@pytest.fixture
-def broker(vclock: trading.VirtualClock) -> PaperBroker:
-    return PaperBroker(Prices(), vclock)
-
-
-@pytest.fixture
-def fx(broker: PaperBroker) -> FaultyExchange:
-    return FaultyExchange(broker)
-
-
-async def start_engine(
-    nursery: trio.Nursery, fx: FaultyExchange, clock: trading.Clock, events: EventLog
-) -> TradeEngine:
-    engine = TradeEngine(fx, clock=clock, publish=events)
-    await nursery.start(engine.run)
-    return engine
-
-
-@pytest.fixture
-async def engine(
-    clock: MockClock,
-    nursery: trio.Nursery,
-    fx: FaultyExchange,
-    vclock: trading.VirtualClock,
-    events: EventLog,
-) -> TradeEngine:
-    return await start_engine(nursery, fx, vclock, events)
-
-
-@pytest.fixture
-def account(engine: TradeEngine) -> Account:
-    return engine.account("t")
-
-
-def kinds(events: EventLog, cid: str) -> list[str]:
-    return [
-        type(e).__name__
-        for e in events
-        if isinstance(e, ev.OrderEvent) and e.client_order_id == cid
-    ]
-
-
-async def buy(account: Account, qty: str = "0.01", price: str | None = None) -> Order:
-    return await account.submit(Side.BUY, qty, "BTCUSDT", price)
 
 
 # ------------------------------------------------------------------ point 1: any exception
@@ -250,143 +196,6 @@ async def test_not_found_past_the_grace_is_rejected_after_repeated_lookups(
     assert [m for m, _ in fx.calls].count("query") >= 4
 
 
-# ------------------------------------------------------- C1/C2: bounded, truthful shutdown
-
-
-async def test_hanging_cancel_under_a_one_second_stop_deadline(
-    clock: MockClock, account: Account, fx: FaultyExchange
-) -> None:
-    order = await buy(account, price="50000")
-    fx.script("cancel", Hang())
-    fx.script("query", Hang())
-    start = trio.current_time()
-    with trio.CancelScope(shield=True, deadline=start + 1):  # what a stop's wind-down opens
-        lines = await account.shutdown()
-    assert trio.current_time() - start == pytest.approx(1)
-    cid = order.client_order_id
-    assert lines == [
-        f"could not cancel {cid} (unknown: no answer before the deadline; still reconciling)"
-    ]
-    assert not any(line.startswith("cancelled") for line in lines)
-
-
-async def test_refused_cancel_is_reported_as_still_resting(
-    clock: MockClock, account: Account, fx: FaultyExchange
-) -> None:
-    kept = await buy(account, price="50000")
-    gone = await buy(account, price="49000")
-    fx.script("cancel", Reject("-2011", "Unknown order sent."))
-    lines = await account.shutdown()
-    assert lines == [
-        f"cancelled 1 open order(s): {gone.client_order_id}",
-        f"could not cancel {kept.client_order_id} (still resting, submitted)",
-    ]
-
-
-async def test_stop_with_a_hanging_cancel_returns_within_stop_timeout(
-    clock: MockClock, vclock: trading.VirtualClock, events: EventLog, fx: FaultyExchange
-) -> None:
-    class Rests(trading.Strategy):
-        async def next(self, ctx: trading.Context) -> None:
-            if not ctx.open_orders():
-                await ctx.buy("0.01", price="50000")
-
-    async with trading.Runner(clock=vclock, publish=events, exchange=fx, stop_timeout=1) as r:
-        await r.add(Rests(), name="t")
-        await trio.sleep(1)
-        fx.script("cancel", Hang())
-        fx.script("query", Hang())
-        start = trio.current_time()
-        (reply,) = await r.send("stop t")
-        elapsed = trio.current_time() - start
-    assert elapsed <= 1.5  # not call_timeout + reconcile_timeout (40 s)
-    assert "could not cancel tt-t-" in reply.message and "cancelled 1" not in reply.message
-
-
-# ---------------------------------------------------------- point 20: the kill switch's day
-
-
-async def test_daily_loss_counts_the_first_fills_fee(
-    clock: MockClock, account: Account, events: EventLog
-) -> None:
-    account.limits = trading.RiskLimits(max_daily_loss=D(5))
-    order = await buy(account, "0.1")  # fee 0.1% of ~6003 USDT = ~6.00 USDT, at an unmoved mark
-    assert order.fees > 5
-    assert account.halted is not None and "daily loss 6.00" in account.halted
-    (breach,) = events.of(ev.RiskBreached)
-    assert breach.rule == "max_daily_loss"  # type: ignore[attr-defined]
-
-
-# ------------------------------------------------------ point 8 and C6: what the engine keeps
-
-
-async def test_finished_orders_leave_the_engine_and_the_account(
-    clock: MockClock, engine: TradeEngine, account: Account
-) -> None:
-    for _ in range(5):
-        await buy(account)
-    resting = [await buy(account, price=p) for p in ("50000", "49000")]
-    assert list(engine.orders) == [o.client_order_id for o in resting]
-    assert account.open_orders() == resting and list(account.orders.values()) == resting
-    await account.cancel(resting[0])
-    assert account.open_orders() == [resting[1]] and list(engine.orders) == [
-        resting[1].client_order_id
-    ]
-    assert await account.cancel(resting[0]) is resting[0]  # a finished order: nothing to do
-
-
-async def test_release_forgets_a_strategy_once_its_orders_are_resolved(
-    clock: MockClock, engine: TradeEngine, broker: PaperBroker
-) -> None:
-    account = engine.account("gone")
-    account.on_kill = lambda reason: None
-    resting = await account.submit(Side.BUY, "0.01", "BTCUSDT", "50000")
-    engine.release("gone")
-    assert account.on_kill is None
-    assert engine.account("other") is not account
-    # Its open order still needs it: a fill of that order reaches its books.
-    prices = broker._prices
-    assert isinstance(prices, Prices)
-    prices.prices["BTCUSDT"] = 49_000.0
-    await trio.sleep(61)
-    assert resting.state is S.FILLED and account.position("BTCUSDT").quantity == D("0.01")
-    assert "gone" not in engine._accounts  # now it is forgotten
-    engine.release("never-existed")  # harmless
-
-
-async def test_a_hanging_submit_never_outlives_the_callers_deadline(
-    clock: MockClock, account: Account, fx: FaultyExchange
-) -> None:
-    fx.script("submit", AcceptThenHang())
-    fx.script("query", Hang())
-    start = trio.current_time()
-    with (
-        trio.CancelScope(shield=True, deadline=start + 1),
-        pytest.raises(trading.OrderUnresolved),
-    ):
-        await buy(account)
-    assert trio.current_time() - start == pytest.approx(1)
-    (order,) = account.open_orders()
-    assert order.state is S.UNKNOWN  # reported, and chased in the background
-    await trio.sleep(60)
-    assert order.state is S.FILLED and account.open_orders() == []
-
-
-async def test_no_order_is_sent_once_the_deadline_has_passed(
-    clock: MockClock, account: Account, fx: FaultyExchange
-) -> None:
-    with (
-        trio.CancelScope(shield=True, deadline=trio.current_time()),
-        pytest.raises(trading.OrderRefused, match="no time left"),
-    ):
-        await buy(account)
-    assert fx.calls == []
-
-
-def test_order_unresolved_is_an_order_error_exported_flat() -> None:
-    assert issubclass(trading.OrderUnresolved, trading.OrderError)
-
-
 # ------------------------------------------- every fault, generated: known, booked once, no dup
 
 SUBMIT_FAULTS = st.one_of(
@@ -523,21 +332,6 @@ async def test_trades_pushed_after_the_order_finished_are_still_booked(
     last = [e for e in events if isinstance(e, ev.OrderEvent)][-1]
     assert isinstance(last, ev.OrderReconciled) and last.state == "cancelled"
     assert order.state is S.CANCELLED
-
-
-def test_the_account_routes_through_a_port_not_the_engine() -> None:
-    """Layout: no account.py <-> engine.py cycle, not even for type checking."""
-    import ast
-    import inspect
-
-    import trading.runtime.account as account_module
-
-    tree = ast.parse(inspect.getsource(account_module))
-    imported = {
-        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
-    }
-    assert "trading.runtime.engine" not in imported
-    assert "trading.runtime.routing" in imported
 
 
 async def test_ctx_buy_returns_the_order_filled_when_its_answer_is_lost_after_the_push(
