@@ -82,7 +82,13 @@ class Account:
         price: Decimal | int | float | str | None = None,
         time_in_force: TimeInForce = TimeInForce.GTC,
     ) -> Order:
-        """Validate, check risk, then send. Raises OrderRefused with the reason, nothing sent."""
+        """Validate, check risk, then send; returns the order in the state the exchange reported
+        (filled, resting, ...), even when its answer was lost after a pushed update.
+
+        Raises OrderRefused with the reason when a check, the exchange or the deadline refused
+        it (nothing placed), OrderUnresolved when the exchange could not tell its fate before the
+        deadline (it is still chased by client order id; never re-sent). Shielded while it talks
+        to the exchange: cancelling the caller (a ``pause``) waits for the answer."""
         engine = self.engine
         # Backpressure, only far past normal: the recorder is a very long way behind.
         await engine.wait_for_capacity()
