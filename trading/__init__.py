@@ -13,7 +13,15 @@ from trading.core.events import (
     StrategyStateChanged,
 )
 from trading.core.ledger import Position
-from trading.core.orders import Fill, Order, OrderError, OrderRefused, OrderState, Side
+from trading.core.orders import (
+    Fill,
+    Order,
+    OrderError,
+    OrderRefused,
+    OrderState,
+    OrderUnresolved,
+    Side,
+)
 from trading.core.params import ParamError
 from trading.core.restart import RestartPolicy
 from trading.core.risk import RiskLimits
@@ -44,6 +52,7 @@ __all__ = [
     "OrderError",
     "OrderRefused",
     "OrderState",
+    "OrderUnresolved",
     "ParamError",
     "Position",
     "RestartPolicy",

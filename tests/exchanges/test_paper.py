@@ -410,3 +410,19 @@ async def _check_accounting(orders: list[tuple[Side, int, int]]) -> None:
     mark = Decimal("3000.00")
     equity = free["USDT"] + free["ETH"] * mark
     assert equity == start["USDT"] + start["ETH"] * mark + base * mark - spent
+
+
+async def test_only_recent_finished_orders_stay_queryable(clock: trio.testing.MockClock) -> None:
+    broker = make_broker(keep_finished=3)
+    resting = await broker.submit(limit("rest", Side.BUY, "1", "10.00"))
+    for n in range(5):
+        await broker.submit(market(f"m{n}", Side.BUY, "0.001"))
+    assert [await broker.query("BTCUSDT", f"m{n}") is None for n in range(5)] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    again = await broker.query("SOLUSDT", "rest")  # an open order is never forgotten
+    assert again is not None and again.state is resting.state

@@ -26,11 +26,19 @@ from __future__ import annotations
 import decimal
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Final
 
 import attrs
 
-from trading.core.orders import Fill, Side
+from trading.core.positions import (
+    EXACT,
+    ZERO,
+    PortfolioError,
+    Position,
+    PositionSnapshot,
+    exact_error,
+    position_after,
+)
+from trading.core.records import Fill, Side
 
 __all__ = [
     "Portfolio",
@@ -39,171 +47,6 @@ __all__ = [
     "Position",
     "PositionSnapshot",
 ]
-
-
-class PortfolioError(ValueError):
-    """Input the books cannot absorb without guessing: unknown symbol, missing mark."""
-
-
-_ZERO: Final = Decimal(0)
-
-# Wide enough for any real price * quantity; Inexact is trapped so that a value
-# that *would* be rounded surfaces as an error instead of a silent mismatch.
-_EXACT: Final = decimal.Context(
-    prec=80,
-    rounding=decimal.ROUND_HALF_EVEN,
-    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact],
-)
-
-#: Decimal places kept when a division does not come out exact.
-_DIVISION_PLACES: Final = 18
-_DIVISION_QUANTUM: Final = Decimal(1).scaleb(-_DIVISION_PLACES)
-
-
-def _divide(numerator: Decimal, denominator: Decimal) -> Decimal:
-    """The only rounding in the books, bounded so later sums stay exact."""
-    context = decimal.Context(
-        prec=80,
-        rounding=decimal.ROUND_HALF_EVEN,
-        traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
-    )
-    quotient = context.divide(numerator, denominator)
-    exponent = quotient.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -_DIVISION_PLACES:
-        quotient = quotient.quantize(_DIVISION_QUANTUM, context=context)
-    return quotient
-
-
-def _exact_error(what: str, error: decimal.DecimalException) -> PortfolioError:
-    return PortfolioError(
-        f"{what}: cannot be computed exactly ({type(error).__name__}); "
-        "values are too large, too precise, or not finite"
-    )
-
-
-# ---------------------------------------------------------------------- positions
-
-
-@attrs.define
-class Position:
-    """One symbol's open quantity, cost basis and PnL.
-
-    ``cost_basis`` is signed like ``quantity`` (what was paid for a long, what
-    was received for a short) and is exactly zero whenever the position is
-    flat. Everything but ``symbol`` is keyword-only so four Decimals can't be
-    passed in the wrong order when restoring from storage.
-    """
-
-    symbol: str
-    quantity: Decimal = attrs.field(default=_ZERO, kw_only=True)
-    cost_basis: Decimal = attrs.field(default=_ZERO, kw_only=True)
-    realised_pnl: Decimal = attrs.field(default=_ZERO, kw_only=True)
-    fees: Decimal = attrs.field(default=_ZERO, kw_only=True)
-
-    def __attrs_post_init__(self) -> None:
-        for name in ("quantity", "cost_basis", "realised_pnl", "fees"):
-            value = getattr(self, name)
-            if not isinstance(value, Decimal) or not value.is_finite():
-                raise PortfolioError(f"position {name} must be a finite Decimal, got {value!r}")
-        if self.quantity == 0 and self.cost_basis != 0:
-            raise PortfolioError("a flat position cannot carry a cost basis")
-        if self.quantity * self.cost_basis < 0:
-            raise PortfolioError("cost basis must have the same sign as quantity")
-
-    @property
-    def is_flat(self) -> bool:
-        return self.quantity == 0
-
-    @property
-    def average_price(self) -> Decimal:
-        """Derived from the exact cost basis; 0 when flat, positive for shorts too."""
-        if self.quantity == 0:
-            return _ZERO
-        return _divide(self.cost_basis, self.quantity)
-
-    @property
-    def net_realised_pnl(self) -> Decimal:
-        """Realised PnL after fees: what closed trades actually earned."""
-        with decimal.localcontext(_EXACT):
-            return self.realised_pnl - self.fees
-
-    def unrealised_pnl(self, mark_price: Decimal) -> Decimal:
-        """What closing at ``mark_price`` would add to realised PnL (before fees)."""
-        try:
-            with decimal.localcontext(_EXACT):
-                return self.quantity * mark_price - self.cost_basis
-        except decimal.DecimalException as error:
-            raise _exact_error(f"{self.symbol} unrealised PnL", error) from error
-
-    def market_value(self, mark_price: Decimal) -> Decimal:
-        """Signed: a short is worth a negative amount of quote currency."""
-        try:
-            with decimal.localcontext(_EXACT):
-                return self.quantity * mark_price
-        except decimal.DecimalException as error:
-            raise _exact_error(f"{self.symbol} market value", error) from error
-
-    def apply_fill(self, fill: Fill) -> None:
-        """Book one fill; all-or-nothing, so a failure leaves the position as it was.
-
-        Not idempotent on its own: ``Portfolio.apply_fill`` de-duplicates by
-        trade id before it gets here.
-        """
-        if fill.symbol != self.symbol:
-            raise PortfolioError(
-                f"fill {fill.trade_id!r} for {fill.symbol!r} applied to position {self.symbol!r}"
-            )
-        self.quantity, self.cost_basis, self.realised_pnl, self.fees = _position_after(self, fill)
-
-
-def _position_after(position: Position, fill: Fill) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """Average-cost accounting for one fill, computed without touching ``position``."""
-    try:
-        with decimal.localcontext(_EXACT):
-            signed = fill.quantity * fill.side.sign
-            quantity = position.quantity
-            basis = position.cost_basis
-            realised = position.realised_pnl
-            if quantity == 0 or (quantity > 0) == (signed > 0):
-                # Opening or adding: the whole fill joins the cost basis.
-                basis += signed * fill.price
-                quantity += signed
-            else:
-                # Reducing: release the closed share of the basis into PnL.
-                closing = min(abs(signed), abs(quantity))
-                if closing == abs(quantity):
-                    released = basis  # closing everything: no division, no rounding
-                else:
-                    released = _divide(basis * closing, abs(quantity))
-                signed_closing = closing * fill.side.sign
-                # Cash moved by -signed_closing * price; the basis by -released.
-                realised += -signed_closing * fill.price - released
-                basis -= released
-                quantity += signed_closing
-                remainder = signed - signed_closing
-                if remainder != 0:
-                    # Crossed through zero: the rest opens the other side.
-                    basis = remainder * fill.price
-                    quantity = remainder
-            fees = position.fees + fill.fee
-    except decimal.DecimalException as error:
-        raise _exact_error(f"fill {fill.trade_id!r} on {fill.symbol}", error) from error
-    return quantity, basis, realised, fees
-
-
-@attrs.frozen(kw_only=True)
-class PositionSnapshot:
-    """A position frozen at a mark, for logs and recordings."""
-
-    symbol: str
-    quantity: Decimal
-    average_price: Decimal
-    cost_basis: Decimal
-    mark_price: Decimal | None  # None only for a flat position with no mark
-    market_value: Decimal
-    realised_pnl: Decimal
-    unrealised_pnl: Decimal
-    fees: Decimal
 
 
 def _balance_pairs(
@@ -235,7 +78,7 @@ class PortfolioSnapshot:
 
     def balance(self, asset: str) -> Decimal:
         """Zero for an asset never held, like an exchange account would report."""
-        return dict(self.balances).get(asset, _ZERO)
+        return dict(self.balances).get(asset, ZERO)
 
 
 # ---------------------------------------------------------------------- portfolio
@@ -271,7 +114,11 @@ class Portfolio:
     symbols: dict[str, tuple[str, str]] = attrs.field(converter=_copy_symbols)
     balances: dict[str, Decimal] = attrs.field(factory=dict, converter=_copy_balances)
     positions: dict[str, Position] = attrs.field(factory=dict, converter=_copy_positions)
-    _applied: dict[tuple[str, str], Fill] = attrs.field(init=False, factory=dict, repr=False)
+    # (symbol, trade id) -> the fill's numbers. Plain tuples of str and Decimal, which the
+    # garbage collector stops tracking: a long run's books do not slow every collection down.
+    _applied: dict[tuple[str, str], tuple[str, Decimal, Decimal, Decimal]] = attrs.field(
+        init=False, factory=dict, repr=False
+    )
     _by_pair: dict[tuple[str, str], str] = attrs.field(init=False, factory=dict, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -297,38 +144,34 @@ class Portfolio:
                 f"known symbols: {sorted(self.symbols)}"
             )
         key = (fill.symbol, fill.trade_id)
+        numbers = (fill.side.value, fill.quantity, fill.price, fill.fee)
         seen = self._applied.get(key)
         if seen is not None:
-            if (seen.side, seen.quantity, seen.price, seen.fee) != (
-                fill.side,
-                fill.quantity,
-                fill.price,
-                fill.fee,
-            ):
+            if seen != numbers:
                 raise PortfolioError(
                     f"trade {fill.trade_id!r} on {fill.symbol} resent with different numbers"
                 )
             return False
         base, quote = pair
         position = self.positions.get(fill.symbol) or Position(fill.symbol)
-        after = _position_after(position, fill)
+        after = position_after(position, fill)
         try:
-            with decimal.localcontext(_EXACT):
+            with decimal.localcontext(EXACT):
                 value = fill.quantity * fill.price
                 if fill.side is Side.BUY:
                     quote_delta, base_delta = -(value + fill.fee), fill.quantity
                 else:
                     quote_delta, base_delta = value - fill.fee, -fill.quantity
-                new_quote = self.balances.get(quote, _ZERO) + quote_delta
-                new_base = self.balances.get(base, _ZERO) + base_delta
+                new_quote = self.balances.get(quote, ZERO) + quote_delta
+                new_base = self.balances.get(base, ZERO) + base_delta
         except decimal.DecimalException as error:
-            raise _exact_error(f"fill {fill.trade_id!r} on {fill.symbol}", error) from error
+            raise exact_error(f"fill {fill.trade_id!r} on {fill.symbol}", error) from error
         # Everything that can raise has run: commit.
         position.quantity, position.cost_basis, position.realised_pnl, position.fees = after
         self.positions[fill.symbol] = position
         self.balances[quote] = new_quote
         self.balances[base] = new_base
-        self._applied[key] = fill
+        self._applied[key] = numbers
         return True
 
     def position(self, symbol: str) -> Position:
@@ -344,9 +187,9 @@ class Portfolio:
         are not added again. A non-zero balance needs a symbol quoting it
         directly in ``in_asset`` and a mark for that symbol.
         """
-        total = _ZERO
+        total = ZERO
         try:
-            with decimal.localcontext(_EXACT):
+            with decimal.localcontext(EXACT):
                 for asset, amount in self.balances.items():
                     if amount == 0:
                         continue
@@ -355,7 +198,7 @@ class Portfolio:
                     else:
                         total += amount * self._mark_for(asset, in_asset, marks)
         except decimal.DecimalException as error:
-            raise _exact_error("equity", error) from error
+            raise exact_error("equity", error) from error
         return total
 
     @property
@@ -387,9 +230,9 @@ class Portfolio:
                     average_price=p.average_price,
                     cost_basis=p.cost_basis,
                     mark_price=mark,
-                    market_value=_ZERO if mark is None else p.market_value(mark),
+                    market_value=ZERO if mark is None else p.market_value(mark),
                     realised_pnl=p.realised_pnl,
-                    unrealised_pnl=_ZERO if mark is None else p.unrealised_pnl(mark),
+                    unrealised_pnl=ZERO if mark is None else p.unrealised_pnl(mark),
                     fees=p.fees,
                 )
             )
@@ -435,11 +278,11 @@ class Portfolio:
 
     @staticmethod
     def _sum(values: Iterable[Decimal]) -> Decimal:
-        total = _ZERO
+        total = ZERO
         try:
-            with decimal.localcontext(_EXACT):
+            with decimal.localcontext(EXACT):
                 for value in values:
                     total += value
         except decimal.DecimalException as error:
-            raise _exact_error("PnL total", error) from error
+            raise exact_error("PnL total", error) from error
         return total

@@ -3,15 +3,17 @@
 Everything that affects an order's lifecycle lives here, and nothing else does.
 The rules this module keeps:
 
-* An order's state changes only through ``Order``'s ``mark_*``, ``apply_fill``
-  and ``reconcile`` methods, and every one of them consults :data:`TRANSITIONS`,
-  the single table of legal moves. A move that is not in the table raises
-  :class:`IllegalTransition`; any failed call leaves the order untouched.
+* An order's state changes only through ``Order``'s methods (``mark_*``,
+  ``apply_fill``, ``reconcile``, ``move_to``), and every one of them consults
+  :data:`TRANSITIONS`, the single table of legal moves. A move that is not in
+  the table raises :class:`IllegalTransition`; a failed call changes nothing.
 * Final states (filled, cancelled, rejected, expired) never change. ``UNKNOWN``
   is *not* final: it means we lost track mid-flight (a timeout, a dropped
   connection) and must reconcile with the exchange by client order id.
 * Fills are idempotent by ``trade_id``, because exchanges resend them, and an
   order is never filled beyond its quantity; filled quantity never decreases.
+  ``book_fill`` and ``adopt_reported`` record fills without moving the state:
+  ``trading.core.updates`` uses them for updates that arrive out of order.
 * Prices, quantities, fees and money are :class:`~decimal.Decimal`, never
   float. Times are epoch seconds handed in by the caller.
 * No IO, no clock, no event loop: the engine feeds events in and reads state
@@ -20,8 +22,6 @@ The rules this module keeps:
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -29,6 +29,29 @@ from typing import Final
 
 import attrs
 
+from trading.core.ids import (
+    CLIENT_ORDER_ID_RE,
+    ClientOrderIdParts,
+    new_client_order_id,
+    parse_client_order_id,
+    strategy_of,
+)
+from trading.core.records import (
+    Fill,
+    IllegalTransition,
+    InvalidFill,
+    OrderError,
+    OrderRefused,
+    OrderSpec,
+    OrderState,
+    OrderType,
+    OrderUnresolved,
+    Side,
+    TimeInForce,
+    is_finite_decimal,
+)
+
+# The records and ids are re-exported: ``from trading.core.orders import Fill`` keeps working.
 __all__ = [
     "CLIENT_ORDER_ID_RE",
     "TRANSITIONS",
@@ -39,8 +62,10 @@ __all__ = [
     "Order",
     "OrderError",
     "OrderRefused",
+    "OrderSpec",
     "OrderState",
     "OrderType",
+    "OrderUnresolved",
     "Side",
     "TimeInForce",
     "can_transition",
@@ -49,83 +74,20 @@ __all__ = [
     "strategy_of",
 ]
 
-
-class Side(enum.Enum):
-    BUY = "buy"
-    SELL = "sell"
-
-    @property
-    def sign(self) -> int:
-        """+1 for buys, -1 for sells, so position arithmetic needs no branches."""
-        return 1 if self is Side.BUY else -1
-
-
-class OrderType(enum.Enum):
-    MARKET = "market"
-    LIMIT = "limit"
-
-
-class TimeInForce(enum.Enum):
-    GTC = "gtc"
-    IOC = "ioc"
-    FOK = "fok"
-
-
-class OrderState(enum.Enum):
-    NEW = "new"
-    SUBMITTED = "submitted"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    UNKNOWN = "unknown"
-
-    @property
-    def is_final(self) -> bool:
-        """Final orders can be forgotten; UNKNOWN ones must still be chased."""
-        return self in _FINAL_STATES
-
-
-_FINAL_STATES: Final = frozenset(
-    {OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED}
-)
-
 _S = OrderState
+
+_AFTER_ACK: Final = frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED})
 
 #: The one table of legal moves: state -> states it may move to. Read-only so
 #: that nothing can quietly widen the state machine at runtime.
 TRANSITIONS: Final[Mapping[OrderState, frozenset[OrderState]]] = MappingProxyType(
     {
         _S.NEW: frozenset({_S.SUBMITTED, _S.REJECTED, _S.UNKNOWN}),
-        _S.SUBMITTED: frozenset(
-            {
-                _S.PARTIALLY_FILLED,
-                _S.FILLED,
-                _S.CANCELLED,
-                _S.REJECTED,
-                _S.EXPIRED,
-                _S.UNKNOWN,
-            }
-        ),
-        _S.PARTIALLY_FILLED: frozenset(
-            {_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED, _S.UNKNOWN}
-        ),
+        _S.SUBMITTED: _AFTER_ACK | {_S.REJECTED, _S.UNKNOWN},
+        _S.PARTIALLY_FILLED: _AFTER_ACK | {_S.UNKNOWN},
         # Reconciliation: the exchange tells us where the order really is.
-        _S.UNKNOWN: frozenset(
-            {
-                _S.SUBMITTED,
-                _S.PARTIALLY_FILLED,
-                _S.FILLED,
-                _S.CANCELLED,
-                _S.REJECTED,
-                _S.EXPIRED,
-            }
-        ),
-        _S.FILLED: frozenset(),
-        _S.CANCELLED: frozenset(),
-        _S.REJECTED: frozenset(),
-        _S.EXPIRED: frozenset(),
+        _S.UNKNOWN: _AFTER_ACK | {_S.SUBMITTED, _S.REJECTED},
+        **{final: frozenset() for final in (_S.FILLED, _S.CANCELLED, _S.REJECTED, _S.EXPIRED)},
     }
 )
 
@@ -133,171 +95,6 @@ TRANSITIONS: Final[Mapping[OrderState, frozenset[OrderState]]] = MappingProxyTyp
 def can_transition(from_state: OrderState, to_state: OrderState) -> bool:
     """Let callers ask before acting, instead of catching IllegalTransition."""
     return to_state in TRANSITIONS[from_state]
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class OrderError(Exception):
-    """Base class, so the engine can catch every order-level problem at once."""
-
-
-class OrderRefused(OrderError):
-    """An order that must never reach the exchange; ``reason`` is user-facing."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class IllegalTransition(OrderError):
-    """A move outside :data:`TRANSITIONS`: a bug, or events arriving out of order."""
-
-    def __init__(self, client_order_id: str, from_state: OrderState, to_state: OrderState) -> None:
-        # Keep the raw values in args so the exception pickles/copies cleanly.
-        super().__init__(client_order_id, from_state, to_state)
-        self.client_order_id = client_order_id
-        self.from_state = from_state
-        self.to_state = to_state
-
-    def __str__(self) -> str:
-        return (
-            f"order {self.client_order_id!r}: illegal transition "
-            f"{self.from_state.value} -> {self.to_state.value}"
-        )
-
-
-class InvalidFill(OrderError):
-    """Fill data that cannot be true for this order.
-
-    Wrong order, symbol or side; an overfill; a trade id resent with different
-    numbers; or a reconciliation report whose filled quantity contradicts the
-    state it claims. Raised instead of guessing, because a wrong guess here
-    corrupts positions and cash.
-    """
-
-
-# ---------------------------------------------------------------- client order ids
-
-#: Binance's ``newClientOrderId`` rule. Use ``fullmatch``: ``$`` alone would
-#: accept a trailing newline.
-CLIENT_ORDER_ID_RE: Final = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
-_MAX_ID_LEN: Final = 36
-_SEQ_WIDTH: Final = 6
-_TOKEN_RE: Final = re.compile(r"[A-Za-z0-9]{1,8}")
-_UNSAFE_CHAR_RE: Final = re.compile(r"[^.A-Za-z0-9:/_-]")
-_PARSE_RE: Final = re.compile(
-    r"(?P<prefix>[A-Za-z0-9]{1,8})-(?P<strategy>[.A-Za-z0-9:/_-]+)"
-    rf"-(?P<seq>[0-9]{{{_SEQ_WIDTH},}})-(?P<run>[A-Za-z0-9]{{1,8}})"
-)
-
-
-@attrs.frozen
-class ClientOrderIdParts:
-    """What a client order id says about where an order came from.
-
-    Lets reconciliation after a restart tell our orders (and which run and
-    strategy placed them) from ones placed by hand or by another bot.
-    """
-
-    prefix: str
-    strategy: str
-    seq: int
-    run: str
-
-
-def new_client_order_id(strategy: str, seq: int, run: str, *, prefix: str = "tt") -> str:
-    """Build an id that is unique, names its strategy and the exchange accepts.
-
-    Layout: ``{prefix}-{strategy}-{seq:06d}-{run}``, e.g.
-    ``tt-sma_cross-000017-k3x9``.
-
-    * ``seq`` must be unique within a run *across all strategies* (use one
-      process-wide counter): the id is unique because ``(seq, run)`` is, since
-      the strategy part may be sanitised or truncated into a collision.
-    * ``run`` is a short per-process nonce (1-8 ASCII letters/digits, e.g.
-      ``secrets.token_hex(2)``) so that a restarted process, whose ``seq``
-      starts again at 0, never reuses an id -- Binance would reject the
-      duplicate, or worse, reconciliation would match the wrong order.
-    * ``strategy`` is sanitised (characters Binance refuses become ``_``) and
-      truncated to whatever room is left; it is the only part that gives way,
-      so the id always matches :data:`CLIENT_ORDER_ID_RE`.
-
-    Raises ValueError for a negative ``seq``, a malformed ``run``/``prefix``,
-    or a ``seq`` so large that no room is left for the strategy.
-    """
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise ValueError(f"seq must be an int >= 0, got {seq!r}")
-    if not _TOKEN_RE.fullmatch(run):
-        raise ValueError(f"run must be 1-8 ASCII letters/digits, got {run!r}")
-    if not _TOKEN_RE.fullmatch(prefix):
-        raise ValueError(f"prefix must be 1-8 ASCII letters/digits, got {prefix!r}")
-    seq_text = f"{seq:0{_SEQ_WIDTH}d}"
-    room = _MAX_ID_LEN - len(prefix) - len(seq_text) - len(run) - 3
-    if room < 1:
-        raise ValueError(f"seq {seq} leaves no room for the strategy name")
-    name = _UNSAFE_CHAR_RE.sub("_", strategy)[:room] or "_"
-    return f"{prefix}-{name}-{seq_text}-{run}"
-
-
-def parse_client_order_id(client_order_id: str) -> ClientOrderIdParts | None:
-    """Split one of our ids into its parts; None for ids we did not make."""
-    match = _PARSE_RE.fullmatch(client_order_id)
-    if match is None:
-        return None
-    return ClientOrderIdParts(
-        prefix=match["prefix"],
-        strategy=match["strategy"],
-        seq=int(match["seq"]),
-        run=match["run"],
-    )
-
-
-def strategy_of(client_order_id: str) -> str | None:
-    """Recover the (possibly sanitised/truncated) strategy name from an id."""
-    parts = parse_client_order_id(client_order_id)
-    return None if parts is None else parts.strategy
-
-
-# ------------------------------------------------------------------------ records
-
-
-def _is_decimal(value: object) -> bool:
-    return isinstance(value, Decimal) and value.is_finite()
-
-
-@attrs.frozen(kw_only=True)
-class Fill:
-    """One execution, as the exchange reported it.
-
-    Keyword-only because ``quantity``, ``price`` and ``fee`` are all Decimals
-    and a positional swap would type-check and silently corrupt the books.
-    ``fee`` is always expressed in the symbol's *quote* currency (convert it if
-    the exchange charged BNB or the base asset); ``fee_asset`` records what was
-    actually charged, for audit. ``trade_id`` is the idempotency key.
-    """
-
-    client_order_id: str
-    symbol: str
-    side: Side
-    quantity: Decimal
-    price: Decimal
-    fee: Decimal
-    fee_asset: str
-    time: float
-    trade_id: str
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.side, Side):
-            raise InvalidFill(f"fill side must be a Side, got {self.side!r}")
-        for name in ("quantity", "price"):
-            value = getattr(self, name)
-            if not _is_decimal(value) or value <= 0:
-                raise InvalidFill(f"fill {name} must be a finite Decimal > 0, got {value!r}")
-        if not _is_decimal(self.fee):
-            raise InvalidFill(f"fill fee must be a finite Decimal, got {self.fee!r}")
-        if not self.trade_id:
-            raise InvalidFill("fill trade_id must not be empty (it is the idempotency key)")
 
 
 def _reject_unless_positive(name: str, value: object) -> None:
@@ -350,6 +147,11 @@ class Order:
     # Running sum of quantity * price, so the average never drifts by being
     # re-derived from an already-rounded average.
     _notional: Decimal = attrs.field(init=False, default=Decimal(0), repr=False)
+    # What the fills with trade ids add up to; ``filled_quantity`` may be ahead of it when a
+    # report gave only a cumulative figure (see ``adopt_reported``).
+    _fill_quantity: Decimal = attrs.field(init=False, default=Decimal(0), repr=False)
+    _fill_notional: Decimal = attrs.field(init=False, default=Decimal(0), repr=False)
+    _spec: OrderSpec = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not CLIENT_ORDER_ID_RE.fullmatch(self.client_order_id):
@@ -373,7 +175,7 @@ class Order:
         elif self.price is not None:
             raise OrderRefused(f"market order must not have a price (got {self.price})")
         # Restored orders: refuse impossible fill data rather than carry it.
-        if not _is_decimal(self.filled_quantity) or not (
+        if not is_finite_decimal(self.filled_quantity) or not (
             0 <= self.filled_quantity <= self.quantity
         ):
             raise OrderRefused(
@@ -383,8 +185,30 @@ class Order:
             if self.average_fill_price is None:
                 raise OrderRefused("average_fill_price is required once filled_quantity > 0")
             self._notional = self.average_fill_price * self.filled_quantity
+        for fill in self.fills:
+            self._fill_quantity += fill.quantity
+            self._fill_notional += fill.quantity * fill.price
+        self._spec = OrderSpec(
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            type=self.type,
+            quantity=self.quantity,
+            price=self.price,
+            time_in_force=self.time_in_force,
+        )
 
     # ------------------------------------------------------------------ queries
+
+    @property
+    def spec(self) -> OrderSpec:
+        """What was asked: the record requests, reports and events are built from."""
+        return self._spec
+
+    @property
+    def unbooked_quantity(self) -> Decimal:
+        """Filled quantity a report announced whose trades have not arrived yet."""
+        return self.filled_quantity - self._fill_quantity
 
     @property
     def remaining_quantity(self) -> Decimal:
@@ -413,52 +237,72 @@ class Order:
         self.updated_at = at
 
     def apply_fill(self, fill: Fill) -> None:
-        """Record an execution; a trade id seen before is a no-op.
+        """Record an execution and move the state with it; a trade id seen before is a no-op.
 
         A fill on an UNKNOWN order is legal: it proves the exchange has it.
         A fill on a NEW order is not: acknowledge it with ``mark_submitted``
         first (a market order's ack and its fills arrive in one response).
+        Updates that may arrive out of order go through ``trading.core.updates``.
         """
-        if fill.client_order_id != self.client_order_id:
-            raise InvalidFill(
-                f"fill {fill.trade_id!r} is for client order id {fill.client_order_id!r}, "
-                f"not {self.client_order_id!r}"
-            )
-        if fill.symbol != self.symbol:
-            raise InvalidFill(
-                f"fill {fill.trade_id!r} symbol {fill.symbol!r} != order symbol {self.symbol!r}"
-            )
-        if fill.side is not self.side:
-            raise InvalidFill(
-                f"fill {fill.trade_id!r} side {fill.side.value} != order side {self.side.value}"
-            )
-        for seen in self.fills:
-            if seen.trade_id == fill.trade_id:
-                if (seen.quantity, seen.price, seen.fee) != (fill.quantity, fill.price, fill.fee):
-                    raise InvalidFill(
-                        f"order {self.client_order_id!r}: trade {fill.trade_id!r} resent "
-                        f"with different quantity/price/fee"
-                    )
-                return
+        if self._seen(fill):
+            return
         filled = self.filled_quantity + fill.quantity
         target = OrderState.FILLED if filled >= self.quantity else OrderState.PARTIALLY_FILLED
         self._require(target)
-        if filled > self.quantity:
-            raise InvalidFill(
-                f"order {self.client_order_id!r}: fill {fill.trade_id!r} of {fill.quantity} "
-                f"would fill {filled} of {self.quantity}"
-            )
-        notional = self._notional + fill.quantity * fill.price
-        average = notional / filled
-        fees = self.fees + fill.fee
-        # Everything that can raise has run: commit.
+        self._check_room(fill, filled)
+        self._commit_fill(fill, filled, self._notional + fill.quantity * fill.price)
         self.state = target
-        self.filled_quantity = filled
-        self._notional = notional
-        self.average_fill_price = average
-        self.fees = fees
-        self.fills.append(fill)
-        self.updated_at = max(self.updated_at, fill.time)
+
+    def book_fill(self, fill: Fill) -> bool:
+        """Record an execution without moving the state; False for a trade id seen before.
+
+        For updates that arrive out of order: the fill happened, whatever state a stale or
+        early report left the order in, so it is always counted (a late fill of a cancelled
+        order included). ``filled_quantity`` becomes the larger of what the trades add up to
+        and what a report already said (``adopt_reported``), so a trade that a cumulative
+        report announced is not counted twice. Raises InvalidFill for another order's fill, a
+        resent trade id with other numbers, or trades adding up past the quantity.
+        """
+        if self._seen(fill):
+            return False
+        fill_quantity = self._fill_quantity + fill.quantity
+        self._check_room(fill, fill_quantity)
+        if fill_quantity >= self.filled_quantity:  # the trades tell the whole story
+            self._commit_fill(fill, fill_quantity, self._fill_notional + fill.quantity * fill.price)
+        else:
+            self._commit_fill(fill, self.filled_quantity, self._notional)
+        return True
+
+    def adopt_reported(self, filled_quantity: Decimal, average_price: Decimal | None) -> bool:
+        """Take a report's cumulative filled quantity if it is ahead of ours; False if not.
+
+        Reports without trade ids (a REST snapshot) can know of trades we have not seen; the
+        trades themselves are booked when they arrive (``book_fill``). Raises InvalidFill for a
+        figure past the quantity or one without a usable average price.
+        """
+        if filled_quantity <= self.filled_quantity:
+            return False
+        if not is_finite_decimal(filled_quantity) or filled_quantity > self.quantity:
+            raise InvalidFill(
+                f"order {self.client_order_id!r}: reported filled quantity {filled_quantity!r} "
+                f"is past the quantity {self.quantity}"
+            )
+        if average_price is None or not is_finite_decimal(average_price) or average_price <= 0:
+            raise InvalidFill(
+                f"order {self.client_order_id!r}: reported fills need an average price > 0, "
+                f"got {average_price!r}"
+            )
+        self.filled_quantity = filled_quantity
+        self._notional = average_price * filled_quantity
+        self.average_fill_price = average_price
+        return True
+
+    def move_to(self, state: OrderState, at: float) -> None:
+        """Set the state after checking the table and what the state says about fills."""
+        self._require(state)
+        self._require_consistent(state, self.filled_quantity)
+        self.state = state
+        self.updated_at = max(self.updated_at, at)
 
     def mark_cancelled(self, at: float) -> None:
         self._require(OrderState.CANCELLED)
@@ -490,44 +334,61 @@ class Order:
         average_price: Decimal | None,
         at: float,
     ) -> None:
-        """Adopt what the exchange reports, within the transition table.
-
-        ``filled_quantity`` is the exchange's cumulative figure and may not be
-        below what we have already seen (that report is stale). If it is
-        *above*, the extra trades are adopted without their trade ids, so a
-        later ``apply_fill`` for one of them would count it again: apply the
-        exchange's trades first, then reconcile the state. ``average_price`` is
-        required when anything is filled and ignored otherwise; when the
-        reported quantity equals ours, our own fill-based average is kept.
+        """Adopt, strictly, the state and cumulative fill the exchange reports: a figure below
+        ours (stale), past the quantity, contradicting ``state`` or without an average price for
+        new fills raises InvalidFill, and nothing changes. Extra trades are adopted without their
+        trade ids: apply the trades first (for out-of-order updates see ``trading.core.updates``).
         """
         self._require(state)
-        if not _is_decimal(filled_quantity) or not (
-            self.filled_quantity <= filled_quantity <= self.quantity
-        ):
+        if not is_finite_decimal(filled_quantity) or filled_quantity < self.filled_quantity:
             raise InvalidFill(
-                f"order {self.client_order_id!r}: reported filled quantity "
-                f"{filled_quantity!r} is outside [{self.filled_quantity}, {self.quantity}]"
+                f"order {self.client_order_id!r}: reported filled quantity {filled_quantity!r} "
+                f"is below the {self.filled_quantity} already seen"
             )
         self._require_consistent(state, filled_quantity)
-        notional = self._notional
-        average = self.average_fill_price
-        if filled_quantity > self.filled_quantity:
-            if average_price is None or not _is_decimal(average_price) or average_price <= 0:
-                raise InvalidFill(
-                    f"order {self.client_order_id!r}: reported fills need an "
-                    f"average price > 0, got {average_price!r}"
-                )
-            notional = average_price * filled_quantity
-            average = average_price
+        self.adopt_reported(filled_quantity, average_price)  # raises before changing anything
         self.state = state
-        self.filled_quantity = filled_quantity
-        self._notional = notional
-        self.average_fill_price = average
         if state is OrderState.REJECTED and self.reject_reason is None:
             self.reject_reason = "rejected (reported by reconciliation)"
         self.updated_at = at
 
     # ---------------------------------------------------------------- internals
+
+    def _seen(self, fill: Fill) -> bool:
+        """Check the fill belongs here; True if its trade id was already booked."""
+        for name in ("client_order_id", "symbol", "side"):
+            if getattr(fill, name) != getattr(self, name):
+                raise InvalidFill(
+                    f"fill {fill.trade_id!r} {name} {getattr(fill, name)!r} does not match "
+                    f"order {self.client_order_id!r} ({getattr(self, name)!r})"
+                )
+        for seen in self.fills:
+            if seen.trade_id == fill.trade_id:
+                if (seen.quantity, seen.price, seen.fee) != (fill.quantity, fill.price, fill.fee):
+                    raise InvalidFill(
+                        f"order {self.client_order_id!r}: trade {fill.trade_id!r} resent "
+                        f"with different quantity/price/fee"
+                    )
+                return True
+        return False
+
+    def _check_room(self, fill: Fill, filled: Decimal) -> None:
+        if filled > self.quantity:
+            raise InvalidFill(
+                f"order {self.client_order_id!r}: fill {fill.trade_id!r} of {fill.quantity} "
+                f"would fill {filled} of {self.quantity}"
+            )
+
+    def _commit_fill(self, fill: Fill, filled: Decimal, notional: Decimal) -> None:
+        """Everything that can raise has run: book the fill."""
+        self.average_fill_price = notional / filled
+        self.filled_quantity = filled
+        self._notional = notional
+        self._fill_quantity += fill.quantity
+        self._fill_notional += fill.quantity * fill.price
+        self.fees += fill.fee
+        self.fills.append(fill)
+        self.updated_at = max(self.updated_at, fill.time)
 
     def _require(self, to_state: OrderState) -> None:
         if to_state not in TRANSITIONS[self.state]:

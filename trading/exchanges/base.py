@@ -14,7 +14,8 @@ import attrs
 import trio
 
 from trading.core.bars import Bar, Interval
-from trading.core.orders import Fill, OrderState, OrderType, Side, TimeInForce
+from trading.core.records import OrderSpec
+from trading.core.updates import ExchangeOrder
 
 __all__ = [
     "Exchange",
@@ -35,8 +36,12 @@ class UnknownSymbol(LookupError):
 
 
 class MarketData(Protocol):
+    """Bar history, what ``ctx.history`` reads. Read-only, so cancelling any call is safe."""
+
     @property
-    def symbols(self) -> Sequence[str]: ...
+    def symbols(self) -> Sequence[str]:
+        """The symbols it has bars for."""
+        ...
 
     async def history(
         self, symbol: str, interval: Interval, *, end: float, limit: int
@@ -44,6 +49,7 @@ class MarketData(Protocol):
         """The ``limit`` most recent bars that closed at or before ``end``, oldest first.
 
         Cancellable: implementations that do network IO must not swallow ``trio.Cancelled``.
+        Raises UnknownSymbol for a symbol not in ``symbols``.
         """
         ...
 
@@ -68,43 +74,18 @@ class SymbolInfo:
     min_notional: Decimal = Decimal(0)
 
 
-@attrs.frozen(slots=True, kw_only=True)
-class OrderRequest:
-    """What is sent. ``client_order_id`` is ours, so a lost reply can be reconciled by it."""
-
-    client_order_id: str
-    symbol: str
-    side: Side
-    type: OrderType
-    quantity: Decimal
-    price: Decimal | None = None
-    time_in_force: TimeInForce = TimeInForce.GTC
-
-
-@attrs.frozen(slots=True, kw_only=True)
-class ExchangeOrder:
-    """An order as the exchange reports it: after submit, cancel, query, or in a pushed update.
-
-    ``fills`` holds the fills the exchange reports with this update (possibly all of them so far);
-    receivers de-duplicate them by ``trade_id``.
-    """
-
-    client_order_id: str
-    exchange_order_id: str
-    symbol: str
-    side: Side
-    type: OrderType
-    quantity: Decimal
-    price: Decimal | None
-    state: OrderState
-    filled_quantity: Decimal = Decimal(0)
-    average_price: Decimal | None = None
-    fills: tuple[Fill, ...] = ()
-    reason: str = ""
+#: What is sent: the order's spec. ``client_order_id`` is ours, so a lost reply can be reconciled
+#: by it. (One record, ``trading.core.records.OrderSpec``; this name is the exchange's view of it.)
+OrderRequest = OrderSpec
 
 
 class ExchangeError(Exception):
-    """The exchange could not be asked (network, 5xx, timeout): the outcome is *unknown*."""
+    """The exchange could not be asked (network, 5xx, timeout): the outcome is *unknown*.
+
+    Raise this for failures you recognise; the engine treats *any* other exception from a call
+    (a raw ``OSError``, a client's timeout, a decoder's ``ValueError``) the same way: the order
+    becomes unknown and is reconciled by its client order id.
+    """
 
 
 class ExchangeRejected(Exception):
@@ -116,38 +97,62 @@ class ExchangeRejected(Exception):
         self.reason = reason
 
 
+#: The callback ``Exchange.run`` pushes order changes to. It never raises (the engine logs and
+#: drops a report it cannot use) and never blocks.
 OrderUpdate = Callable[[ExchangeOrder], None]
 
 
 class Exchange(Protocol):
-    """Order routing. Every method may block on IO and is cancellable; state-changing calls
-    (``submit``, ``cancel``) are run by the TradeEngine shielded under its own deadline."""
+    """Order routing, as the TradeEngine (its only caller) uses it.
+
+    Every method may block on IO and is cancellable. The engine runs the state-changing calls
+    (``submit``, ``cancel``) shielded, under a deadline of its own (``call_timeout``) that never
+    outlives the caller's (a stop's) deadline; when the deadline passes the call is cancelled
+    and the order's fate is asked with ``query``. So an implementation must tolerate being
+    cancelled at any await (cancelling a call may leave the order placed or cancelled: the
+    engine assumes exactly that, and never re-sends a submit). Updates may reach ``on_update``
+    before, after, or instead of a call's answer, and more than once: the engine keeps only what
+    moves an order forward.
+    """
 
     async def run(
         self, on_update: OrderUpdate, *, task_status: trio.TaskStatus[None] = ...
     ) -> None:
-        """Connect, then push every order change not returned by a call (fills of resting orders,
-        expiries) to ``on_update`` until cancelled. Signals readiness once symbols are known."""
+        """Connect, then push order changes (fills of resting orders, expiries; pushing the
+        answers of calls too is allowed) to ``on_update`` until cancelled. Signals readiness
+        once ``symbol_info`` is valid. Cancelling it disconnects; nothing else is undone."""
         ...
 
     def symbol_info(self) -> Mapping[str, SymbolInfo]:
-        """Trading rules per symbol; valid once ``run`` signalled readiness."""
+        """Trading rules per symbol; valid once ``run`` signalled readiness. Never blocks."""
         ...
 
     async def submit(self, request: OrderRequest) -> ExchangeOrder:
-        """Place an order. Raises ExchangeRejected (refused) or ExchangeError (outcome unknown)."""
+        """Place an order and return the exchange's report of it.
+
+        Raises ExchangeRejected when the exchange refused it (nothing was placed). Anything
+        else it raises (ExchangeError or not), or being cancelled, means the outcome is unknown.
+        """
         ...
 
     async def cancel(self, symbol: str, client_order_id: str) -> ExchangeOrder:
-        """Cancel an open order. Raises ExchangeRejected if the exchange has no such open order."""
+        """Cancel an open order and return its final report.
+
+        Raises ExchangeRejected if the exchange has no such *open* order (it may have filled).
+        Anything else, or being cancelled, means the cancel may or may not have happened.
+        """
         ...
 
     async def query(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
-        """The order as the exchange knows it, or None if it never received it."""
+        """The order as the exchange knows it, or None if it does not know it (yet: a request
+        can still be in flight, so the engine waits a grace period before believing None).
+        Read-only: cancelling it is always safe; any exception means "ask again"."""
         ...
 
     async def balances(self) -> Mapping[str, Decimal]:
-        """Free balance per asset."""
+        """Free balance per asset. Read-only; cancelling is safe; errors reach ``ctx.buy``."""
         ...
 
-    async def last_price(self, symbol: str) -> Decimal: ...
+    async def last_price(self, symbol: str) -> Decimal:
+        """The last traded price. Read-only; cancelling is safe."""
+        ...

@@ -22,7 +22,7 @@ Decimal everywhere; float prices from the source are cut to 8 places and rounded
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from types import MappingProxyType
@@ -31,7 +31,8 @@ from typing import Final
 import attrs
 import trio
 
-from trading.core.orders import CLIENT_ORDER_ID_RE, Fill, OrderState, OrderType, Side, TimeInForce
+from trading.core.ids import CLIENT_ORDER_ID_RE
+from trading.core.records import Fill, OrderState, OrderType, Side, TimeInForce
 from trading.exchanges.base import (
     ExchangeOrder,
     ExchangeRejected,
@@ -119,15 +120,9 @@ class _Order:
     def report(self) -> ExchangeOrder:
         filled = sum((f.quantity for f in self.fills), Decimal(0))
         notional = sum((f.quantity * f.price for f in self.fills), Decimal(0))
-        r = self.request
-        return ExchangeOrder(
-            client_order_id=r.client_order_id,
+        return ExchangeOrder.of(
+            self.request,
             exchange_order_id=self.exchange_order_id,
-            symbol=r.symbol,
-            side=r.side,
-            type=r.type,
-            quantity=r.quantity,
-            price=r.price,
             state=self.state,
             filled_quantity=filled,
             average_price=notional / filled if filled else None,
@@ -148,6 +143,7 @@ class PaperBroker:
         slippage: Decimal = Decimal("0.0005"),
         symbols: Mapping[str, SymbolInfo] | None = None,
         poll_interval: float = 60.0,
+        keep_finished: int = 10_000,
     ) -> None:
         if not Decimal(0) <= fee_rate < 1:
             raise ValueError(f"fee_rate must be in [0, 1), not {fee_rate!r}")
@@ -170,8 +166,12 @@ class PaperBroker:
             Decimal, {asset: Decimal(amount) for asset, amount in balances.items()}
         )
         self._locked: defaultdict[str, Decimal] = defaultdict(Decimal)
-        # Latest order per (symbol, client id): Binance lets a final order's id be reused.
+        # Latest order per (symbol, client id): Binance lets a final order's id be reused. Only
+        # the ``keep_finished`` most recent finished orders stay queryable (an exchange does not
+        # keep every order at hand either), so a long paper run does not grow without bound.
         self._orders: dict[tuple[str, str], _Order] = {}
+        self._finished: deque[tuple[str, str]] = deque()
+        self._keep_finished = keep_finished
         self._open: dict[tuple[str, str], _Order] = {}
         self._order_ids: Iterator[int] = itertools.count(1)
         self._trade_ids: defaultdict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
@@ -210,6 +210,7 @@ class PaperBroker:
             raise ExchangeRejected(*_UNKNOWN_ORDER)
         self._release(order)
         order.state = OrderState.CANCELLED
+        self._retire(order)
         return order.report()
 
     async def query(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
@@ -313,6 +314,7 @@ class PaperBroker:
             self._fill(order, info, fill_price)
         elif request.time_in_force is not TimeInForce.GTC:
             order.state = OrderState.EXPIRED  # IOC/FOK that cannot trade now: Binance's EXPIRED.
+            self._retire(order)
         else:
             order.locked_asset, order.locked_amount = asset, amount
             self._free[asset] -= amount
@@ -352,7 +354,17 @@ class PaperBroker:
         )
         order.fills.append(fill)
         order.state = OrderState.FILLED
+        self._retire(order)
         return fill
+
+    def _retire(self, order: _Order) -> None:
+        """A finished order stays queryable until ``keep_finished`` newer ones finished."""
+        self._finished.append(order.key)
+        while len(self._finished) > self._keep_finished:
+            key = self._finished.popleft()
+            old = self._orders.get(key)
+            if old is not None and old.state is not OrderState.SUBMITTED:
+                del self._orders[key]
 
     def _poll(self, on_update: OrderUpdate) -> None:
         """Fill every resting order the price has crossed, at its limit (maker), oldest first."""

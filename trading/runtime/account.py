@@ -1,9 +1,12 @@
 """Account: one strategy's view of the TradeEngine — what ``ctx.buy``, ``ctx.position`` and the
 ``stop``/``flatten``/``reduce-only`` commands act on.
 
-It owns the strategy's orders, positions and PnL (from its own fills only, so two strategies on
-one symbol keep separate books), its risk limits, its reduce-only switch and its daily-loss kill
-switch. Every order goes through :meth:`submit`, where all pre-trade checks live.
+It owns the strategy's open orders, positions and PnL (from its own fills only, so two strategies
+on one symbol keep separate books), its risk limits, its reduce-only switch and its daily-loss kill
+switch. Every order goes through :meth:`submit`, where all pre-trade checks live; orders are routed
+through the narrow :class:`~trading.runtime.routing.OrderRouter` port (the TradeEngine), so this
+module does not import the engine. Finished orders leave ``orders`` (the engine tells us through
+:meth:`forget`): nothing here scans the history.
 """
 
 from __future__ import annotations
@@ -12,19 +15,28 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
 
+import attrs
 import trio
 
 from trading.core import events as ev
 from trading.core.ledger import Portfolio, Position
-from trading.core.orders import Fill, Order, OrderRefused, OrderType, Side, TimeInForce
+from trading.core.orders import (
+    Fill,
+    Order,
+    OrderRefused,
+    OrderSpec,
+    OrderState,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from trading.core.risk import RiskLimits, check_order, daily_loss_breached
+from trading.exchanges.base import SymbolInfo
+from trading.runtime.deadlines import shield_within
+from trading.runtime.routing import OrderRouter
 
-if TYPE_CHECKING:
-    from trading.runtime.engine import TradeEngine
-
-__all__ = ["Account", "to_decimal"]
+__all__ = ["Account", "describe_cancels", "to_decimal"]
 
 log = logging.getLogger(__name__)
 # What a buy must be able to pay on top of its notional: taker fee plus slippage, generously.
@@ -40,14 +52,14 @@ def to_decimal(value: Decimal | int | float | str, what: str) -> Decimal:
 
 
 class Account:
-    def __init__(self, engine: TradeEngine, strategy: str, limits: RiskLimits) -> None:
+    def __init__(self, engine: OrderRouter, strategy: str, limits: RiskLimits) -> None:
         self.engine = engine
         self.strategy = strategy
         self.limits = limits
         self.reduce_only = False
         self.halted: str | None = None
         self.on_kill: Callable[[str], None] | None = None
-        self.orders: dict[str, Order] = {}
+        self.orders: dict[str, Order] = {}  # open and unknown orders only
         self._book: Portfolio | None = None
         self._day: int | None = None
         self._day_start_pnl = Decimal(0)
@@ -70,53 +82,57 @@ class Account:
         price: Decimal | int | float | str | None = None,
         time_in_force: TimeInForce = TimeInForce.GTC,
     ) -> Order:
-        """Validate, check risk, then send. Raises OrderRefused with the reason, nothing sent."""
+        """Validate, check risk, then send; returns the order in the state the exchange reported
+        (filled, resting, ...), even when its answer was lost after a pushed update.
+
+        Raises OrderRefused with the reason when a check, the exchange or the deadline refused
+        it (nothing placed), OrderUnresolved when the exchange could not tell its fate before the
+        deadline (it is still chased by client order id; never re-sent). Shielded while it talks
+        to the exchange: cancelling the caller (a ``pause``) waits for the answer."""
         engine = self.engine
         # Backpressure, only far past normal: the recorder is a very long way behind.
         await engine.wait_for_capacity()
-        order_type = OrderType.MARKET if price is None else OrderType.LIMIT
-        cid = engine.new_order_id(self.strategy)
-        qty, limit = Decimal(0), None
+        spec = OrderSpec(
+            client_order_id=engine.new_order_id(self.strategy),
+            symbol=symbol,
+            side=side,
+            type=OrderType.MARKET if price is None else OrderType.LIMIT,
+            quantity=Decimal(0),
+            time_in_force=time_in_force,
+        )
         try:
-            qty = to_decimal(quantity, "quantity")
-            limit = None if price is None else to_decimal(price, "price")
+            spec = attrs.evolve(spec, quantity=to_decimal(quantity, "quantity"))
+            if price is not None:
+                spec = attrs.evolve(spec, price=to_decimal(price, "price"))
             info = engine.symbol(symbol)
             order = Order(
-                client_order_id=cid,
+                **attrs.asdict(spec, recurse=False),
                 strategy=self.strategy,
-                symbol=symbol,
-                side=side,
-                type=order_type,
-                quantity=qty,
-                price=limit,
-                time_in_force=time_in_force,
                 created_at=engine.clock.now(),
             )
             if self.halted:
                 raise OrderRefused(f"trading is halted: {self.halted}")
-            mark = limit if limit is not None else await self._mark(symbol)
-            _check_filters(
-                info.step_size,
-                info.tick_size,
-                info.min_quantity,
-                info.min_notional,
-                qty,
-                limit,
-                mark,
-            )
-            await self._check_balance(side, qty, mark, info.base, info.quote)
-            self._check_risk(order, qty * mark)
+            if trio.current_effective_deadline() <= trio.current_time():
+                raise OrderRefused("no time left before the deadline (stopping)")
+            mark = spec.price if spec.price is not None else await self._mark(symbol)
+            _check_filters(info, spec.quantity, spec.price, mark)
+            await self._check_balance(side, spec.quantity, mark, info.base, info.quote)
+            self._check_risk(order, spec.quantity * mark)
         except OrderRefused as refused:
-            self._refuse(cid, side, order_type, qty, limit, symbol, refused.reason)
+            self._refuse(spec, refused.reason)
             raise
-        engine.orders[cid] = self.orders[cid] = order
+        self.orders[order.client_order_id] = order
         await engine.send(order)
         return order
 
     async def cancel(self, order: Order | str) -> Order:
-        target = self.orders.get(order if isinstance(order, str) else order.client_order_id)
+        """Cancel one of this strategy's orders; a finished Order is returned as it is."""
+        cid = order if isinstance(order, str) else order.client_order_id
+        target = self.orders.get(cid)
         if target is None:
-            raise OrderRefused(f"{self.strategy} has no order {order!r}")
+            if isinstance(order, Order) and order.strategy == self.strategy:
+                return order  # already finished: nothing to cancel
+            raise OrderRefused(f"{self.strategy} has no open order {cid!r}")
         await self.engine.cancel(target)
         return target
 
@@ -124,13 +140,17 @@ class Account:
         return self.book.position(symbol) if symbol in self.book.positions else Position(symbol)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return [
-            o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)
-        ]
+        """Open and unknown orders, O(open): finished ones are not kept."""
+        return [o for o in self.orders.values() if symbol is None or o.symbol == symbol]
+
+    def forget(self, order: Order) -> None:
+        """The router's word that ``order`` is final: it leaves the open index."""
+        self.orders.pop(order.client_order_id, None)
 
     # -- fills, PnL, the kill switch ------------------------------------------------------------
 
     def on_fill(self, fill: Fill) -> None:
+        self._roll_day()  # before booking: the day's baseline must not include this fill's fee
         self.book.apply_fill(fill)
         self.publish_position(fill.symbol)
         self.check_kill_switch()
@@ -160,13 +180,17 @@ class Account:
             total += position.realised_pnl + position.unrealised_pnl(mark) - position.fees
         return total
 
-    def check_kill_switch(self) -> None:
-        now = self.engine.clock.now()
-        day = int(now // 86400)
-        pnl = self.pnl()
+    def _roll_day(self) -> None:
+        """At the first event of a (runner clock) day, take the day's baseline: the PnL as the
+        day started, before that event changes it."""
+        day = int(self.engine.clock.now() // 86400)
         if self._day != day:
-            self._day, self._day_start_pnl = day, pnl
-        today = pnl - self._day_start_pnl
+            self._day, self._day_start_pnl = day, self.pnl()
+
+    def check_kill_switch(self) -> None:
+        self._roll_day()
+        now = self.engine.clock.now()
+        today = self.pnl() - self._day_start_pnl
         if self.halted or not daily_loss_breached(self.limits, today):
             return
         self.halted = (
@@ -190,9 +214,10 @@ class Account:
         moves that happened without fills."""
         if self._book is None:
             return  # never traded: nothing to mark
+        self._roll_day()  # the new day's baseline is taken at the old marks
         for symbol, position in self.book.positions.items():
             if position.quantity:
-                self.engine.marks[symbol] = await self.engine.exchange.last_price(symbol)
+                self.engine.marks[symbol] = await self.engine.last_price(symbol)
         self.check_kill_switch()
 
     # -- stop and flatten -----------------------------------------------------------------------
@@ -218,16 +243,18 @@ class Account:
         return done
 
     async def shutdown(self) -> list[str]:
-        """The ordered part of ``stop``: cancel open orders, optionally flatten, report."""
+        """The ordered part of ``stop`` (contract C2): cancel open orders, optionally flatten,
+        report. Shielded but within the caller's deadline (C1). Each line is true: an order is
+        said to be cancelled only if the exchange confirmed it; the others are named, by client
+        order id, as still resting (cancel refused or not sent in time) or unknown (no answer
+        before the deadline; the engine keeps reconciling it)."""
         report: list[str] = []
-        with trio.CancelScope(shield=True):
+        with shield_within():
             if self.limits.cancel_open_orders_on_stop:
-                opened = self.open_orders()
+                opened = list(self.orders.values())
                 for order in opened:
                     await self.engine.cancel(order)
-                if opened:
-                    states = ", ".join(f"{o.client_order_id} {o.state.value}" for o in opened)
-                    report.append(f"cancelled {len(opened)} open order(s): {states}")
+                report.extend(describe_cancels(opened))
             if self.limits.flatten_on_stop:
                 report.extend(await self.flatten())
             for symbol, position in self.book.positions.items():
@@ -253,14 +280,14 @@ class Account:
     # -- checks ---------------------------------------------------------------------------------
 
     async def _mark(self, symbol: str) -> Decimal:
-        mark = await self.engine.exchange.last_price(symbol)
+        mark = await self.engine.last_price(symbol)
         self.engine.marks[symbol] = mark
         return mark
 
     async def _check_balance(
         self, side: Side, qty: Decimal, price: Decimal, base: str, quote: str
     ) -> None:
-        balances = await self.engine.exchange.balances()
+        balances = await self.engine.balances()
         if side is Side.BUY and quote in balances:
             need = qty * price * _BUY_MARGIN
             if need > balances[quote]:
@@ -279,7 +306,7 @@ class Account:
         reason = check_order(
             self.limits,
             notional=notional,
-            open_orders=len(self.open_orders()),
+            open_orders=len(self.orders),
             reduce_only=self.reduce_only,
             position=position,
             pending=pending,
@@ -298,51 +325,54 @@ class Account:
                 )
             raise OrderRefused(reason)
 
-    def _refuse(
-        self,
-        cid: str,
-        side: Side,
-        order_type: OrderType,
-        qty: Decimal,
-        price: Decimal | None,
-        symbol: str,
-        reason: str,
-    ) -> None:
-        """Publish a refusal; ``qty`` is 0 when the quantity itself could not be read."""
+    def _refuse(self, spec: OrderSpec, reason: str) -> None:
+        """Publish a refusal; the quantity is 0 when it could not be read."""
         log.warning("%s: order refused before sending: %s", self.strategy, reason)
         self.engine.publish(
             ev.OrderRejected(
                 time=self.engine.clock.now(),
                 strategy=self.strategy,
-                client_order_id=cid,
-                symbol=symbol,
-                side=side.value,
-                order_type=order_type.value,
-                quantity=qty,
-                price=price,
+                **spec.event_fields(),
                 reason=reason,
                 sent=False,
             )
         )
 
 
-def _check_filters(
-    step: Decimal,
-    tick: Decimal,
-    min_qty: Decimal,
-    min_notional: Decimal,
-    qty: Decimal,
-    price: Decimal | None,
-    mark: Decimal,
-) -> None:
+_CANCELLED = (OrderState.CANCELLED, OrderState.EXPIRED)
+
+
+def describe_cancels(orders: list[Order]) -> list[str]:
+    """Lines for a stop reply after cancelling ``orders``, by client order id, never claiming
+    "cancelled" for an order whose state is not cancelled or expired."""
+    lines: list[str] = []
+    cancelled = [o.client_order_id for o in orders if o.state in _CANCELLED]
+    if cancelled:
+        lines.append(f"cancelled {len(cancelled)} open order(s): {', '.join(cancelled)}")
+    for order in orders:
+        cid = order.client_order_id
+        if order.state is OrderState.UNKNOWN:
+            lines.append(
+                f"could not cancel {cid} (unknown: no answer before the deadline; "
+                "still reconciling)"
+            )
+        elif order.is_open:
+            lines.append(f"could not cancel {cid} (still resting, {order.state.value})")
+        elif order.state not in _CANCELLED:
+            lines.append(f"{cid} was {order.state.value} before it could be cancelled")
+    return lines
+
+
+def _check_filters(info: SymbolInfo, qty: Decimal, price: Decimal | None, mark: Decimal) -> None:
     """Binance's LOT_SIZE, PRICE_FILTER and NOTIONAL rules, checked before sending."""
+    step, tick = info.step_size, info.tick_size
     if step and qty % step:
         raise OrderRefused(f"quantity {qty} is not a multiple of the step size {step}")
-    if min_qty and qty < min_qty:
-        raise OrderRefused(f"quantity {qty} is below the minimum {min_qty}")
+    if info.min_quantity and qty < info.min_quantity:
+        raise OrderRefused(f"quantity {qty} is below the minimum {info.min_quantity}")
     if price is not None and tick and price % tick:
         raise OrderRefused(f"price {price} is not a multiple of the tick size {tick}")
-    if min_notional and qty * mark < min_notional:
+    if info.min_notional and qty * mark < info.min_notional:
         raise OrderRefused(
-            f"order worth {qty * mark:.2f} is below the minimum notional {min_notional}"
+            f"order worth {qty * mark:.2f} is below the minimum notional {info.min_notional}"
         )

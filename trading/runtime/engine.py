@@ -1,22 +1,28 @@
 """TradeEngine: the one place orders go through, and the subject every order event comes from.
 
-The rules this module keeps (DESIGN.md rules 4 and 6):
+The rules this module keeps (DESIGN.md rules 4 and 6, contracts C1, C3, C6):
 
-* Nothing reaches the exchange before it passed validation and the strategy's risk limits; a
-  refusal raises :class:`OrderRefused` to the strategy and publishes ``OrderRejected(sent=False)``.
-* Every state-changing exchange call (submit, cancel) runs shielded under its own deadline. If the
-  deadline passes, or the call fails without an answer, the order is ``unknown`` and is reconciled
-  by its client order id — still shielded, bounded by ``reconcile_timeout`` — before the caller
-  goes on. A submit is never retried, so a stop never produces a duplicate; an order is tracked
-  from before it is sent, so a stop never loses one.
-* Every change is published as an event, so the log, the database and the notifier follow without
-  the strategy author writing any of it.
+* Nothing reaches the exchange before it passed validation and the strategy's risk limits (the
+  Account's job, through the :class:`~trading.runtime.routing.OrderRouter` port).
+* Every state-changing exchange call (submit, cancel) goes through one helper, :meth:`_call`:
+  shielded, under ``min(caller's effective deadline, now + call_timeout)``. Whatever it raises
+  (not only ``ExchangeError``), or if the deadline passes, an order not yet answered becomes
+  ``unknown`` and is reconciled by its client order id, bounded the same way. A submit is never
+  retried, so a stop never produces a duplicate; an order is tracked from before it is sent, so a
+  stop never loses one. No order stays ``new`` once its submit returned or raised.
+* "Not found" means "never arrived" only after ``not_found_grace`` seconds of real monotonic
+  time (``trio.current_time()``) since the submit attempt ended, never on the strategy's clock.
+* Reports (answers, pushes, lookups) go through ``trading.core.updates.apply_update``: only what
+  moves an order forward is applied. :meth:`apply` and the push callback never raise.
+* Finished orders leave the engine: ``orders`` holds open and unknown orders only, so the cost
+  of an order does not grow with the orders ever placed (history lives in the recorder).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -28,32 +34,30 @@ from trading.core.orders import (
     Order,
     OrderRefused,
     OrderState,
+    OrderUnresolved,
     new_client_order_id,
-    strategy_of,
 )
 from trading.core.risk import RiskLimits
-from trading.exchanges.base import (
-    Exchange,
-    ExchangeError,
-    ExchangeOrder,
-    ExchangeRejected,
-    OrderRequest,
-    SymbolInfo,
-)
+from trading.core.updates import apply_update
+from trading.exchanges.base import Exchange, ExchangeOrder, ExchangeRejected, SymbolInfo
 from trading.runtime.account import Account
 from trading.runtime.clock import Clock
+from trading.runtime.deadlines import shield_within
+from trading.runtime.order_events import OrderEvents
 
 __all__ = ["OrderUnresolved", "TradeEngine"]
 
 log = logging.getLogger(__name__)
 Publish = Callable[[ev.Event], None]
+_S = OrderState
 
 
-class OrderUnresolved(RuntimeError):
-    """The exchange could not tell us an order's fate within ``reconcile_timeout``.
+class _NotSent:
+    """The deadline had passed before the call could start: nothing reached the exchange."""
 
-    The order stays ``unknown``; the engine keeps reconciling it in the background.
-    """
+
+_NOT_SENT = _NotSent()
+_CallResult = ExchangeOrder | ExchangeRejected | str | _NotSent
 
 
 class TradeEngine:
@@ -76,9 +80,10 @@ class TradeEngine:
         capacity: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.exchange = exchange
-        self.wait_for_capacity = capacity or trio.lowlevel.checkpoint
-        self.clock = clock
-        self.publish = publish
+        self._capacity = capacity or trio.lowlevel.checkpoint
+        self._clock = clock
+        self._publish = publish
+        self._events = OrderEvents(publish, clock)
         self.call_timeout = call_timeout
         self.reconcile_timeout = reconcile_timeout
         # An order the exchange does not know yet may still be on its way; Binance refuses any
@@ -87,13 +92,17 @@ class TradeEngine:
         # 32 random bits: client ids (and the database rows keyed by them) stay unique across
         # many runs, not just within one.
         self.run_id = run_id or secrets.token_hex(4)
-        self.orders: dict[str, Order] = {}
-        self.marks: dict[str, Decimal] = {}
-        self._sent_at: dict[str, float] = {}
+        self.orders: dict[str, Order] = {}  # open and unknown orders only
+        # Finished orders a report said traded more than the trades we have: their trades may
+        # still be pushed, and must be booked. Off the hot paths; they leave once booked.
+        self._awaiting_trades: dict[str, Order] = {}
+        self._marks: dict[str, Decimal] = {}
+        self._attempt_ended: dict[str, float] = {}  # trio time a submit attempt ended
         self._seq = itertools.count(1)
         self._symbols: Mapping[str, SymbolInfo] = {}
         self._accounts: dict[str, Account] = {}
-        self._unresolved: set[str] = set()
+        self._released: set[str] = set()
+        self._unresolved: dict[str, Order] = {}
         self._wake_reconciler = trio.Event()
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -108,6 +117,22 @@ class TradeEngine:
             nursery.start_soon(self._reconciler)
             task_status.started(self)
 
+    # -- the OrderRouter port (what accounts use) ------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def marks(self) -> dict[str, Decimal]:
+        return self._marks
+
+    def publish(self, event: ev.Event) -> None:
+        self._publish(event)
+
+    async def wait_for_capacity(self) -> None:
+        await self._capacity()
+
     def symbol(self, symbol: str) -> SymbolInfo:
         info = self._symbols.get(symbol)
         if info is None:
@@ -118,8 +143,20 @@ class TradeEngine:
     def symbols(self) -> Mapping[str, SymbolInfo]:
         return self._symbols
 
+    def new_order_id(self, strategy: str) -> str:
+        return new_client_order_id(strategy, next(self._seq), self.run_id)
+
+    async def last_price(self, symbol: str) -> Decimal:
+        return await self.exchange.last_price(symbol)
+
+    async def balances(self) -> Mapping[str, Decimal]:
+        return await self.exchange.balances()
+
+    # -- accounts (C6) ---------------------------------------------------------------------------
+
     def account(self, strategy: str, limits: RiskLimits | None = None) -> Account:
         """The strategy's account; the same object across restarts, so positions survive them."""
+        self._released.discard(strategy)
         account = self._accounts.get(strategy)
         if account is None:
             account = self._accounts[strategy] = Account(self, strategy, limits or RiskLimits())
@@ -127,106 +164,145 @@ class TradeEngine:
             account.limits = limits
         return account
 
-    def new_order_id(self, strategy: str) -> str:
-        return new_client_order_id(strategy, next(self._seq), self.run_id)
+    def release(self, strategy: str) -> None:
+        """Forget a removed strategy: its account goes now, or when its last open or unknown
+        order is resolved (fills of those still reach its books). Unknown names are ignored."""
+        account = self._accounts.get(strategy)
+        if account is None:
+            return
+        account.on_kill = None  # the strategy runner's callback: the last reference back to it
+        if account.orders:
+            self._released.add(strategy)
+        else:
+            del self._accounts[strategy]
 
     # -- state-changing calls (rule 4) ----------------------------------------------------------
 
+    async def _call(self, call: Callable[[], Awaitable[ExchangeOrder]]) -> _CallResult:
+        """The one shielded exchange call (C1): the report, the refusal, or what went wrong."""
+        own_deadline = trio.current_time() + self.call_timeout
+        with shield_within(self.call_timeout) as scope:
+            if scope.deadline <= trio.current_time():
+                return _NOT_SENT
+            try:
+                return await call()
+            except ExchangeRejected as exc:
+                return exc
+            except Exception as exc:  # any failure leaves the outcome unknown (rule 4)
+                return f"{type(exc).__name__}: {exc}"
+        if scope.deadline < own_deadline:
+            return "no answer before the caller's deadline"
+        return f"no answer within {self.call_timeout:g}s"
+
     async def send(self, order: Order) -> None:
-        """Submit ``order`` (already tracked and validated). Shielded; returns with the order in a
-        known state, raises OrderRefused if the exchange refused it, OrderUnresolved if not even
-        reconciliation could tell."""
-        request = OrderRequest(
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            type=order.type,
-            quantity=order.quantity,
-            price=order.price,
-            time_in_force=order.time_in_force,
-        )
-        self._publish_order(ev.OrderSubmitted, order)
-        self._sent_at[order.client_order_id] = self.clock.now()
-        refused: ExchangeRejected | None = None
-        with trio.CancelScope(shield=True):
-            problem = f"no answer within {self.call_timeout:g}s"
-            with trio.move_on_after(self.call_timeout):
-                try:
-                    report = await self.exchange.submit(request)
-                except ExchangeRejected as exc:
-                    refused = exc
-                except ExchangeError as exc:
-                    problem = f"{type(exc).__name__}: {exc}"
-                else:
-                    self.apply(order, report)
-                    return
-            if refused is None:
-                await self._lost_track(order, problem)
+        """Track and submit ``order`` (already validated). Shielded; returns with the order in a
+        known state; raises OrderRefused if the exchange refused it (or there was no time left to
+        send it), OrderUnresolved if not even reconciliation could tell before the deadline."""
+        cid = order.client_order_id
+        self.orders[cid] = order
+        self._events.order(ev.OrderSubmitted, order)
+        result = await self._call(lambda: self.exchange.submit(order.spec))
+        self._attempt_ended[cid] = trio.current_time()
+        if isinstance(result, ExchangeOrder):
+            self.apply(order, result)
+            if order.state is not _S.NEW:
                 return
-        assert refused is not None
-        order.mark_rejected(refused.reason, self.clock.now())
-        self._publish_order(ev.OrderRejected, order, reason=refused.reason, sent=True)
-        raise OrderRefused(f"the exchange refused the order: {refused}")
+            result = "its answer could not be used"
+        if isinstance(result, ExchangeRejected | _NotSent) and order.state is _S.NEW:
+            if isinstance(result, ExchangeRejected):
+                reason, message = result.reason, f"the exchange refused the order: {result}"
+            else:
+                reason = message = "not sent: no time left before the deadline"
+            order.mark_rejected(reason, self._clock.now())
+            self._events.order(ev.OrderRejected, order, reason=reason, sent=True)
+            self._finished(order)
+            raise OrderRefused(message)
+        if order.state is not _S.NEW:  # a pushed update already told us where it is
+            log.info("%s: submit answer lost (%s); the stream already placed it", cid, result)
+            return
+        order.mark_unknown(self._clock.now())
+        self._events.order(ev.OrderUnknown, order, reason=str(result))
+        log.warning("%s: %s; reconciling by client order id", cid, result)
+        await self._resolve(order)
+        state: OrderState = order.state  # moved by the reconciliation above
+        if state is _S.UNKNOWN:
+            raise OrderUnresolved(
+                f"order {cid} is unknown: the exchange could not tell its fate before the "
+                "deadline; still reconciling in the background"
+            )
 
     async def cancel(self, order: Order) -> None:
-        """Cancel an open order, shielded; afterwards its state is what the exchange says."""
+        """Cancel an open order, shielded (C1); never raises. Afterwards its state is what the
+        exchange said; ``unknown`` if it could not say before the deadline (then the background
+        reconciler keeps asking), still open if the cancel was refused or never sent."""
         if not order.is_open:
             return
-        with trio.CancelScope(shield=True):
-            problem = f"no answer within {self.call_timeout:g}s"
-            with trio.move_on_after(self.call_timeout):
-                try:
-                    report = await self.exchange.cancel(order.symbol, order.client_order_id)
-                except ExchangeRejected as exc:
-                    # Usually "Unknown order sent.": it filled or was cancelled meanwhile. Ask.
-                    problem = f"cancel refused: {exc}"
-                except ExchangeError as exc:
-                    problem = f"{type(exc).__name__}: {exc}"
-                else:
-                    self.apply(order, report)
-                    return
-            await self._lost_track(order, problem, mark=False)
+        cid = order.client_order_id
+        result = await self._call(lambda: self.exchange.cancel(order.symbol, cid))
+        if isinstance(result, ExchangeOrder):
+            self.apply(order, result)
+            return
+        if isinstance(result, _NotSent):
+            return
+        if isinstance(result, ExchangeRejected):
+            # Usually "Unknown order sent.": it filled or was cancelled meanwhile. Ask.
+            log.info("%s: cancel refused (%s); asking the exchange", cid, result)
+        elif order.is_open and order.state is not _S.UNKNOWN:
+            order.mark_unknown(self._clock.now())
+            self._events.order(ev.OrderUnknown, order, reason=f"cancel: {result}")
+        await self._resolve(order)
 
-    async def _lost_track(self, order: Order, problem: str, *, mark: bool = True) -> None:
-        if mark and order.state is not OrderState.UNKNOWN:
-            order.mark_unknown(self.clock.now())
-            self._publish_order(ev.OrderUnknown, order, reason=problem)
-        log.warning("%s: %s; reconciling by client order id", order.client_order_id, problem)
-        if not await self._reconcile(order, self.reconcile_timeout):
-            self._unresolved.add(order.client_order_id)
+    async def _resolve(self, order: Order) -> None:
+        known = await self._reconcile(order, self.reconcile_timeout)
+        if not known and order.is_open and order.client_order_id in self.orders:
+            self._unresolved[order.client_order_id] = order
             self._wake_reconciler.set()
-            if order.state is OrderState.UNKNOWN:
-                raise OrderUnresolved(
-                    f"order {order.client_order_id} is unknown: the exchange did not answer within "
-                    f"{self.reconcile_timeout:g}s; still reconciling in the background"
-                )
 
-    async def _reconcile(self, order: Order, budget: float) -> bool:
-        """Ask the exchange about ``order`` until it answers or ``budget`` runs out."""
+    def _never_arrived(self, order: Order) -> bool:
+        """Not found, never acknowledged, and the grace (real time, C3) since the submit attempt
+        ended has passed: the request cannot still be in flight."""
+        if order.exchange_order_id is not None or order.fills:
+            return False
+        ended = self._attempt_ended.get(order.client_order_id, trio.current_time())
+        return trio.current_time() - ended >= self.not_found_grace
+
+    async def _reconcile(self, order: Order, budget: float, *, shield: bool = True) -> bool:
+        """Ask the exchange about ``order`` until it knows, within ``budget`` and the caller's
+        deadline (C1). True once the order's state is known. Shielded for a caller that must
+        not go on before it knows; the background reconciler is not (asking is read-only, so
+        stopping the engine may cancel it at once)."""
+        cid = order.client_order_id
         delay = 0.25
-        with trio.move_on_after(budget):
+        with shield_within(budget) if shield else trio.move_on_after(budget):
             while True:
                 try:
-                    report = await self.exchange.query(order.symbol, order.client_order_id)
-                except ExchangeError as exc:
-                    log.info("%s: query failed (%s); retrying", order.client_order_id, exc)
+                    report = await self.exchange.query(order.symbol, cid)
+                except Exception as exc:
+                    log.info(
+                        "%s: query failed (%s: %s); asking again", cid, type(exc).__name__, exc
+                    )
                 else:
-                    sent_at = self._sent_at.get(order.client_order_id, -float("inf"))
                     if report is not None:
                         self.apply(order, report, reconciled=True)
-                        return True
-                    if order.state is not OrderState.UNKNOWN:
+                        if order.state is not _S.UNKNOWN:
+                            return True
+                    elif order.state is not _S.UNKNOWN:
                         return True  # a cancel we could not confirm, but we know the order
-                    if self.clock.now() - sent_at >= self.not_found_grace:
-                        order.reconcile(OrderState.REJECTED, Decimal(0), None, self.clock.now())
-                        order.reject_reason = "never reached the exchange"
-                        self._publish_order(
-                            ev.OrderReconciled, order, state="rejected", filled_quantity=Decimal(0)
-                        )
+                    elif self._never_arrived(order):
+                        self._reject_lost(order)
                         return True
-                await trio.sleep(delay)
+                ended = self._attempt_ended.get(cid, -math.inf)
+                grace_end = ended + self.not_found_grace
+                now = trio.current_time()
+                await trio.sleep(min(delay, grace_end - now) if grace_end > now else delay)
                 delay = min(delay * 2, 5.0)
         return False
+
+    def _reject_lost(self, order: Order) -> None:
+        order.reconcile(_S.REJECTED, Decimal(0), None, self._clock.now())
+        order.reject_reason = "never reached the exchange"
+        self._events.order(ev.OrderReconciled, order, state="rejected", filled_quantity=Decimal(0))
+        self._finished(order)
 
     async def _reconciler(self) -> None:
         """Keeps chasing orders whose fate the exchange could not tell in time."""
@@ -234,90 +310,64 @@ class TradeEngine:
             await self._wake_reconciler.wait()
             self._wake_reconciler = trio.Event()
             while self._unresolved:
-                for cid in sorted(self._unresolved):
-                    order = self.orders[cid]
-                    with trio.CancelScope(shield=True):
-                        done = await self._reconcile(order, self.reconcile_timeout)
-                    if done or (not order.is_open and order.state is not OrderState.UNKNOWN):
-                        self._unresolved.discard(cid)
-                await trio.sleep(self.reconcile_timeout)
+                for cid, order in list(self._unresolved.items()):
+                    done = await self._reconcile(order, self.reconcile_timeout, shield=False)
+                    if done or not order.is_open:
+                        self._unresolved.pop(cid, None)
+                if self._unresolved:
+                    await trio.sleep(self.reconcile_timeout)
 
     # -- applying what the exchange says ---------------------------------------------------------
 
     def _on_update(self, report: ExchangeOrder) -> None:
-        order = self.orders.get(report.client_order_id)
-        if order is None:
-            log.debug("update for an order not ours: %s", report.client_order_id)
-            return
-        self.apply(order, report)
+        """The exchange's push callback: never raises (a bad report is logged and dropped)."""
+        try:
+            cid = report.client_order_id
+            order = self.orders.get(cid) or self._awaiting_trades.get(cid)
+            if order is None:
+                log.debug("update for an order not open here: %s", report.client_order_id)
+                return
+            self.apply(order, report)
+        except Exception:
+            log.exception("update dropped: %r", report)
 
     def apply(self, order: Order, report: ExchangeOrder, *, reconciled: bool = False) -> None:
-        """Bring ``order`` to what ``report`` says: fills first (they prove the order exists),
-        then the state. Publishes one event per change; idempotent for repeated reports."""
-        now = self.clock.now()
-        was_unknown = order.state is OrderState.UNKNOWN
-        if order.state is OrderState.NEW and report.state is not OrderState.REJECTED:
-            order.mark_submitted(report.exchange_order_id, now)
-            self._publish_order(ev.OrderAccepted, order, exchange_order_id=report.exchange_order_id)
-        for fill in report.fills:
-            if order.state.is_final and fill.trade_id not in {f.trade_id for f in order.fills}:
-                log.error(
-                    "%s: fill %s after final state ignored", order.client_order_id, fill.trade_id
-                )
-                continue
-            before = len(order.fills)
-            order.apply_fill(fill)
-            if len(order.fills) == before:
-                continue  # a resent fill
-            self.marks[order.symbol] = fill.price
-            kind = ev.OrderFilled if order.state is OrderState.FILLED else ev.OrderPartiallyFilled
-            self._publish_order(
-                kind,
-                order,
-                trade_id=fill.trade_id,
-                fill_quantity=fill.quantity,
-                fill_price=fill.price,
-                fee=fill.fee,
-                fee_asset=fill.fee_asset,
-                filled_quantity=order.filled_quantity,
-            )
+        """Bring ``order`` forward to what ``report`` says (``trading.core.updates``), publish one
+        event per change and book new fills. Never raises: what cannot be used is logged."""
+        cid = order.client_order_id
+        try:
+            applied = apply_update(order, report, self._clock.now())
+        except Exception:
+            log.exception("%s: report dropped: %r", cid, report)
+            return
+        for reason in applied.dropped:
+            log.warning("%s: dropped from a report: %s", cid, reason)
+        for fill in applied.fills:
+            self._marks[order.symbol] = fill.price
+        try:
+            self._events.applied(order, report, applied, reconciled=reconciled)
             account = self._accounts.get(order.strategy)
             if account is not None:
-                account.on_fill(fill)
-        if was_unknown or reconciled:
-            if order.state is not report.state and not order.state.is_final:
-                order.reconcile(report.state, report.filled_quantity, report.average_price, now)
-            if reconciled:
-                self._publish_order(
-                    ev.OrderReconciled,
-                    order,
-                    state=order.state.value,
-                    filled_quantity=order.filled_quantity,
-                )
-            return
-        if report.state is OrderState.CANCELLED and order.is_open:
-            order.mark_cancelled(now)
-            self._publish_order(ev.OrderCancelled, order, filled_quantity=order.filled_quantity)
-        elif report.state is OrderState.EXPIRED and order.is_open:
-            order.mark_expired(now)
-            self._publish_order(
-                ev.OrderCancelled, order, filled_quantity=order.filled_quantity, reason="expired"
-            )
-        elif report.state is OrderState.REJECTED and order.is_open:
-            order.mark_rejected(report.reason or "rejected", now)
-            self._publish_order(ev.OrderRejected, order, reason=report.reason, sent=True)
+                for fill in applied.fills:
+                    account.on_fill(fill)
+        except Exception:
+            log.exception("%s: publishing or booking an update failed", cid)
+        if not order.is_open:
+            self._finished(order)
 
-    def _publish_order(self, kind: type[ev.OrderEvent], order: Order, **fields: object) -> None:
-        self.publish(
-            kind(
-                time=self.clock.now(),
-                strategy=order.strategy or strategy_of(order.client_order_id) or "",
-                client_order_id=order.client_order_id,
-                symbol=order.symbol,
-                side=order.side.value,
-                order_type=order.type.value,
-                quantity=order.quantity,
-                price=order.price,
-                **fields,
-            )
-        )
+    def _finished(self, order: Order) -> None:
+        """A final order leaves every hot path (rule: cost per order does not grow)."""
+        cid = order.client_order_id
+        self.orders.pop(cid, None)
+        if order.unbooked_quantity > 0:
+            self._awaiting_trades[cid] = order
+        else:
+            self._awaiting_trades.pop(cid, None)
+        self._attempt_ended.pop(cid, None)
+        self._unresolved.pop(cid, None)
+        account = self._accounts.get(order.strategy)
+        if account is not None:
+            account.forget(order)
+            if order.strategy in self._released and not account.orders:
+                self._released.discard(order.strategy)
+                del self._accounts[order.strategy]

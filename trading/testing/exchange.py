@@ -44,13 +44,18 @@ __all__ = [
     "AcceptThenDelay",
     "AcceptThenFail",
     "AcceptThenHang",
+    "AcceptThenRaise",
     "Delay",
     "FailBefore",
     "Fault",
     "FaultyExchange",
     "Hang",
     "Method",
+    "NotFound",
     "PassThrough",
+    "PushThenAnswer",
+    "PushThenFail",
+    "RaiseBefore",
     "Reject",
 ]
 
@@ -116,15 +121,55 @@ class AcceptThenFail:
     message: str = "connection reset"
 
 
+@attrs.frozen
+class RaiseBefore:
+    """Raise ``error`` (any exception: a raw ``ConnectionResetError``, a client's timeout, a
+    decoder's ``ValueError``) before forwarding: nothing happened, the caller cannot know."""
+
+    error: Exception
+
+
+@attrs.frozen
+class AcceptThenRaise:
+    """Forward, then raise ``error`` (any exception): the order IS placed, the answer lost."""
+
+    error: Exception
+
+
+@attrs.frozen
+class NotFound:
+    """(query) Answer "no such order" without asking ``inner``: the exchange does not know the
+    order *yet* (a request still in flight, a lagging replica)."""
+
+
+@attrs.frozen
+class PushThenAnswer:
+    """Forward, push the answer on the stream (``on_update``) first, then return it: the
+    stream beats the REST answer."""
+
+
+@attrs.frozen
+class PushThenFail:
+    """Forward, push the answer on the stream, then raise ExchangeError: the REST answer is
+    lost after the stream told everything."""
+
+    message: str = "connection reset"
+
+
 Fault: TypeAlias = (
     PassThrough
     | Delay
     | Hang
     | FailBefore
+    | RaiseBefore
     | Reject
+    | NotFound
     | AcceptThenHang
     | AcceptThenDelay
     | AcceptThenFail
+    | AcceptThenRaise
+    | PushThenAnswer
+    | PushThenFail
 )
 
 _T = TypeVar("_T")
@@ -155,6 +200,7 @@ class FaultyExchange:
         self.placed: Counter[str] = Counter()
         self.forwarded: Counter[tuple[str, str]] = Counter()
         self._faults: dict[Method, deque[Fault]] = {m: deque() for m in METHODS}
+        self._on_update: OrderUpdate | None = None
 
     def script(self, method: Method, *faults: Fault) -> None:
         """Queue ``faults`` for the next calls of ``method``, one per call."""
@@ -174,7 +220,15 @@ class FaultyExchange:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        self._on_update = on_update
         await self.inner.run(on_update, task_status=task_status)
+
+    def push(self, report: ExchangeOrder) -> None:
+        """Push ``report`` on the stream now, as the exchange would (a test may push stale or
+        duplicate reports). Requires ``run`` to have started."""
+        if self._on_update is None:
+            raise RuntimeError("push() before run(): nothing listens yet")
+        self._on_update(report)
 
     def symbol_info(self) -> Mapping[str, SymbolInfo]:
         return self.inner.symbol_info()
@@ -218,8 +272,12 @@ class FaultyExchange:
                 await trio.sleep_forever()
             case FailBefore(message=message):
                 raise ExchangeError(message)
+            case RaiseBefore(error=error):
+                raise error
             case Reject(code=code, reason=reason):
                 raise ExchangeRejected(code, reason)
+            case NotFound():
+                return None  # type: ignore[return-value]  # only scripted for query
 
         result = await forward()
         self.forwarded[method, client_order_id] += 1
@@ -234,4 +292,10 @@ class FaultyExchange:
                 await trio.sleep(seconds)
             case AcceptThenFail(message=message):
                 raise ExchangeError(message)
+            case AcceptThenRaise(error=error):
+                raise error
+            case PushThenAnswer() | PushThenFail() if isinstance(result, ExchangeOrder):
+                self.push(result)
+                if isinstance(fault, PushThenFail):
+                    raise ExchangeError(fault.message)
         return result
