@@ -288,12 +288,6 @@ async def test_a_runner_runs_once_and_refuses_strategies_once_closed(
             pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs contract C1 on the other side: the engine's shielded calls (ORDERS) and the "
-    "strategy's stop (COMMANDS) must take min(current_effective_deadline(), ...); until then a "
-    "hung cancel costs call_timeout + reconcile_timeout (40 s). Drop this mark once merged.",
-)
 async def test_leaving_is_bounded_when_the_exchange_never_answers_a_cancel(
     clock: MockClock, vclock: trading.VirtualClock, events: EventLog
 ) -> None:

@@ -111,10 +111,6 @@ async def test_an_on_stop_past_the_deadline_leaves_the_orders_named(
     )
 
 
-@pytest.mark.xfail(
-    reason="needs ORDERS: the engine's shielded cancel honouring the wind-down deadline (C1/C2)",
-    strict=False,
-)
 async def test_stop_with_a_hanging_cancel_replies_within_stop_timeout_naming_the_order(
     clock: MockClock, paper: trading.Runner, fx: FaultyExchange
 ) -> None:
