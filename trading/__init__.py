@@ -6,6 +6,7 @@ The public API, re-exported flat. Everything else is an implementation detail.
 from trading.core.bars import Bar, Interval, IntervalError, parse_duration
 from trading.core.commands import Command, CommandError, CommandResult, parse_command
 from trading.core.events import (
+    BarsSkipped,
     CommandHandled,
     Event,
     StrategyError,
@@ -36,6 +37,7 @@ from trading.runtime.strategy_runner import StrategyRunner
 
 __all__ = [
     "Bar",
+    "BarsSkipped",
     "Clock",
     "Command",
     "CommandError",

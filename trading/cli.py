@@ -33,7 +33,7 @@ import trio
 
 from trading.console import print_results, read_commands
 from trading.core.bars import IntervalError, parse_duration
-from trading.core.events import Event, StrategyError
+from trading.core.events import Event, StrategyFailed
 from trading.core.restart import RestartPolicy
 from trading.exchanges.defaults import simulated
 from trading.loader import StrategyNotFound, available, load
@@ -293,7 +293,7 @@ class _FailureWatch:
 
     async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
         for _, event in batch:
-            if isinstance(event, StrategyError) and event.restart_in is None:
+            if isinstance(event, StrategyFailed) and event.restart_in is None:
                 self.gave_up.add(event.strategy)
 
     async def aclose(self) -> None:

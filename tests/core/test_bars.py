@@ -242,33 +242,35 @@ M15 = Interval.parse("15m")
 C = 1_735_689_600.0  # a 15-minute close
 
 
-def test_nothing_overran_sleeps_to_the_next_close() -> None:
-    assert next_due(M15, C, C + 10) == Due(C + 900)
+def test_a_close_still_ahead_is_slept_to() -> None:
+    assert next_due(M15, C + 900, C + 10) == Due(C + 900)
 
 
 def test_a_compute_ending_exactly_on_the_next_close_computes_it_at_once() -> None:
     # 15-minute compute on 15-minute bars: every close computed, none skipped.
-    assert next_due(M15, C, C + 900) == Due(C + 900, skipped=0)
+    assert next_due(M15, C + 900, C + 900) == Due(C + 900, skipped=0)
 
 
 def test_an_overrun_computes_the_latest_close_once_and_counts_the_rest() -> None:
-    assert next_due(M15, C, C + 3 * 900 + 5) == Due(C + 3 * 900, skipped=2)
+    # heading for C+900, but now is past C+2700: C+900 and C+1800 skipped, C+2700 computed
+    assert next_due(M15, C + 900, C + 3 * 900 + 5) == Due(C + 3 * 900, skipped=2)
 
 
 def test_before_the_first_close_waits_for_the_next_one() -> None:
     assert next_due(M15, None, C + 1) == Due(C + 900)
+    assert next_due(M15, None, C) == Due(C + 900)
 
 
 @given(
-    last=st.integers(min_value=0, max_value=10_000).map(lambda k: C + k * 900),
-    elapsed=st.floats(min_value=0, max_value=10 * 86400, allow_nan=False),
+    due=st.integers(min_value=0, max_value=10_000).map(lambda k: C + k * 900),
+    elapsed=st.floats(min_value=-900, max_value=10 * 86400, allow_nan=False),
 )
-def test_every_close_is_either_computed_or_counted(last: float, elapsed: float) -> None:
-    now = last + elapsed
-    due = next_due(M15, last, now)
-    assert due.close % 900 == 0 and due.close > last
-    if due.close > now:
-        assert due.skipped == 0 and due.close == M15.next_close(now)
+def test_every_close_is_either_computed_or_counted(due: float, elapsed: float) -> None:
+    now = due + elapsed
+    got = next_due(M15, due, now)
+    if now < due:
+        assert got == Due(due)
     else:
-        # closes strictly after `last` up to now: the one computed plus the ones skipped
-        assert due.skipped + 1 == int((M15.last_close(now) - last) // 900)
+        # every close from `due` up to now: the one computed (the latest) plus those skipped
+        assert got.close == M15.last_close(now) and got.close <= now
+        assert got.skipped + 1 == int((got.close - due) // 900) + 1

@@ -75,25 +75,25 @@ class Due:
     skipped: int = 0
 
 
-def next_due(interval: Interval, last_computed: float | None, now: float) -> Due:
+def next_due(interval: Interval, due: float | None, now: float) -> Due:
     """The overlap policy (DESIGN rule 3: no bar is skipped silently), as one pure function.
 
-    * Nothing overran: the next close after the last one computed, which is still ahead.
-    * A compute (or a custom command) ran past one or more closes: compute the *latest* passed
-      close once, at once, and report the ones before it as skipped — catching up on every one
-      would only make a slow strategy slower and trade on stale bars. A compute that ends exactly
-      on the next close computes that close at once, so a 15-minute compute on 15-minute bars
-      does not halve the schedule.
-    * ``last_computed`` None (no close computed yet): the next close strictly after ``now``.
+    ``due`` is the close the schedule is heading for (None before the first: then the next
+    close strictly after ``now``).
+
+    * Still ahead: sleep until it.
+    * Already passed — a compute, a custom command or a slow start ran past it, and maybe past
+      more: compute the *latest* passed close once, at once, and report the ones before it as
+      skipped. Catching up on every one would only make a slow strategy slower and trade on
+      stale bars. A compute that ends exactly on the next close computes that close at once,
+      so a 15-minute compute on 15-minute bars does not halve the schedule.
     """
-    if last_computed is None:
+    if due is None:
         return Due(interval.next_close(now))
-    first = interval.next_close(last_computed)
-    if first > now:
-        return Due(first)
+    if due > now:
+        return Due(due)
     latest = interval.last_close(now)
-    passed = round((latest - last_computed) / interval.seconds)
-    return Due(latest, skipped=max(0, passed - 1))
+    return Due(latest, skipped=round((latest - due) / interval.seconds))
 
 
 def parse_duration(value: str) -> float:

@@ -12,6 +12,7 @@ from decimal import Decimal
 import attrs
 
 __all__ = [
+    "BarsSkipped",
     "CommandHandled",
     "Event",
     "OrderAccepted",
@@ -64,6 +65,20 @@ class StrategyFailed(Event):
     traceback: str
     failures: int
     restart_in: float | None
+
+
+@attrs.frozen(slots=True)
+class BarsSkipped(Event):
+    """Bar closes a strategy did not compute (DESIGN rule 3: never silently).
+
+    ``count`` closes from ``first`` to ``last`` (epoch seconds, strategy clock) passed without a
+    compute: a compute or a command ran past them (``reason`` "busy"; the latest passed close is
+    then computed at once), the strategy was paused, or it was failed or restarting."""
+
+    count: int
+    first: float
+    last: float
+    reason: str
 
 
 # Deprecated name (before issue 6); kept so older code and other branches still import it.
@@ -172,6 +187,8 @@ def describe(event: Event) -> str:
     if isinstance(event, StrategyFailed):
         then = "gave up" if event.restart_in is None else f"restart in {event.restart_in:g}s"
         return f"{who}: failed in {event.phase} ({event.error}); failure {event.failures}, {then}"
+    if isinstance(event, BarsSkipped):
+        return f"{who}: {event.count} bar close(s) not computed ({event.reason})"
     if isinstance(event, OrderFilled | OrderPartiallyFilled):
         word = "filled" if isinstance(event, OrderFilled) else "partially filled"
         return (

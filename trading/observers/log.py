@@ -14,7 +14,7 @@ from trading.core.events import (
     OrderRejected,
     OrderUnknown,
     RiskBreached,
-    StrategyError,
+    StrategyFailed,
     StrategyStateChanged,
     describe,
 )
@@ -24,7 +24,7 @@ __all__ = ["LogObserver", "level_of"]
 
 def level_of(event: Event) -> int:
     """How loud an event is: what needs a human is louder than routine state flips."""
-    if isinstance(event, StrategyError):
+    if isinstance(event, StrategyFailed):
         return logging.ERROR
     if isinstance(event, RiskBreached | OrderRejected | OrderUnknown):
         return logging.WARNING

@@ -24,12 +24,13 @@ from typing import TextIO
 import trio
 
 from trading.core.events import (
+    BarsSkipped,
     Event,
     OrderPartiallyFilled,
     OrderRejected,
     OrderUnknown,
     RiskBreached,
-    StrategyError,
+    StrategyFailed,
     StrategyStateChanged,
     describe,
 )
@@ -47,7 +48,13 @@ def is_notable(event: Event) -> bool:
     if isinstance(event, StrategyStateChanged):
         return event.new in NOTABLE_STATES
     return isinstance(
-        event, OrderPartiallyFilled | OrderRejected | OrderUnknown | RiskBreached | StrategyError
+        event,
+        OrderPartiallyFilled
+        | OrderRejected
+        | OrderUnknown
+        | RiskBreached
+        | StrategyFailed
+        | BarsSkipped,
     )
 
 

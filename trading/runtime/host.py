@@ -5,8 +5,9 @@ The rules this module keeps (DESIGN.md rules 1 and 11):
 * Every task of a Runner lives under one *host* task, inside a shielded CancelScope: an outside
   cancellation of the ``async with Runner`` block reaches the block, never the strategies, the
   engine or the bus directly, so the wind-down can still use them (cancel orders, publish).
-* The host holds two nurseries: the services (the EventBus and the TradeEngine with its
-  exchange connection) and, inside it, the strategies'. Services outlive strategies.
+* The host holds two nurseries: the services (the EventBus, the BarScheduler that wakes
+  strategies at their bar closes, and the TradeEngine with its exchange connection) and, inside
+  it, the strategies'. Services outlive strategies.
 * The Runner drives the end: :meth:`ServiceHost.wind_down` sets the deadlines (the shield's
   included, so every shielded step below sees them, contract C1), the Runner stops its
   strategies, then :meth:`ServiceHost.close` ends the strategies' nursery, stops the engine
@@ -26,6 +27,7 @@ from trading.exchanges.base import Exchange
 from trading.runtime.bus import EventBus
 from trading.runtime.clock import Clock
 from trading.runtime.engine import TradeEngine
+from trading.runtime.scheduler import BarScheduler
 
 __all__ = ["GRACE", "ServiceHost"]
 
@@ -46,8 +48,10 @@ class ServiceHost:
         clock: Clock,
         publish: Callable[[Event], None],
         engine_timeout: float,
+        scheduler: BarScheduler | None = None,
     ) -> None:
         self.bus = bus
+        self.scheduler = scheduler
         self.exchange = exchange
         self.clock = clock
         self.publish = publish
@@ -66,6 +70,8 @@ class ServiceHost:
             with trio.CancelScope(shield=True) as self._shield:
                 async with trio.open_nursery() as services:
                     await services.start(self.bus.run)
+                    if self.scheduler is not None:
+                        await services.start(self.scheduler.run)
                     if self.exchange is not None:
                         engine = TradeEngine(
                             self.exchange,

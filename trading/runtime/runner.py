@@ -35,6 +35,7 @@ from trading.runtime.bus import EventBus, Observer
 from trading.runtime.clock import Clock, WallClock
 from trading.runtime.engine import TradeEngine
 from trading.runtime.host import GRACE, ServiceHost
+from trading.runtime.scheduler import BarScheduler
 from trading.runtime.services import (
     NoMarket,
     RunnerNotRunning,
@@ -103,12 +104,16 @@ class Runner:
         self._verbs: dict[str, str] | None = None
         self._state = "new"  # -> running -> closing -> closed
         self._stack: AsyncExitStack | None = None
+        # One timer for every strategy's bar closes, waking a chunk of them at a time, so a
+        # command arriving on a close all of them share is not queued behind every compute.
+        self.scheduler = BarScheduler(self.clock)
         self._host = ServiceHost(
             self.bus,
             exchange,
             clock=self.clock,
             publish=self.publish,
             engine_timeout=engine_timeout,
+            scheduler=self.scheduler,
         )
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: int | None = None
@@ -236,6 +241,7 @@ class Runner:
             account=None if self.engine is None else self.engine.account(spec.name, spec.cls.risk),
             on_given_up=self._check_idle,
             flush=self._stop_flush,
+            scheduler=self.scheduler,
         )
         self._strategies[spec.name] = runner
         self._live.add(runner)

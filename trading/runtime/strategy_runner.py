@@ -31,8 +31,9 @@ from typing import Any, cast
 import attrs
 import trio
 
+from trading.core.bars import next_due
 from trading.core.commands import Command, CommandResult
-from trading.core.events import Event, StrategyFailed, StrategyStateChanged
+from trading.core.events import BarsSkipped, Event, StrategyFailed, StrategyStateChanged
 from trading.core.machine import CommandMachine
 from trading.core.orders import OrderRefused
 from trading.core.restart import Backoff, RestartPolicy
@@ -42,6 +43,7 @@ from trading.runtime.account import Account
 from trading.runtime.clock import Clock, monotonic
 from trading.runtime.effects import CommandEffects
 from trading.runtime.mailbox import Mailbox, OnReply, Request
+from trading.runtime.scheduler import BarScheduler
 from trading.runtime.strategy import Context, Strategy, StrategySpec
 from trading.runtime.wind_down import run_on_stop, wind_down
 
@@ -79,6 +81,8 @@ class StrategyRunner:
         "_phase",
         "_publish",
         "_restart_at",
+        "_scheduler",
+        "_slot",
         "account",
         "clock",
         "computes",
@@ -112,6 +116,7 @@ class StrategyRunner:
         account: Account | None = None,
         flush: Callable[[], Awaitable[None]] | None = None,
         on_given_up: Callable[[], None] | None = None,
+        scheduler: BarScheduler | None = None,
     ) -> None:
         self.strategy = strategy
         self.spec = spec
@@ -137,6 +142,10 @@ class StrategyRunner:
         self._last_due = -math.inf
         self._due: float | None = None
         self._restart_at: float | None = None  # trio (real monotonic) time
+        # Bar closes are waited for through the Runner's scheduler when there is one (a chunk of
+        # strategies woken at a time); a woken strategy holds a slot until its compute is over.
+        self._scheduler = scheduler
+        self._slot = False
         self.ctx: Context | None = None
         self.computes = 0
         self.last_error: str | None = None
@@ -224,25 +233,81 @@ class StrategyRunner:
 
     async def _phases(self, ctx: Context) -> None:
         """Compute and sleep until a stop; strategy errors leave as _Failed."""
+        try:
+            await self._schedule(ctx)
+        finally:
+            self._give_back_slot()
+
+    async def _schedule(self, ctx: Context) -> None:
         compute_due = self.spec.cls.compute_on_start
+        # A restart: the closes passed while failed or restarting are reported, not computed.
+        self._skip_to_now("failed and restarting")
+        step = self.spec.interval.seconds
         while True:
             await self.effects.apply_pending()
             flags = self.machine.flags
             if flags.stopping:
                 return
             if flags.paused:
+                self._give_back_slot()
                 compute_due = False  # resume goes back to the bar schedule, even before the first
                 await self._idle(S.PAUSED, until=None)
+                self._skip_to_now("paused")
                 continue
             if self.machine.take_wake() or compute_due:
                 compute_due = False
-                await self._compute(ctx)
+                try:
+                    await self._compute(ctx)
+                finally:
+                    self._give_back_slot()
                 continue
-            # The sleep phase: wait for the next bar close on the strategy's clock.
-            self._due = self.next_close()
-            if await self._idle(S.SLEEPING, until=self._due):
-                self._last_due = self._due
+            self._give_back_slot()
+            # The sleep phase: wait for the close the schedule heads for on the strategy's clock,
+            # or compute at once a close that a compute or a command ran past (overlap policy).
+            due = next_due(self.spec.interval, self._due, self.clock.now())
+            if due.skipped:
+                self._report_skipped(due.close, due.skipped, "busy: a compute or command ran past")
+            self._due = due.close
+            if due.close <= self.clock.now() or await self._idle(
+                S.SLEEPING, until=due.close, scheduled=True
+            ):
+                self._last_due = due.close
+                self._due = due.close + step
                 compute_due = True
+
+    def _skip_to_now(self, reason: str) -> None:
+        """Closes that passed while paused or failed are not computed: report them, and go
+        back to the bar schedule from now."""
+        if self._due is None:
+            return
+        step = self.spec.interval.seconds
+        latest = self.spec.interval.last_close(self.clock.now())
+        if self._due <= latest:
+            count = round((latest - self._due) / step) + 1
+            self._report_skipped(latest + step, count, reason)
+            self._due = None
+
+    def _report_skipped(self, before: float, count: int, reason: str) -> None:
+        """``count`` closes just before the close ``before`` were not computed."""
+        step = self.spec.interval.seconds
+        first, last = before - count * step, before - step
+        log.warning("%s: %d bar close(s) not computed (%s)", self.name, count, reason)
+        self._publish(
+            BarsSkipped(
+                time=self.clock.now(),
+                strategy=self.name,
+                count=count,
+                first=first,
+                last=last,
+                reason=reason,
+            )
+        )
+
+    def _give_back_slot(self) -> None:
+        if self._slot:
+            self._slot = False
+            assert self._scheduler is not None
+            self._scheduler.release()
 
     async def _compute(self, ctx: Context) -> None:
         self._set_state(S.COMPUTING)
@@ -279,16 +344,28 @@ class StrategyRunner:
         text = f"pause {self.name}"
         self.mailbox.send_nowait(Command("pause", self.name, source="risk", text=text), _ignore)
 
-    async def _idle(self, state: StrategyState, *, until: float | None, real: bool = False) -> bool:
+    async def _idle(
+        self,
+        state: StrategyState,
+        *,
+        until: float | None,
+        real: bool = False,
+        scheduled: bool = False,
+    ) -> bool:
         """Wait in ``state`` until ``until`` (or forever); False if a command interrupted.
 
-        ``until`` is on the strategy's clock, or in trio's monotonic time when ``real``."""
+        ``until`` is on the strategy's clock, or in trio's monotonic time when ``real``. A
+        ``scheduled`` wait (a bar close) goes through the Runner's scheduler when there is one;
+        coming back from it holds a slot, given back once the compute is over."""
         self._set_state(state)
         with self.phase_scope() as scope:
             if until is None:
                 await trio.sleep_forever()
             elif real:
                 await trio.sleep_until(until)
+            elif scheduled and self._scheduler is not None:
+                await self._scheduler.wait_until(until)
+                self._slot = True
             else:
                 await self.clock.sleep_until(until)
         return not scope.cancelled_caught
@@ -374,7 +451,8 @@ class StrategyRunner:
 
     def next_close(self) -> float:
         """The bar close the schedule goes to next (strategy clock)."""
-        return self.spec.interval.next_close(max(self.clock.now(), self._last_due))
+        due = next_due(self.spec.interval, self._due, self.clock.now())
+        return due.close if due.close > self.clock.now() else self.clock.now()
 
     def reset_backoff(self) -> None:
         """An operator's resume of a failed strategy: a full restart budget again."""
