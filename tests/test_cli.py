@@ -19,6 +19,7 @@ import pytest
 
 from trading.cli import main
 from trading.core.events import OrderSubmitted
+from trading.core.ids import CLIENT_ORDER_ID_RE, parse_client_order_id
 from trading.observers.recorder import Recorder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,6 +87,20 @@ def test_newcomer_sees_a_trade_within_10_seconds_and_eof_does_not_stop_it(
     assert len(fills) == 3 and fills[2].startswith("2025-01-04 08:30")
     positions = run("positions", "--db", db).stdout.splitlines()
     assert positions[2].split()[2:5] == ["sma_cross", "BTCUSDT", "0.01"]  # after the time
+
+
+def test_the_recorded_run_is_the_run_that_ends_every_client_order_id(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    result = run("run", "sma_cross", "--for", "3s", "--speed", "3600", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(db) as conn:
+        (run_id,) = conn.execute("SELECT run FROM runs").fetchone()
+        orders = conn.execute("SELECT run, client_order_id FROM orders").fetchall()
+    assert orders, "the run placed no order: nothing to compare"
+    for recorded, client_order_id in orders:
+        parts = parse_client_order_id(client_order_id)
+        assert parts is not None and CLIENT_ORDER_ID_RE.fullmatch(client_order_id)
+        assert recorded == run_id == parts.run
 
 
 def test_stopping_every_strategy_ends_the_run() -> None:

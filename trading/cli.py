@@ -34,6 +34,7 @@ import trio
 from trading.console import print_results, read_commands
 from trading.core.bars import IntervalError, parse_duration
 from trading.core.events import Event, StrategyFailed
+from trading.core.ids import new_run_id
 from trading.core.restart import RestartPolicy
 from trading.exchanges.defaults import simulated
 from trading.loader import StrategyNotFound, available, load
@@ -323,9 +324,11 @@ async def _serve(
         exit_code = EXIT_OK
         watch = _FailureWatch()
         observers: list[Observer] = [LogObserver(), ConsoleNotifier(err), watch]
+        # One run id: the recorder keys its rows by the id that ends every client order id.
+        run_id = new_run_id()
         if not args.no_db:
             try:
-                observers.append(Recorder(args.db))
+                observers.append(Recorder(args.db, run_id=run_id))
             except (RecorderError, OSError, sqlite3.Error) as exc:
                 log.error("cannot record into %s: %s", args.db, exc)
                 return EXIT_USAGE
@@ -339,6 +342,7 @@ async def _serve(
                 stop_timeout=args.stop_timeout,
                 observers=observers,
                 restart_policy=RestartPolicy(max_restarts=args.max_restarts),
+                run_id=run_id,
             ) as runner,
         ):
             starting = trio.CancelScope()  # a signal during start-up cancels the rest of it

@@ -92,6 +92,42 @@ async def test_malformed_commands_get_a_clear_error_and_change_nothing(
     assert len(audited) == 5 and not any(e.ok for e in audited)  # type: ignore[attr-defined]
 
 
+async def test_a_refused_line_is_audited_by_a_short_prefix_not_copied_whole(
+    clock: MockClock, runner: trading.Runner, events: EventLog
+) -> None:
+    await runner.add(Ticker(), name="a")
+    pasted = "frobnicate " + "x" * 5_000  # a paste an operator did not mean to send
+    quoted = 'nope "' + "y" * 300  # unterminated quote: refused by the word splitter
+    for line in (pasted, quoted):
+        (result,) = await runner.send(line)
+        assert not result.ok and len(result.message) < 200
+        (refused,) = events.of(trading.CommandHandled)[-1:]
+        assert refused.command == line[:80] + "…"  # type: ignore[attr-defined]
+    (short,) = await runner.send("paws a")
+    assert events.of(trading.CommandHandled)[-1].command == "paws a"  # type: ignore[attr-defined]
+    assert not short.ok
+    done = threading.Event()
+    runner.send_soon(pasted, on_reply=lambda results: done.set())
+    await runner.flush()
+    for _ in range(3):
+        await trio.lowlevel.checkpoint()
+    assert done.is_set()
+    assert events.of(trading.CommandHandled)[-1].command == pasted[:80] + "…"  # type: ignore[attr-defined]
+
+
+async def test_one_run_id_reaches_the_engine_and_its_client_order_ids(
+    clock: MockClock, vclock: trading.VirtualClock
+) -> None:
+    async with trading.Runner(clock=vclock, run_id="abc123", **sim(vclock)) as runner:
+        assert runner.run_id == "abc123"
+        assert runner.engine is not None and runner.engine.run_id == "abc123"
+    async with trading.Runner(clock=vclock, **sim(vclock)) as runner:
+        assert runner.engine is not None and runner.engine.run_id == runner.run_id
+        assert len(runner.run_id) == 8
+    with pytest.raises(ValueError, match="run id"):
+        trading.Runner(clock=vclock, run_id="not-a-token")  # '-' would break the id's parse
+
+
 async def test_help_lists_builtin_and_custom_commands(
     clock: MockClock, runner: trading.Runner
 ) -> None:

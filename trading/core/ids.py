@@ -7,6 +7,7 @@ this id?"), so it must never repeat across runs and must say which strategy plac
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Final
 
 import attrs
@@ -14,7 +15,9 @@ import attrs
 __all__ = [
     "CLIENT_ORDER_ID_RE",
     "ClientOrderIdParts",
+    "check_run_token",
     "new_client_order_id",
+    "new_run_id",
     "parse_client_order_id",
     "strategy_of",
 ]
@@ -44,6 +47,19 @@ class ClientOrderIdParts:
     strategy: str
     seq: int
     run: str
+
+
+def new_run_id() -> str:
+    """A fresh run id: 8 hex digits, 32 random bits, so ids stay unique across many runs."""
+    return secrets.token_hex(4)
+
+
+def check_run_token(run: str) -> str:
+    """Return ``run`` if it can end a client order id (1-8 ASCII letters/digits), else raise
+    ValueError: a run id is checked when the run is set up, not at its first order."""
+    if not _TOKEN_RE.fullmatch(run):
+        raise ValueError(f"run id must be 1-8 ASCII letters/digits, got {run!r}")
+    return run
 
 
 def new_client_order_id(strategy: str, seq: int, run: str, *, prefix: str = "tt") -> str:

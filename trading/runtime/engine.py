@@ -23,13 +23,13 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 import trio
 
 from trading.core import events as ev
+from trading.core.ids import new_run_id
 from trading.core.orders import (
     Order,
     OrderRefused,
@@ -91,7 +91,7 @@ class TradeEngine:
         self.not_found_grace = not_found_grace
         # 32 random bits: client ids (and the database rows keyed by them) stay unique across
         # many runs, not just within one.
-        self.run_id = run_id or secrets.token_hex(4)
+        self.run_id = run_id or new_run_id()
         self.orders: dict[str, Order] = {}  # open and unknown orders only
         # Finished orders a report said traded more than the trades we have: their trades may
         # still be pushed, and must be booked. Off the hot paths; they leave once booked.

@@ -49,7 +49,9 @@ class ServiceHost:
         publish: Callable[[Event], None],
         engine_timeout: float,
         scheduler: BarScheduler | None = None,
+        run_id: str | None = None,
     ) -> None:
+        self.run_id = run_id
         self.bus = bus
         self.scheduler = scheduler
         self.exchange = exchange
@@ -78,6 +80,7 @@ class ServiceHost:
                             clock=self.clock,
                             publish=self.publish,
                             capacity=self.bus.wait_for_capacity,
+                            run_id=self.run_id,
                         )
                         self.engine = await services.start(self._serve_engine, engine)
                     with trio.CancelScope() as self._strategies:

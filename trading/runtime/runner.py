@@ -27,12 +27,15 @@ from typing import Any, Self
 
 import trio
 
-from trading.core.commands import Command, CommandError, CommandResult, parse_command, usage
-from trading.core.events import CommandHandled, Event
+from trading.core.commands import Command, CommandResult
+from trading.core.events import Event
+from trading.core.ids import check_run_token, new_run_id
 from trading.core.restart import RestartPolicy
 from trading.exchanges.base import Exchange, MarketData
+from trading.runtime import threads
 from trading.runtime.bus import EventBus, Observer
 from trading.runtime.clock import Clock, WallClock
+from trading.runtime.delivery import CommandRouter, OnReply
 from trading.runtime.engine import TradeEngine
 from trading.runtime.host import GRACE, ServiceHost
 from trading.runtime.scheduler import BarScheduler
@@ -51,9 +54,6 @@ __all__ = ["Runner", "RunnerNotRunning", "RunnerThreadError", "StartFailed"]
 
 log = logging.getLogger(__name__)
 
-OnReply = Callable[[list[CommandResult]], None]
-NOT_RUNNING = "the Runner is not running (not entered yet, or exited)"
-
 
 class Runner:
     """Runs strategies. Use as ``async with Runner(...) as runner: await runner.add(MyStrategy())``.
@@ -65,6 +65,10 @@ class Runner:
     Leaving the block is bounded: each strategy's stop by ``stop_timeout``, the engine by
     ``engine_timeout``, each lossless observer by ``observer_timeout`` and each lossy one by
     ``lossy_observer_timeout`` (to drain, and as long again to close).
+
+    ``run_id`` (default: 8 fresh hex digits; 1-8 ASCII letters/digits, else ValueError) names
+    the run: every client order id ends with it; give the same id to a Recorder so its rows
+    join the orders (the CLI does).
 
     Commands come in through :meth:`send` (from trio code) or :meth:`send_from_thread` /
     :meth:`send_soon` (from other threads, signal handlers, notebook cells).
@@ -83,7 +87,11 @@ class Runner:
         engine_timeout: float = 5.0,
         observer_timeout: float = 10.0,
         lossy_observer_timeout: float = 1.0,
+        run_id: str | None = None,
     ) -> None:
+        # One id for the whole run: the engine's client order ids end with it, and the CLI's
+        # Recorder keys its rows by it, so a row and the orders of its run can be joined.
+        self.run_id = check_run_token(run_id) if run_id is not None else new_run_id()
         self.clock: Clock = clock if clock is not None else WallClock()
         self.market: MarketData = market if market is not None else NoMarket()
         # Observers are attached here, once; everything the runner and the engine publish
@@ -100,8 +108,13 @@ class Runner:
         self.stop_timeout = stop_timeout
         self.engine_timeout = engine_timeout
         self._strategies: dict[str, StrategyRunner] = {}
+        self._router = CommandRouter(
+            self._strategies,
+            clock=self.clock,
+            publish=self.publish,
+            is_open=lambda: self._state in ("running", "closing"),
+        )
         self._live: set[StrategyRunner] = set()
-        self._verbs: dict[str, str] | None = None
         self._state = "new"  # -> running -> closing -> closed
         self._stack: AsyncExitStack | None = None
         # One timer for every strategy's bar closes, waking a chunk of them at a time, so a
@@ -114,6 +127,7 @@ class Runner:
             publish=self.publish,
             engine_timeout=engine_timeout,
             scheduler=self.scheduler,
+            run_id=self.run_id,
         )
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: int | None = None
@@ -245,14 +259,14 @@ class Runner:
         )
         self._strategies[spec.name] = runner
         self._live.add(runner)
-        self._verbs = None
+        self._router.forget_verbs()
         self._idle = trio.Event() if self._idle.is_set() else self._idle
         try:
             await nursery.start(self._supervise, runner, name=f"strategy:{spec.name}")
         except BaseException:
             if self._strategies.get(spec.name) is runner:
                 del self._strategies[spec.name]
-                self._verbs = None
+                self._router.forget_verbs()
             self._live.discard(runner)
             self._check_idle()
             await wind_down_failed_start(runner, self.stop_timeout)
@@ -296,12 +310,12 @@ class Runner:
         the Runner's (strategy table, engine account, bus) keeps the strategy alive."""
         runner = self._strategies.get(name)
         if runner is None:
-            return CommandResult(name, False, self._unknown(name))
+            return CommandResult(name, False, self._router.unknown(name))
         result = await runner.send(Command("stop", name, source="runner", text=f"stop {name}"))
         await runner.finished.wait()
         if self._strategies.get(name) is runner:
             del self._strategies[name]
-            self._verbs = None
+            self._router.forget_verbs()
             self._release(runner)
         return CommandResult(name, result.ok, f"removed ({result.message})", "removed")
 
@@ -396,94 +410,22 @@ class Runner:
     def status(self) -> list[dict[str, Any]]:
         return [runner.status() for runner in self._strategies.values()]
 
+    # -- commands -------------------------------------------------------------------------------
+
     def custom_commands(self) -> dict[str, str]:
         """Every strategy's own verbs; cached, as every text command needs them to parse."""
-        if self._verbs is None:
-            self._verbs = {}
-            for runner in self._strategies.values():
-                self._verbs.update(runner.spec.custom_commands)
-        return self._verbs
-
-    # -- commands -------------------------------------------------------------------------------
+        return self._router.custom_commands()
 
     async def send(self, command: Command | str, *, source: str = "api") -> list[CommandResult]:
         """Deliver a command (text or parsed) to its target(s); one reply per strategy reached.
 
         Never raises for bad input: a command that cannot be parsed or names an unknown strategy
-        gets an error reply, and nothing changes. Outside the ``async with`` block every
+        gets an error reply, and nothing changes (the audit keeps a refused line's first
+        80 characters, not the whole of it). Outside the ``async with`` block every
         command gets the reply "the Runner is not running". A strategy removed while the
         command is on its way gets a "removed" reply.
         """
-        if self._state not in ("running", "closing"):
-            text = command if isinstance(command, str) else command.text or command.verb
-            return [CommandResult("", False, f"{NOT_RUNNING}: {text!r} not delivered")]
-        if isinstance(command, str):
-            try:
-                command = parse_command(command, source=source, custom_verbs=self.custom_commands())
-            except CommandError as exc:
-                return [
-                    self._runner_reply(
-                        Command("?", source=source, text=str(command)), False, str(exc)
-                    )
-                ]
-        if command.verb == "help":
-            return [self._runner_reply(command, True, usage(self.custom_commands()))]
-        try:
-            targets = self._targets(command)
-        except CommandError as exc:
-            return [self._runner_reply(command, False, str(exc))]
-        if not targets:
-            return [self._runner_reply(command, True, "no strategies")]
-        results: dict[str, CommandResult] = {}
-        parsed = command
-
-        async def deliver(name: str, runner: StrategyRunner) -> None:
-            # The runner was looked up before any await: a concurrent remove() cannot turn this
-            # into a KeyError; it gets a reply saying what happened instead.
-            if self._strategies.get(name) is not runner:
-                results[name] = CommandResult(name, False, f"{name} was removed", "removed")
-                return
-            results[name] = await runner.send(parsed.for_target(name))
-
-        pairs = [(name, self._strategies[name]) for name in targets]
-        if len(pairs) == 1:
-            await deliver(*pairs[0])
-        else:
-            async with trio.open_nursery() as nursery:
-                for name, runner in pairs:
-                    nursery.start_soon(deliver, name, runner)
-        return [results[name] for name in targets]
-
-    def _targets(self, command: Command) -> list[str]:
-        target = command.target
-        if target == "all" or (target is None and command.verb == "status"):
-            return list(self._strategies)
-        if target is None:
-            if len(self._strategies) == 1:
-                return list(self._strategies)
-            raise CommandError(
-                f"{command.verb}: say which strategy: {' | '.join([*self._strategies, 'all'])}"
-            )
-        if target not in self._strategies:
-            raise CommandError(self._unknown(target))
-        return [target]
-
-    def _unknown(self, name: str) -> str:
-        known = ", ".join(self._strategies) or "none"
-        return f"unknown strategy {name!r}; running: {known}"
-
-    def _runner_reply(self, command: Command, ok: bool, message: str) -> CommandResult:
-        self.publish(
-            CommandHandled(
-                time=self.clock.now(),
-                strategy=command.target or "",
-                command=command.text or command.verb,
-                source=command.source,
-                ok=ok,
-                message=message,
-            )
-        )
-        return CommandResult("", ok, message)
+        return await self._router.send(command, source=source)
 
     # -- other threads --------------------------------------------------------------------------
 
@@ -496,30 +438,9 @@ class Runner:
         returns the error reply "the Runner is not running". Delivered without blocking the
         event loop (``send_nowait``): a full mailbox answers "busy" at once.
         """
-        if threading.get_ident() == self._thread or _in_trio_task():
-            raise RunnerThreadError(
-                "send_from_thread was called from the Runner's own thread (a trio task, or the "
-                "host loop of trio guest mode), where it would deadlock: use "
-                "`await runner.send(...)` instead"
-            )
-        token = self._token
-        if token is None:
-            return [CommandResult("", False, f"{NOT_RUNNING}: {command!r} not delivered")]
-        done = threading.Event()
-        box: list[list[CommandResult]] = []
-
-        def on_reply(results: list[CommandResult]) -> None:
-            box.append(results)
-            done.set()
-
-        try:
-            trio.from_thread.run_sync(
-                lambda: self._send_nowait(command, source, on_reply), trio_token=token
-            )
-        except trio.RunFinishedError:
-            return [CommandResult("", False, f"{NOT_RUNNING}: {command!r} not delivered")]
-        done.wait()
-        return box[0]
+        return threads.send_from_thread(
+            self._token, self._thread, self._router.send_nowait, command, source
+        )
 
     def send_soon(
         self,
@@ -535,76 +456,4 @@ class Runner:
         and nothing else happens. Once the Runner is not running, ``on_reply`` gets the error
         reply "the Runner is not running" (in the caller's thread if the trio run is over).
         """
-        token = self._token
-        refused = [CommandResult("", False, f"{NOT_RUNNING}: {command!r}")]
-        if token is None:
-            log.warning("send_soon(%r): %s", command, NOT_RUNNING)
-            _report(on_reply, refused, command)
-            return
-        try:
-            token.run_sync_soon(self._send_nowait, command, source, on_reply)
-        except trio.RunFinishedError:
-            log.warning("send_soon(%r): %s", command, NOT_RUNNING)
-            _report(on_reply, refused, command)
-
-    def _send_nowait(
-        self,
-        text: str,
-        source: str,
-        on_reply: Callable[[list[CommandResult]], None] | None,
-    ) -> None:
-        """Deliver ``text`` to its targets without waiting; ``on_reply`` gets every reply once
-        the last one is in (at once for refusals and "busy"). Runs in the trio thread."""
-
-        def report(results: list[CommandResult]) -> None:
-            _report(on_reply, results, text)
-
-        if self._state not in ("running", "closing"):
-            report([CommandResult("", False, f"{NOT_RUNNING}: {text!r}")])
-            return
-        try:
-            command = parse_command(text, source=source, custom_verbs=self.custom_commands())
-        except CommandError as exc:
-            report([self._runner_reply(Command("?", source=source, text=text), False, str(exc))])
-            return
-        if command.verb == "help":
-            report([self._runner_reply(command, True, usage(self.custom_commands()))])
-            return
-        try:
-            targets = self._targets(command)
-        except CommandError as exc:
-            report([self._runner_reply(command, False, str(exc))])
-            return
-        if not targets:
-            report([self._runner_reply(command, True, "no strategies")])
-            return
-        results: dict[str, CommandResult] = {}
-
-        def collect(name: str) -> Callable[[CommandResult], None]:
-            def got(result: CommandResult) -> None:
-                results[name] = result
-                if len(results) == len(targets):
-                    report([results[n] for n in targets])
-
-            return got
-
-        for name in targets:
-            self._strategies[name].send_nowait(command.for_target(name), collect(name))
-
-
-def _report(on_reply: OnReply | None, results: list[CommandResult], text: str) -> None:
-    """Hand replies to a caller's callback; its exceptions are logged, never propagated."""
-    if on_reply is None:
-        return
-    try:
-        on_reply(results)
-    except Exception:
-        log.exception("on_reply callback raised for %r; ignored", text)
-
-
-def _in_trio_task() -> bool:
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
+        threads.send_soon(self._token, self._router.send_nowait, command, source, on_reply)
