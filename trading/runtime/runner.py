@@ -14,6 +14,11 @@ The rules this module keeps (DESIGN.md rules 1, 7 and 11):
   leaves ``async with Runner``, and leaving never hangs.
 * Failures are isolated: strategy errors are restarted by the StrategyRunner under its
   RestartPolicy; an unexpected error of a StrategyRunner itself is logged and confined to it.
+
+The Runner is the public face; the work is elsewhere: commands in :mod:`~trading.runtime.delivery`,
+other threads' doors in :mod:`~trading.runtime.threads`, bulk start and stop in
+:mod:`~trading.runtime.startup` and :mod:`~trading.runtime.stopping`, the tasks in
+:mod:`~trading.runtime.host`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import types
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any, Self
 
@@ -44,9 +49,9 @@ from trading.runtime.services import (
     RunnerNotRunning,
     RunnerThreadError,
     SharedFlush,
-    paused_gc,
 )
 from trading.runtime.startup import StartFailed, start_many, wind_down_failed_start
+from trading.runtime.stopping import stop_each
 from trading.runtime.strategy import Strategy, inspect_strategy
 from trading.runtime.strategy_runner import Publish, StrategyRunner
 
@@ -285,7 +290,7 @@ class Runner:
         """
         return await start_many(
             lambda strategy, name: self.add(strategy, name=name),
-            lambda runners: self._stop_each(runners, "add_many cancelled"),
+            lambda runners: stop_each(runners, "add_many cancelled"),
             strategies,
             stop_budget=self.stop_timeout + GRACE,
         )
@@ -316,69 +321,14 @@ class Runner:
         if self._strategies.get(name) is runner:
             del self._strategies[name]
             self._router.forget_verbs()
-            self._release(runner)
+            if runner.account is not None and self.engine is not None:
+                self.engine.release(runner.name)  # the account must not keep the runner
         return CommandResult(name, result.ok, f"removed ({result.message})", "removed")
-
-    def _release(self, runner: StrategyRunner) -> None:
-        account = runner.account
-        if account is None or self.engine is None:
-            return
-        release = getattr(self.engine, "release", None)  # TradeEngine.release: contract C6
-        if release is not None:
-            release(runner.name)
-        elif account.on_kill is not None:
-            account.on_kill = None  # until C6 lands: the account must not hold the runner
 
     async def stop_all(self, *, source: str = "runner") -> list[CommandResult]:
         """Stop every strategy still running (those still starting too), concurrently; each
         runs its on_stop and winds down its orders. Stops share their recorder flushes."""
-        return await self._stop_each(list(self._live), source)
-
-    async def _stop_each(
-        self, runners: Sequence[StrategyRunner], source: str
-    ) -> list[CommandResult]:
-        results: list[CommandResult] = []
-        awaited: list[StrategyRunner] = []
-        all_in = trio.Event()
-        waiting = 1  # held by the loop below, so replies given at once cannot end it early
-
-        def replied(runner: StrategyRunner) -> Callable[[CommandResult], None]:
-            def got(result: CommandResult) -> None:
-                nonlocal waiting
-                if not result.ok and result.message.startswith("busy"):
-                    awaited.append(runner)  # its mailbox was full: wait for room below
-                else:
-                    results.append(result)
-                waiting -= 1
-                if waiting == 0:
-                    all_in.set()
-
-            return got
-
-        with paused_gc():  # see trading.runtime.services: most of `stop all` was collection
-            # No task per strategy where the mailbox takes a stop without waiting (contract C5,
-            # StrategyRunner.send_nowait): each stop is queued at once and replies by callback.
-            for runner in runners:
-                send_nowait = getattr(runner, "send_nowait", None)
-                if send_nowait is None:
-                    awaited.append(runner)
-                    continue
-                waiting += 1
-                send_nowait(
-                    Command("stop", runner.name, source=source, text="stop all"), replied(runner)
-                )
-            waiting -= 1
-            if waiting:
-                await all_in.wait()
-            if awaited:
-                async with trio.open_nursery() as nursery:
-                    for runner in awaited:
-                        nursery.start_soon(self._stop_one, runner, source, results)
-        return results
-
-    @staticmethod
-    async def _stop_one(runner: StrategyRunner, source: str, into: list[CommandResult]) -> None:
-        into.append(await runner.send(Command("stop", runner.name, source=source, text="stop all")))
+        return await stop_each(list(self._live), source)
 
     async def wait_idle(self) -> None:
         """Return once no strategy is running any more (all stopped, or failed for good).
