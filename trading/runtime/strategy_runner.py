@@ -20,47 +20,43 @@ The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
-import traceback
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
-import attrs
 import trio
 
-from trading.core.bars import next_due
 from trading.core.commands import Command, CommandResult
-from trading.core.events import BarsSkipped, Event, StrategyFailed, StrategyStateChanged
+from trading.core.events import Event, StrategyStateChanged
 from trading.core.machine import CommandMachine
 from trading.core.orders import OrderRefused
 from trading.core.restart import Backoff, RestartPolicy
 from trading.core.states import StrategyState, check_transition
 from trading.exchanges.base import MarketData
 from trading.runtime.account import Account
+from trading.runtime.bar_schedule import BarSchedule
 from trading.runtime.clock import Clock, monotonic
 from trading.runtime.effects import CommandEffects
+from trading.runtime.failures import (
+    Failed,
+    bounded_on_stop,
+    fresh_instance,
+    guard,
+    report_failure,
+)
 from trading.runtime.mailbox import Mailbox, OnReply, Request
 from trading.runtime.scheduler import BarScheduler
 from trading.runtime.strategy import Context, Strategy, StrategySpec
-from trading.runtime.wind_down import run_on_stop, wind_down
+from trading.runtime.wind_down import wind_down
 
 __all__ = ["Publish", "StoppedWhileStarting", "StrategyRunner"]
 
 Publish = Callable[[Event], None]
 S = StrategyState
 log = logging.getLogger(__name__)
-
-
-class _Failed(Exception):
-    """Strategy code raised; carries the phase so the error report can say where."""
-
-    def __init__(self, phase: str, error: BaseException) -> None:
-        super().__init__(phase, error)
-        self.phase = phase
-        self.error = error
 
 
 class StoppedWhileStarting(RuntimeError):
@@ -74,9 +70,8 @@ class StrategyRunner:
     __slots__ = (
         "__weakref__",
         "_backoff",
-        "_due",
+        "_bars",
         "_flush",
-        "_last_due",
         "_on_given_up",
         "_phase",
         "_publish",
@@ -139,8 +134,7 @@ class StrategyRunner:
         self.state = S.CREATED
         self._phase: trio.CancelScope | None = None
         self.interrupted_by = ""
-        self._last_due = -math.inf
-        self._due: float | None = None
+        self._bars = BarSchedule(spec.name, spec.interval, clock, publish)
         self._restart_at: float | None = None  # trio (real monotonic) time
         # Bar closes are waited for through the Runner's scheduler when there is one (a chunk of
         # strategies woken at a time); a woken strategy holds a slot until its compute is over.
@@ -190,8 +184,8 @@ class StrategyRunner:
             try:
                 try:
                     with self.phase_scope() as scope:
-                        await self._guard("on_start", self.strategy.on_start, ctx)
-                except _Failed as failure:
+                        await guard("on_start", self.strategy.on_start, ctx)
+                except Failed as failure:
                     if not self.ready:
                         raise failure.error from None
                     if await self._after_failure(failure):
@@ -212,13 +206,15 @@ class StrategyRunner:
                 on_stop_owed = True
                 try:
                     await self._phases(ctx)
-                except _Failed as failure:
+                except Failed as failure:
                     on_stop_owed = False
-                    problem = await self._bounded_on_stop(ctx)
+                    problem = await bounded_on_stop(
+                        self.name, functools.partial(self.strategy.on_stop, ctx), self.stop_timeout
+                    )
                     if problem:
                         log.error("%s: on_stop after a failure %s", self.name, problem)
                     if await self._after_failure(failure):
-                        self._fresh_instance()
+                        self.strategy = fresh_instance(self.strategy)
                         continue
                     await self._wind_down(ctx, on_stop=False)
                     return
@@ -232,7 +228,7 @@ class StrategyRunner:
                 raise
 
     async def _phases(self, ctx: Context) -> None:
-        """Compute and sleep until a stop; strategy errors leave as _Failed."""
+        """Compute and sleep until a stop; strategy errors leave as Failed."""
         try:
             await self._schedule(ctx)
         finally:
@@ -241,8 +237,7 @@ class StrategyRunner:
     async def _schedule(self, ctx: Context) -> None:
         compute_due = self.spec.cls.compute_on_start
         # A restart: the closes passed while failed or restarting are reported, not computed.
-        self._skip_to_now("failed and restarting")
-        step = self.spec.interval.seconds
+        self._bars.skip_to_now("failed and restarting")
         while True:
             await self.effects.apply_pending()
             flags = self.machine.flags
@@ -252,7 +247,7 @@ class StrategyRunner:
                 self._give_back_slot()
                 compute_due = False  # resume goes back to the bar schedule, even before the first
                 await self._idle(S.PAUSED, until=None)
-                self._skip_to_now("paused")
+                self._bars.skip_to_now("paused")
                 continue
             if self.machine.take_wake() or compute_due:
                 compute_due = False
@@ -264,44 +259,12 @@ class StrategyRunner:
             self._give_back_slot()
             # The sleep phase: wait for the close the schedule heads for on the strategy's clock,
             # or compute at once a close that a compute or a command ran past (overlap policy).
-            due = next_due(self.spec.interval, self._due, self.clock.now())
-            if due.skipped:
-                self._report_skipped(due.close, due.skipped, "busy: a compute or command ran past")
-            self._due = due.close
-            if due.close <= self.clock.now() or await self._idle(
-                S.SLEEPING, until=due.close, scheduled=True
+            close = self._bars.head_for_next()
+            if close <= self.clock.now() or await self._idle(
+                S.SLEEPING, until=close, scheduled=True
             ):
-                self._last_due = due.close
-                self._due = due.close + step
+                self._bars.reached(close)
                 compute_due = True
-
-    def _skip_to_now(self, reason: str) -> None:
-        """Closes that passed while paused or failed are not computed: report them, and go
-        back to the bar schedule from now."""
-        if self._due is None:
-            return
-        step = self.spec.interval.seconds
-        latest = self.spec.interval.last_close(self.clock.now())
-        if self._due <= latest:
-            count = round((latest - self._due) / step) + 1
-            self._report_skipped(latest + step, count, reason)
-            self._due = None
-
-    def _report_skipped(self, before: float, count: int, reason: str) -> None:
-        """``count`` closes just before the close ``before`` were not computed."""
-        step = self.spec.interval.seconds
-        first, last = before - count * step, before - step
-        log.warning("%s: %d bar close(s) not computed (%s)", self.name, count, reason)
-        self._publish(
-            BarsSkipped(
-                time=self.clock.now(),
-                strategy=self.name,
-                count=count,
-                first=first,
-                last=last,
-                reason=reason,
-            )
-        )
 
     def _give_back_slot(self) -> None:
         if self._slot:
@@ -311,12 +274,12 @@ class StrategyRunner:
 
     async def _compute(self, ctx: Context) -> None:
         self._set_state(S.COMPUTING)
-        ctx.bar_close = self._last_due if self._last_due > -math.inf else None
+        ctx.bar_close = self._bars.bar_close
         with self.phase_scope() as scope:
             await self._refresh_marks()
             try:
-                await self._guard("next", self.strategy.next, ctx)
-            except _Failed as failure:
+                await guard("next", self.strategy.next, ctx)
+            except Failed as failure:
                 if not isinstance(failure.error, OrderRefused):
                     raise
                 # The account refused an order and published OrderRejected: not a crash.
@@ -370,30 +333,17 @@ class StrategyRunner:
                 await self.clock.sleep_until(until)
         return not scope.cancelled_caught
 
-    async def _after_failure(self, failure: _Failed) -> bool:
+    async def _after_failure(self, failure: Failed) -> bool:
         """Report a strategy error and wait out the backoff; True to restart, False to stop."""
         now = monotonic()  # backoff counts real seconds (C3), never the bar clock
-        delay = self._backoff.failed(now)
-        error = f"{type(failure.error).__name__}: {failure.error}"
-        self.last_error = f"{failure.phase}: {error}"
-        tb = "".join(traceback.format_exception(failure.error))
-        self._publish(
-            StrategyFailed(
-                time=self.clock.now(),
-                strategy=self.name,
-                phase=failure.phase,
-                error=error,
-                traceback=tb,
-                failures=self._backoff.failures,
-                restart_in=delay,
-            )
+        delay, self.last_error = report_failure(
+            self.name,
+            failure,
+            backoff=self._backoff,
+            now=now,
+            clock=self.clock,
+            publish=self._publish,
         )
-        if delay is None:
-            log.error("%s failed in %s and gave up restarting: %s", self.name, failure.phase, error)
-        else:
-            log.warning(
-                "%s failed in %s (%s); restart in %gs", self.name, failure.phase, error, delay
-            )
         self._set_state(S.FAILED, self.last_error)
         self._restart_at = None if delay is None else now + delay
         if self.given_up and self._on_given_up is not None:
@@ -412,13 +362,6 @@ class StrategyRunner:
                 self._restart_at = None
                 return True
 
-    def _fresh_instance(self) -> None:
-        """Restart from clean state but keep parameters an operator may have ``set``."""
-        if attrs.has(type(self.strategy)):
-            self.strategy = attrs.evolve(cast(Any, self.strategy))
-        else:
-            self.strategy = type(self.strategy)()
-
     # -- the wind-down ---------------------------------------------------------------------------
 
     async def _wind_down(self, ctx: Context, *, on_stop: bool) -> None:
@@ -434,13 +377,6 @@ class StrategyRunner:
         self._set_state(S.STOPPED, "stop")
         self.mailbox.stopped(ok, message)
 
-    async def _bounded_on_stop(self, ctx: Context) -> str | None:
-        """on_stop after a failure, before the restart: shielded, bounded by ``stop_timeout``."""
-        strategy = self.strategy
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + self.stop_timeout) as sc:
-            problem = await run_on_stop(self.name, lambda: strategy.on_stop(ctx))
-        return f"timed out after {self.stop_timeout:g}s" if sc.cancelled_caught else problem
-
     # -- what the command side needs from the lifecycle -----------------------------------------
 
     def interrupt(self, reason: str) -> None:
@@ -451,22 +387,13 @@ class StrategyRunner:
 
     def next_close(self) -> float:
         """The bar close the schedule goes to next (strategy clock)."""
-        due = next_due(self.spec.interval, self._due, self.clock.now())
-        return due.close if due.close > self.clock.now() else self.clock.now()
+        return self._bars.next_close()
 
     def reset_backoff(self) -> None:
         """An operator's resume of a failed strategy: a full restart budget again."""
         self._backoff.reset()
 
     # -- small helpers ---------------------------------------------------------------------------
-
-    async def _guard(
-        self, phase: str, hook: Callable[[Context], Awaitable[None]], ctx: Context
-    ) -> None:
-        try:
-            await hook(ctx)
-        except Exception as exc:
-            raise _Failed(phase, exc) from exc
 
     @contextmanager
     def phase_scope(self) -> Iterator[trio.CancelScope]:
@@ -509,7 +436,7 @@ class StrategyRunner:
     @property
     def due(self) -> float | None:
         """The bar close the strategy sleeps toward (strategy clock), while sleeping."""
-        return self._due if self.state is S.SLEEPING else None
+        return self._bars.due if self.state is S.SLEEPING else None
 
     @property
     def failures(self) -> int:
