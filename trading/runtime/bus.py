@@ -30,14 +30,11 @@ import heapq
 import itertools
 import logging
 import math
-from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Protocol
 
-import attrs
 import trio
 
 from trading.core.events import Event
+from trading.runtime.observer_queue import Item, Observer, ObserverQueue, ObserverStats
 
 __all__ = ["DEFAULT_BUFFER", "DEFAULT_MAX_BATCH", "EventBus", "Observer", "ObserverStats"]
 
@@ -45,137 +42,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER = 1024
 DEFAULT_MAX_BATCH = 1024
-
-Item = tuple[int, Event]
-
-
-class Observer(Protocol):
-    """What the bus delivers to. Optional attributes the bus reads at attach time: ``buffer`` and
-    ``max_batch`` (ints: channel size and largest batch), and ``note_dropped(count)``, called
-    just before ``handle`` with the number of events dropped since the previous batch."""
-
-    name: str
-    lossless: bool
-
-    async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
-        """Take everything that was waiting (1 to ``max_batch`` events, in ``seq`` order)."""
-
-    async def aclose(self) -> None:
-        """Flush and release resources; called once, shielded, when the bus closes or detaches."""
-
-
-@attrs.frozen(slots=True)
-class ObserverStats:
-    """One observer's health. ``pending`` = ``buffered`` (channel) + ``overflow`` + in-flight."""
-
-    name: str
-    lossless: bool
-    buffer: int
-    buffered: int
-    overflow: int
-    pending: int
-    max_pending: int
-    delivered: int
-    dropped: int
-    failed: int
-    errors: int
-
-
-class _Slot:
-    """One observer's mailbox and counters. Channel items are always older than overflow items:
-    new items go to the overflow while it is not empty, and it is drained only once the channel
-    is empty, in the same synchronous step (no publish can interleave)."""
-
-    def __init__(self, observer: Observer, buffer: int, lossless: bool, max_batch: int) -> None:
-        self.observer = observer
-        self.name = observer.name
-        self.lossless = lossless
-        self.buffer = buffer
-        self.max_batch = max_batch
-        self.send, self.receive = trio.open_memory_channel[Item](buffer)
-        self.overflow: deque[Item] = deque()
-        self.note_dropped: Callable[[int], object] | None = getattr(observer, "note_dropped", None)
-        self.queued = 0  # channel + overflow, kept by hand: publish must not build statistics
-        self.in_flight = 0
-        self.current: list[Item] | None = None  # the batch being handled, redone on cancel
-        self.max_pending = self.delivered = self.dropped = self.failed = self.errors = 0
-        self.dropped_reported = 0
-        self.accepted_seq = 0  # last seq that entered this mailbox (dropped ones never do)
-        self.handled_seq = 0  # last seq the observer is done with (handled or failed)
-        self.progress = trio.lowlevel.ParkingLot()
-        # flush() waiters as a heap of (target seq, tiebreak, event): each handled batch wakes
-        # only those it satisfies, so 10,000 concurrent flushes (10,000 strategies stopping)
-        # cost O(log n) per flush instead of all of them re-checking after every batch.
-        self.waiters: list[tuple[int, int, trio.Event]] = []
-        self.scheduled = False
-        self.closed = False
-        self.done = trio.Event()
-        # Wraps the observer's pump; at close it gets the observer's drain deadline.
-        self.drain = trio.CancelScope()
-
-    @property
-    def pending(self) -> int:
-        return self.queued + self.in_flight
-
-    def offer(self, item: Item) -> None:
-        if self.closed:  # its task is ending (the bus is being cancelled): count, never raise
-            if self.lossless:
-                self.failed += 1
-            else:
-                self.dropped += 1
-            return
-        if self.overflow:
-            if not self.lossless:
-                self.dropped += 1
-                return
-            self.overflow.append(item)
-        else:
-            try:
-                self.send.send_nowait(item)
-            except trio.WouldBlock:
-                if not self.lossless:
-                    self.dropped += 1
-                    return
-                self.overflow.append(item)
-        self.accepted_seq = item[0]
-        self.queued += 1
-        pending = self.queued + self.in_flight
-        if pending > self.max_pending:
-            self.max_pending = pending
-
-    def take(self, limit: int) -> list[Item]:
-        """Up to ``limit`` waiting items without blocking: the channel first, then the overflow."""
-        batch: list[Item] = []
-        receive_nowait = self.receive.receive_nowait
-        try:
-            while len(batch) < limit:
-                batch.append(receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel):
-            overflow = self.overflow
-            while overflow and len(batch) < limit:
-                batch.append(overflow.popleft())
-        self.queued -= len(batch)
-        return batch
-
-    def close_input(self) -> None:
-        self.closed = True
-        self.send.close()
-
-    def stats(self) -> ObserverStats:
-        buffered = self.send.statistics().current_buffer_used
-        return ObserverStats(
-            self.name,
-            self.lossless,
-            self.buffer,
-            buffered,
-            len(self.overflow),
-            self.pending,
-            self.max_pending,
-            self.delivered,
-            self.dropped,
-            self.failed,
-            self.errors,
-        )
 
 
 class EventBus:
@@ -209,7 +75,7 @@ class EventBus:
         self.lossy_close_timeout = min(lossy_close_timeout, close_timeout)
         self.late = 0  # events published after close: dropped, counted, logged at debug level
         self._close_bound = math.inf  # the deadline of whoever called aclose (rule 11, C1)
-        self._slots: list[_Slot] = []
+        self._slots: list[ObserverQueue] = []
         self._tiebreak = itertools.count()
         self._seq = 0
         self._state = "new"  # -> running -> closing -> closed
@@ -289,7 +155,7 @@ class EventBus:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{what} must be a positive int (bounded), not {value!r}")
         keep_all = observer.lossless if lossless is None else lossless
-        slot = _Slot(observer, size, keep_all, batch)
+        slot = ObserverQueue(observer, size, keep_all, batch)
         self._slots.append(slot)
         if self._nursery is not None:
             self._start(slot)
@@ -365,29 +231,29 @@ class EventBus:
             self._closing.set()
         await self._finished.wait()
 
-    def _timeout(self, slot: _Slot) -> float:
+    def _timeout(self, slot: ObserverQueue) -> float:
         return self.close_timeout if slot.lossless else self.lossy_close_timeout
 
-    def _start(self, slot: _Slot) -> None:
+    def _start(self, slot: ObserverQueue) -> None:
         assert self._nursery is not None
         slot.scheduled = True
         self._nursery.start_soon(self._serve, slot, name=f"bus observer {slot.name}")
 
     # -- one observer's task --------------------------------------------------------------------
 
-    async def _serve(self, slot: _Slot) -> None:
+    async def _serve(self, slot: ObserverQueue) -> None:
         try:
             with slot.drain:
                 await self._pump(slot, wait=True)
             if slot.drain.cancelled_caught:
-                self._abandon(slot, f"did not drain within {self._timeout(slot):g}s")
+                slot.abandon(f"did not drain within {self._timeout(slot):g}s")
         except trio.Cancelled:
             if slot.lossless and (slot.queued or slot.current):
                 with trio.CancelScope(shield=True) as scope:
                     scope.deadline = trio.current_time() + self.close_timeout
                     await self._pump(slot, wait=False)
             if slot.pending:
-                self._abandon(slot, "cancelled")
+                slot.abandon("cancelled")
             raise
         finally:
             slot.closed = True
@@ -407,21 +273,7 @@ class EventBus:
                 reached.set()
             slot.waiters.clear()
 
-    def _abandon(self, slot: _Slot, why: str) -> None:
-        """Give up on what ``slot`` still holds: count it as lost and say so, by name."""
-        lost = slot.pending
-        if not lost:
-            return
-        slot.take(slot.queued)  # empty the mailbox so nothing is counted twice
-        slot.current = None
-        slot.in_flight = 0
-        if slot.lossless:
-            slot.failed += lost
-        else:
-            slot.dropped += lost
-        log.error("observer %s %s: abandoned, %d events lost", slot.name, why, lost)
-
-    async def _pump(self, slot: _Slot, *, wait: bool) -> None:
+    async def _pump(self, slot: ObserverQueue, *, wait: bool) -> None:
         """Hand batches to the observer until its input is closed and empty (or, with
         ``wait=False``, until nothing is queued)."""
         while True:
@@ -447,7 +299,7 @@ class EventBus:
             # An observer whose handle never yields must not starve the trading loop.
             await trio.lowlevel.checkpoint()
 
-    async def _deliver(self, slot: _Slot, batch: list[Item]) -> None:
+    async def _deliver(self, slot: ObserverQueue, batch: list[Item]) -> None:
         if slot.note_dropped is not None and slot.dropped > slot.dropped_reported:
             count, slot.dropped_reported = slot.dropped - slot.dropped_reported, slot.dropped
             try:
