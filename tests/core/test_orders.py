@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trading.core.ids import new_client_order_id, parse_client_order_id, strategy_of
 from trading.core.orders import (
     TRANSITIONS,
     Fill,
@@ -27,9 +28,6 @@ from trading.core.orders import (
     Side,
     TimeInForce,
     can_transition,
-    new_client_order_id,
-    parse_client_order_id,
-    strategy_of,
 )
 
 D = Decimal

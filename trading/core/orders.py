@@ -29,13 +29,7 @@ from typing import Final
 
 import attrs
 
-from trading.core.ids import (
-    CLIENT_ORDER_ID_RE,
-    ClientOrderIdParts,
-    new_client_order_id,
-    parse_client_order_id,
-    strategy_of,
-)
+from trading.core.ids import CLIENT_ORDER_ID_RE
 from trading.core.records import (
     Fill,
     IllegalTransition,
@@ -51,11 +45,10 @@ from trading.core.records import (
     is_finite_decimal,
 )
 
-# The records and ids are re-exported: ``from trading.core.orders import Fill`` keeps working.
+# The records are re-exported: ``from trading.core.orders import Fill`` keeps working. Client
+# order ids live in :mod:`trading.core.ids`.
 __all__ = [
-    "CLIENT_ORDER_ID_RE",
     "TRANSITIONS",
-    "ClientOrderIdParts",
     "Fill",
     "IllegalTransition",
     "InvalidFill",
@@ -69,9 +62,6 @@ __all__ = [
     "Side",
     "TimeInForce",
     "can_transition",
-    "new_client_order_id",
-    "parse_client_order_id",
-    "strategy_of",
 ]
 
 _S = OrderState

@@ -29,14 +29,8 @@ from decimal import Decimal
 import trio
 
 from trading.core import events as ev
-from trading.core.ids import new_run_id
-from trading.core.orders import (
-    Order,
-    OrderRefused,
-    OrderState,
-    OrderUnresolved,
-    new_client_order_id,
-)
+from trading.core.ids import new_client_order_id, new_run_id
+from trading.core.orders import Order, OrderRefused, OrderState, OrderUnresolved
 from trading.core.risk import RiskLimits
 from trading.core.updates import apply_update
 from trading.exchanges.base import Exchange, ExchangeOrder, ExchangeRejected, SymbolInfo
