@@ -24,11 +24,11 @@ import attrs
 import trio
 
 from trading.core.events import Event, StrategyFailed
-from trading.core.restart import Backoff
-from trading.runtime.clock import Clock
+from trading.core.restart import Backoff, RestartPolicy
+from trading.runtime.clock import Clock, monotonic
 from trading.runtime.wind_down import run_on_stop
 
-__all__ = ["Failed", "bounded_on_stop", "fresh_instance", "guard", "report_failure"]
+__all__ = ["Failed", "Restarts", "bounded_on_stop", "fresh_instance", "guard"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,35 +52,53 @@ async def guard(phase: str, hook: Callable[[C], Awaitable[None]], ctx: C) -> Non
         raise Failed(phase, exc) from exc
 
 
-def report_failure(
-    name: str,
-    failure: Failed,
-    *,
-    backoff: Backoff,
-    now: float,
-    clock: Clock,
-    publish: Callable[[Event], None],
-) -> tuple[float | None, str]:
-    """Count the failure at monotonic ``now`` and report it; returns the restart delay (None:
-    gave up) and the one-line error kept as ``last_error``."""
-    delay = backoff.failed(now)
-    error = f"{type(failure.error).__name__}: {failure.error}"
-    publish(
-        StrategyFailed(
-            time=clock.now(),
-            strategy=name,
-            phase=failure.phase,
-            error=error,
-            traceback="".join(traceback.format_exception(failure.error)),
-            failures=backoff.failures,
-            restart_in=delay,
+class Restarts:
+    """A strategy's restart budget, and when its next restart is due (real monotonic seconds;
+    None: none scheduled, because it gave up or is not failed)."""
+
+    __slots__ = ("_backoff", "at")
+
+    def __init__(self, policy: RestartPolicy) -> None:
+        self._backoff = Backoff(policy)
+        self.at: float | None = None
+
+    @property
+    def failures(self) -> int:
+        return self._backoff.failures
+
+    def reset(self) -> None:
+        """An operator's resume of a failed strategy: a full restart budget again."""
+        self._backoff.reset()
+
+    def restart_in(self) -> float | None:
+        """Real seconds until the scheduled restart, if one is scheduled."""
+        return None if self.at is None else max(0.0, self.at - monotonic())
+
+    def failed(
+        self, name: str, failure: Failed, *, clock: Clock, publish: Callable[[Event], None]
+    ) -> str:
+        """Count the failure, report it, and schedule the restart (or give up); returns the
+        one-line error kept as ``last_error``."""
+        now = monotonic()  # backoff counts real seconds (C3), never the bar clock
+        delay = self._backoff.failed(now)
+        error = f"{type(failure.error).__name__}: {failure.error}"
+        publish(
+            StrategyFailed(
+                time=clock.now(),
+                strategy=name,
+                phase=failure.phase,
+                error=error,
+                traceback="".join(traceback.format_exception(failure.error)),
+                failures=self._backoff.failures,
+                restart_in=delay,
+            )
         )
-    )
-    if delay is None:
-        log.error("%s failed in %s and gave up restarting: %s", name, failure.phase, error)
-    else:
-        log.warning("%s failed in %s (%s); restart in %gs", name, failure.phase, error, delay)
-    return delay, f"{failure.phase}: {error}"
+        if delay is None:
+            log.error("%s failed in %s and gave up restarting: %s", name, failure.phase, error)
+        else:
+            log.warning("%s failed in %s (%s); restart in %gs", name, failure.phase, error, delay)
+        self.at = None if delay is None else now + delay
+        return f"{failure.phase}: {error}"
 
 
 async def bounded_on_stop(

@@ -16,13 +16,16 @@ The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
   under ONE shielded scope whose deadline is ``stop_timeout`` from the start, so the deadline
   reaches every shielded step below. A stop, a failure given up and an outside cancellation
   (the Runner torn down) take the same path; the stop's reply lists what was and was not done.
+
+Its parts live elsewhere: where the bar schedule is in :mod:`~trading.runtime.bar_schedule`, what
+a failure costs in :mod:`~trading.runtime.failures`, the kill switch's pause in
+:mod:`~trading.runtime.kill_switch`, what commands do in :mod:`~trading.runtime.effects`.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,20 +36,21 @@ from trading.core.commands import Command, CommandResult
 from trading.core.events import Event, StrategyStateChanged
 from trading.core.machine import CommandMachine
 from trading.core.orders import OrderRefused
-from trading.core.restart import Backoff, RestartPolicy
+from trading.core.restart import RestartPolicy
 from trading.core.states import StrategyState, check_transition
 from trading.exchanges.base import MarketData
 from trading.runtime.account import Account
 from trading.runtime.bar_schedule import BarSchedule
-from trading.runtime.clock import Clock, monotonic
+from trading.runtime.clock import Clock
 from trading.runtime.effects import CommandEffects
 from trading.runtime.failures import (
     Failed,
+    Restarts,
     bounded_on_stop,
     fresh_instance,
     guard,
-    report_failure,
 )
+from trading.runtime.kill_switch import pause_on_kill
 from trading.runtime.mailbox import Mailbox, OnReply, Request
 from trading.runtime.scheduler import BarScheduler
 from trading.runtime.strategy import Context, Strategy, StrategySpec
@@ -69,13 +73,12 @@ class StrategyRunner:
     # Thousands of these may live in one process: slots save a kilobyte and a half each.
     __slots__ = (
         "__weakref__",
-        "_backoff",
         "_bars",
         "_flush",
         "_on_given_up",
         "_phase",
         "_publish",
-        "_restart_at",
+        "_restarts",
         "_scheduler",
         "_slot",
         "account",
@@ -124,8 +127,8 @@ class StrategyRunner:
         self._on_given_up = on_given_up
         self._publish = publish
         if account is not None:
-            account.on_kill = _weak_kill(self)  # the engine's account must not pin this runner
-        self._backoff = Backoff(restart_policy or RestartPolicy())
+            account.on_kill = pause_on_kill(self)  # the engine's account must not pin this runner
+        self._restarts = Restarts(restart_policy or RestartPolicy())
         self.machine: CommandMachine[Request] = CommandMachine(
             spec.name, frozenset(spec.custom_commands), capacity=command_buffer
         )
@@ -135,7 +138,6 @@ class StrategyRunner:
         self._phase: trio.CancelScope | None = None
         self.interrupted_by = ""
         self._bars = BarSchedule(spec.name, spec.interval, clock, publish)
-        self._restart_at: float | None = None  # trio (real monotonic) time
         # Bar closes are waited for through the Runner's scheduler when there is one (a chunk of
         # strategies woken at a time); a woken strategy holds a slot until its compute is over.
         self._scheduler = scheduler
@@ -302,11 +304,6 @@ class StrategyRunner:
         except Exception as exc:  # a price feed hiccup must not count as a strategy failure
             log.warning("%s: could not mark positions to market: %s", self.name, exc)
 
-    def _kill(self, reason: str) -> None:
-        """The account's kill switch tripped: pause at once, as an operator's pause would."""
-        text = f"pause {self.name}"
-        self.mailbox.send_nowait(Command("pause", self.name, source="risk", text=text), _ignore)
-
     async def _idle(
         self,
         state: StrategyState,
@@ -335,17 +332,10 @@ class StrategyRunner:
 
     async def _after_failure(self, failure: Failed) -> bool:
         """Report a strategy error and wait out the backoff; True to restart, False to stop."""
-        now = monotonic()  # backoff counts real seconds (C3), never the bar clock
-        delay, self.last_error = report_failure(
-            self.name,
-            failure,
-            backoff=self._backoff,
-            now=now,
-            clock=self.clock,
-            publish=self._publish,
+        self.last_error = self._restarts.failed(
+            self.name, failure, clock=self.clock, publish=self._publish
         )
         self._set_state(S.FAILED, self.last_error)
-        self._restart_at = None if delay is None else now + delay
         if self.given_up and self._on_given_up is not None:
             self._on_given_up()
         while True:
@@ -353,13 +343,13 @@ class StrategyRunner:
             if self.machine.flags.stopping:
                 return False
             if self.machine.take_restart():
-                self._restart_at = None
+                self._restarts.at = None
                 self._set_state(S.RESTARTING, "operator")
                 return True
-            if self._restart_at is None:
+            if self._restarts.at is None:
                 await self._idle(S.FAILED, until=None)
-            elif await self._idle(S.RESTARTING, until=self._restart_at, real=True):
-                self._restart_at = None
+            elif await self._idle(S.RESTARTING, until=self._restarts.at, real=True):
+                self._restarts.at = None
                 return True
 
     # -- the wind-down ---------------------------------------------------------------------------
@@ -391,7 +381,7 @@ class StrategyRunner:
 
     def reset_backoff(self) -> None:
         """An operator's resume of a failed strategy: a full restart budget again."""
-        self._backoff.reset()
+        self._restarts.reset()
 
     # -- small helpers ---------------------------------------------------------------------------
 
@@ -424,14 +414,12 @@ class StrategyRunner:
     @property
     def given_up(self) -> bool:
         """Failed past its restart budget: nothing more happens without an operator."""
-        return self.state is S.FAILED and self._restart_at is None
+        return self.state is S.FAILED and self._restarts.at is None
 
     @property
     def restart_in(self) -> float | None:
         """Real seconds until the scheduled restart, if one is scheduled."""
-        if self.state is not S.RESTARTING or self._restart_at is None:
-            return None
-        return max(0.0, self._restart_at - monotonic())
+        return self._restarts.restart_in() if self.state is S.RESTARTING else None
 
     @property
     def due(self) -> float | None:
@@ -440,7 +428,7 @@ class StrategyRunner:
 
     @property
     def failures(self) -> int:
-        return self._backoff.failures
+        return self._restarts.failures
 
     def describe(self) -> str:
         """One line for an operator (see :meth:`CommandEffects.describe`)."""
@@ -448,18 +436,3 @@ class StrategyRunner:
 
     def status(self) -> dict[str, Any]:
         return self.effects.status()
-
-
-def _weak_kill(sr: StrategyRunner) -> Callable[[str], None]:
-    ref = weakref.ref(sr)
-
-    def kill(reason: str) -> None:
-        runner = ref()
-        if runner is not None:
-            runner._kill(reason)
-
-    return kill
-
-
-def _ignore(result: object) -> None:
-    """A reply nobody waits for (the kill switch's own pause is audited like any command)."""
