@@ -6,9 +6,10 @@ The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
   :class:`~trading.core.machine.CommandMachine`; it decides nothing about commands itself. It
   executes the machine's effects — its :class:`~trading.runtime.effects.CommandEffects` applies
   queued commands between phases — and reads the machine's flags to choose the next phase.
-* Every wait is a *phase*: a ``trio.CancelScope`` in ``self._phase``. Bars are waited for on the
-  strategy's clock; restart backoff in real monotonic time (``trio.current_time()``), so a
-  compressed or virtual clock never turns a crash loop into hundreds of restarts.
+* Every wait is a *phase* (:mod:`~trading.runtime.phases`): one ``trio.CancelScope``. Bars
+  are waited for on the strategy's clock; restart backoff in real monotonic time
+  (``trio.current_time()``), so a compressed or virtual clock never turns a crash loop into
+  hundreds of restarts.
 * An ``OrderRefused`` out of ``next()`` is the account saying no (it published ``OrderRejected``):
   logged once, and the strategy goes on at its next bar; it is not a failure.
 * Every ending runs one wind-down (:meth:`_wind_down`): ``on_stop`` (if ``on_start`` completed),
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import trio
@@ -52,6 +53,7 @@ from trading.runtime.failures import (
 )
 from trading.runtime.kill_switch import pause_on_kill
 from trading.runtime.mailbox import Mailbox, OnReply, Request
+from trading.runtime.phases import Phases
 from trading.runtime.scheduler import BarScheduler
 from trading.runtime.strategy import Context, Strategy, StrategySpec
 from trading.runtime.wind_down import wind_down
@@ -76,18 +78,15 @@ class StrategyRunner:
         "_bars",
         "_flush",
         "_on_given_up",
-        "_phase",
         "_publish",
         "_restarts",
-        "_scheduler",
-        "_slot",
+        "_waits",
         "account",
         "clock",
         "computes",
         "ctx",
         "effects",
         "finished",
-        "interrupted_by",
         "last_error",
         "machine",
         "mailbox",
@@ -135,13 +134,10 @@ class StrategyRunner:
         self.effects = CommandEffects(self, publish)
         self.mailbox = self.effects.mailbox = Mailbox(self.machine, self.effects)
         self.state = S.CREATED
-        self._phase: trio.CancelScope | None = None
-        self.interrupted_by = ""
         self._bars = BarSchedule(spec.name, spec.interval, clock, publish)
         # Bar closes are waited for through the Runner's scheduler when there is one (a chunk of
         # strategies woken at a time); a woken strategy holds a slot until its compute is over.
-        self._scheduler = scheduler
-        self._slot = False
+        self._waits = Phases(clock, scheduler)
         self.ctx: Context | None = None
         self.computes = 0
         self.last_error: str | None = None
@@ -234,7 +230,7 @@ class StrategyRunner:
         try:
             await self._schedule(ctx)
         finally:
-            self._give_back_slot()
+            self._waits.give_back_slot()
 
     async def _schedule(self, ctx: Context) -> None:
         compute_due = self.spec.cls.compute_on_start
@@ -246,7 +242,7 @@ class StrategyRunner:
             if flags.stopping:
                 return
             if flags.paused:
-                self._give_back_slot()
+                self._waits.give_back_slot()
                 compute_due = False  # resume goes back to the bar schedule, even before the first
                 await self._idle(S.PAUSED, until=None)
                 self._bars.skip_to_now("paused")
@@ -256,9 +252,9 @@ class StrategyRunner:
                 try:
                     await self._compute(ctx)
                 finally:
-                    self._give_back_slot()
+                    self._waits.give_back_slot()
                 continue
-            self._give_back_slot()
+            self._waits.give_back_slot()
             # The sleep phase: wait for the close the schedule heads for on the strategy's clock,
             # or compute at once a close that a compute or a command ran past (overlap policy).
             close = self._bars.head_for_next()
@@ -267,12 +263,6 @@ class StrategyRunner:
             ):
                 self._bars.reached(close)
                 compute_due = True
-
-    def _give_back_slot(self) -> None:
-        if self._slot:
-            self._slot = False
-            assert self._scheduler is not None
-            self._scheduler.release()
 
     async def _compute(self, ctx: Context) -> None:
         self._set_state(S.COMPUTING)
@@ -312,23 +302,9 @@ class StrategyRunner:
         real: bool = False,
         scheduled: bool = False,
     ) -> bool:
-        """Wait in ``state`` until ``until`` (or forever); False if a command interrupted.
-
-        ``until`` is on the strategy's clock, or in trio's monotonic time when ``real``. A
-        ``scheduled`` wait (a bar close) goes through the Runner's scheduler when there is one;
-        coming back from it holds a slot, given back once the compute is over."""
+        """Wait in ``state`` until ``until`` (see :meth:`Phases.wait`); False if interrupted."""
         self._set_state(state)
-        with self.phase_scope() as scope:
-            if until is None:
-                await trio.sleep_forever()
-            elif real:
-                await trio.sleep_until(until)
-            elif scheduled and self._scheduler is not None:
-                await self._scheduler.wait_until(until)
-                self._slot = True
-            else:
-                await self.clock.sleep_until(until)
-        return not scope.cancelled_caught
+        return await self._waits.wait(until=until, real=real, scheduled=scheduled)
 
     async def _after_failure(self, failure: Failed) -> bool:
         """Report a strategy error and wait out the backoff; True to restart, False to stop."""
@@ -371,9 +347,11 @@ class StrategyRunner:
 
     def interrupt(self, reason: str) -> None:
         """Cancel the running phase; the first interruption is the one that ended it."""
-        if self._phase is not None and not self._phase.cancel_called:
-            self.interrupted_by = reason
-            self._phase.cancel(reason=reason)
+        self._waits.interrupt(reason)
+
+    @property
+    def interrupted_by(self) -> str:
+        return self._waits.interrupted_by
 
     def next_close(self) -> float:
         """The bar close the schedule goes to next (strategy clock)."""
@@ -385,14 +363,8 @@ class StrategyRunner:
 
     # -- small helpers ---------------------------------------------------------------------------
 
-    @contextmanager
-    def phase_scope(self) -> Iterator[trio.CancelScope]:
-        with trio.CancelScope() as scope:
-            self._phase = scope
-            try:
-                yield scope
-            finally:
-                self._phase = None
+    def phase_scope(self) -> AbstractContextManager[trio.CancelScope]:
+        return self._waits.scope()
 
     def _set_state(self, new: StrategyState, reason: str = "") -> None:
         old = self.state
