@@ -577,6 +577,7 @@ def run_busypoll(plan: Plan) -> dict[str, Any]:
         rng = random.Random(plan.seed + 1)
         latencies: list[float] = []
         durations: list[float] = []
+        lagging = 0
         gct.reset()
         for _ in range(plan.closes):
             close = next_close(time.time() + 0.05, seconds)
@@ -594,8 +595,9 @@ def run_busypoll(plan: Plan) -> dict[str, Any]:
                 await asyncio.wait_for(others_done.wait(), close + seconds * 0.9 - time.time())
             if plan.n > 1:
                 durations.append(probe.t_last_compute_done - perf_close)
-            if probe.computes != plan.n - 1:
-                raise RuntimeError(f"herd: {probe.computes} of {plan.n - 1} others computed")
+            # The baseline can fall a whole bar behind under load (two closes' computes land in
+            # one window): recorded, not fatal — it is the design being compared against.
+            lagging += probe.computes != plan.n - 1
         gc_herd = gct.report()
         await stop(strategies, tasks)
         return {
@@ -603,6 +605,7 @@ def run_busypoll(plan: Plan) -> dict[str, Any]:
             "latency": summarize(latencies),
             "duration": summarize(durations),
             "gc": gc_herd,
+            "closes_behind": lagging,
         }
 
     return asyncio.run(main())
@@ -809,6 +812,8 @@ def print_child(r: dict[str, Any], plan: Plan) -> None:
         f" max {us(h['duration']['max_us'])}; GC {h['gc']['total_seconds']:.3f} s"
         f" (longest {h['gc']['longest_ms']:.0f} ms)"
     )
+    if h.get("closes_behind"):
+        print(f"  NOTE: at {h['closes_behind']:g} of the closes the herd ran a whole bar behind")
     for note in r["notes"]:
         print(f"  NOTE: {note}")
 
