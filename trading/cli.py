@@ -346,7 +346,10 @@ async def _serve(
             ) as runner,
         ):
             starting = trio.CancelScope()  # a signal during start-up cancels the rest of it
-            nursery.start_soon(_handle_signals, signals, runner, out, starting)
+            # Set once a signal's `stop all` printed its replies: the run waits for them (its
+            # strategies end before that stop's single flush is done and its replies printed).
+            reported = trio.Event()
+            nursery.start_soon(_handle_signals, signals, runner, out, starting, reported)
             with starting:
                 for spec in specs:
                     try:
@@ -363,6 +366,9 @@ async def _serve(
             if args.duration is not None and not _all_finished(runner):
                 log.info("--for %gs elapsed: stopping", args.duration)
             print_results(out, await runner.stop_all(source="cli"))
+            if starting.cancel_called:  # a signal's stop all is under way: let it report
+                with trio.move_on_after(args.stop_timeout + 1):
+                    await reported.wait()
             if any(runner[name].given_up for name in runner.names()):
                 exit_code = EXIT_FAILED
             nursery.cancel_scope.cancel(reason="run finished")
@@ -378,7 +384,11 @@ def _all_finished(runner: Runner) -> bool:
 
 
 async def _handle_signals(
-    signals: AsyncIterator[int], runner: Runner, out: TerminalWriter, starting: trio.CancelScope
+    signals: AsyncIterator[int],
+    runner: Runner,
+    out: TerminalWriter,
+    starting: trio.CancelScope,
+    reported: trio.Event,
 ) -> None:
     count = 0
     async for signum in signals:
@@ -386,7 +396,7 @@ async def _handle_signals(
         if count == 1:
             log.warning("%s: stopping every strategy (again to force)", signal.Signals(signum).name)
             starting.cancel(reason="signal during start-up")
-            runner.nursery.start_soon(_stop_and_report, runner, out)
+            runner.nursery.start_soon(_stop_and_report, runner, out, reported)
         else:
             log.error("forced exit: on_stop and in-flight work abandoned")
             # Bounded, like every exit: a stalled terminal does not hold a forced exit.
@@ -394,5 +404,8 @@ async def _handle_signals(
             os._exit(EXIT_FORCED)
 
 
-async def _stop_and_report(runner: Runner, out: TerminalWriter) -> None:
-    print_results(out, await runner.stop_all(source="signal"))
+async def _stop_and_report(runner: Runner, out: TerminalWriter, reported: trio.Event) -> None:
+    try:
+        print_results(out, await runner.stop_all(source="signal"))
+    finally:
+        reported.set()

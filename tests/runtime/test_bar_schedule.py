@@ -123,5 +123,5 @@ async def test_a_command_at_a_shared_close_lands_before_the_herd_has_computed(
         assert (await runner.send(f"resume {target.name}"))[0].ok
         await trio.sleep(1)
         assert [len(s.strategy.closes) for s in herd[:-1]] == [k] * 299
-    assert max(behind) <= 4 * 8, behind  # a few chunks of 8, not the 299 an unchunked herd runs first
+    assert max(behind) <= 4 * 8, behind  # chunks of 8, not the 299 an unchunked herd runs first
     assert [e for e in events if isinstance(e, CommandHandled) and not e.ok] == []

@@ -234,7 +234,7 @@ async def test_a_lossless_observer_gets_longer_than_a_lossy_one_to_drain(
 ) -> None:
     order: list[str] = []
     slow_recorder = Observer("recorder", order, lossless=True, delay=2)
-    slow_notifier = Observer("notifier", order, lossless=False, delay=2)
+    slow_notifier = Observer("notifier", order, lossless=False, delay=5)
     events = EventLog()
     async with trading.Runner(
         clock=vclock,
