@@ -327,11 +327,8 @@ class Runner:
 
     async def stop_all(self, *, source: str = "runner") -> list[CommandResult]:
         """Stop every strategy still running (those still starting too), concurrently; each
-        runs its on_stop and winds down its orders. The lossless observers are flushed once,
-        after the last one ended, before the replies are returned."""
-        return await stop_each(
-            list(self._live), source, flush=self._stop_flush, flush_timeout=self.stop_timeout
-        )
+        runs its on_stop and winds down its orders. Stops share their recorder flushes."""
+        return await stop_each(list(self._live), source)
 
     async def wait_idle(self) -> None:
         """Return once no strategy is running any more (all stopped, or failed for good).

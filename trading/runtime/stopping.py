@@ -9,15 +9,11 @@ The rules this module keeps (DESIGN.md rule 11):
   a strategy whose mailbox was full ("busy") gets a task that waits for room. So stopping
   thousands costs callbacks, not thousands of tasks.
 * The garbage collector is paused meanwhile (:func:`~trading.runtime.services.paused_gc`).
-* One flush for the lot: the strategies stopped here skip their own flush, and the recorder is
-  flushed once after the last of them ended, before the replies are handed back — bounded by
-  ``flush_timeout``, and a flush cut short is said in every reply. (At 10,000 strategies the
-  per-strategy flush waits were a fifth of ``stop all``.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -28,29 +24,8 @@ from trading.runtime.strategy_runner import StrategyRunner
 __all__ = ["stop_each"]
 
 
-async def stop_each(
-    runners: Sequence[StrategyRunner],
-    source: str,
-    *,
-    flush: Callable[[], Awaitable[None]] | None = None,
-    flush_timeout: float = 10.0,
-) -> list[CommandResult]:
-    """Send ``stop`` to each of ``runners`` at once; one reply each (order not kept). With
-    ``flush``, the observers are flushed once, after every strategy ended, before returning."""
-    for runner in runners:
-        runner.flush_on_stop = False  # one flush for the lot, below
-    results = await _stop_all_of(runners, source)
-    if flush is None or not results:
-        return results
-    with trio.move_on_after(flush_timeout) as deadline:
-        await flush()
-    if not deadline.cancelled_caught:
-        return results
-    late = f"flushing observers timed out after {flush_timeout:g}s"
-    return [CommandResult(r.target, False, f"{r.message}; {late}", r.state) for r in results]
-
-
-async def _stop_all_of(runners: Sequence[StrategyRunner], source: str) -> list[CommandResult]:
+async def stop_each(runners: Sequence[StrategyRunner], source: str) -> list[CommandResult]:
+    """Send ``stop`` to each of ``runners`` at once; one reply each (order not kept)."""
     results: list[CommandResult] = []
     awaited: list[StrategyRunner] = []
     all_in = trio.Event()

@@ -87,7 +87,6 @@ class StrategyRunner:
         "ctx",
         "effects",
         "finished",
-        "flush_on_stop",
         "last_error",
         "machine",
         "mailbox",
@@ -124,8 +123,6 @@ class StrategyRunner:
         self.stop_timeout = stop_timeout
         self.account = account
         self._flush = flush
-        # A bulk stop (``stop all``) flushes once for every strategy it stopped, instead.
-        self.flush_on_stop = True
         self._on_given_up = on_given_up
         self._publish = publish
         if account is not None:
@@ -340,7 +337,7 @@ class StrategyRunner:
             self.name,
             on_stop=(lambda: strategy.on_stop(ctx)) if on_stop else None,
             account=self.account,
-            flush=self._flush if self.flush_on_stop else None,
+            flush=self._flush,
             stop_timeout=self.stop_timeout,
         )
         self._set_state(S.STOPPED, "stop")
