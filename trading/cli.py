@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=10.0,
         metavar="SECONDS",
-        help="how long each on_stop may take before it is abandoned (default 10)",
+        help="how long a stop may take as a whole: on_stop, cancelling open orders and the "
+        "recorder flush share this deadline; what it cut short is named (default 10)",
     )
     p_run.add_argument(
         "--max-restarts",
