@@ -158,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=10.0,
         metavar="SECONDS",
-        help="how long a stop may take as a whole: on_stop, cancelling open orders and the "
-        "recorder flush share this deadline; what it cut short is named (default 10)",
+        help="how long a stop may take as a whole: on_stop (at most half of it), cancelling "
+        "open orders and the recorder flush share this deadline; what it cut short is named "
+        "(default 10)",
     )
     p_run.add_argument(
         "--max-restarts",

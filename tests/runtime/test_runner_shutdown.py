@@ -154,7 +154,7 @@ async def test_an_outside_deadline_during_a_slow_on_stop_still_cancels_the_order
     @attrs.define
     class SlowStop(Rests):
         async def on_stop(self, ctx: trading.Context) -> None:
-            await trio.sleep(3)  # within stop_timeout: the wind-down waits for it
+            await trio.sleep(2)  # within its half of stop_timeout: the wind-down waits
             self.order.append("slow on_stop done")
 
     order: list[str] = []

@@ -66,14 +66,14 @@ async def paper(
 async def test_on_stop_and_flush_share_one_deadline(
     clock: MockClock, vclock: trading.VirtualClock, events: EventLog
 ) -> None:
-    """0.9 s of on_stop leaves 0.1 s for a flush that would take 100 s: the stop takes 1 s."""
+    """0.4 s of on_stop leaves 0.6 s for a flush that would take 100 s: the stop takes 1 s."""
     flushed: list[float] = []
 
     async def slow_flush() -> None:
         await trio.sleep(100)
         flushed.append(trio.current_time())
 
-    strategy = Resting(prices=(), stop_work=0.9)
+    strategy = Resting(prices=(), stop_work=0.4)
     sr = trading.StrategyRunner(
         strategy,
         inspect_strategy(Resting, name="r"),
@@ -94,21 +94,24 @@ async def test_on_stop_and_flush_share_one_deadline(
     )
 
 
-async def test_an_on_stop_past_the_deadline_leaves_the_orders_named(
-    clock: MockClock, paper: trading.Runner
+async def test_an_on_stop_that_hangs_still_leaves_time_to_cancel_the_orders(
+    clock: MockClock, paper: trading.Runner, broker: PaperBroker
 ) -> None:
+    """on_stop may take half of stop_timeout: a hanging one must not leave orders resting."""
     sr = await paper.add(Resting(stop_work=5), name="r")
     await trio.sleep(1)
     assert isinstance(sr.strategy, Resting)
     (order,) = sr.strategy.orders
     start = trio.current_time()
     (result,) = await paper.send("stop r")
-    assert trio.current_time() - start == pytest.approx(1.0)
+    assert trio.current_time() - start == pytest.approx(0.5)
     assert not result.ok
     assert result.message == (
-        "stopped; on_stop timed out: stop_timeout 1s covers the whole stop; "
-        f"order {order.client_order_id} not cancelled (submitted)"
+        "stopped; on_stop timed out after 0.5s (half of stop_timeout 1s; the rest is kept for "
+        f"the orders); cancelled 1 open order(s): {order.client_order_id}"
     )
+    assert order.state is OrderState.CANCELLED
+    assert await broker.open_orders() == []
 
 
 async def test_stop_with_a_hanging_cancel_replies_within_stop_timeout_naming_the_order(

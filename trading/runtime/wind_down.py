@@ -5,8 +5,10 @@ budget and an outside cancellation (the Runner torn down) all end here. The thre
 ONE ``trio.CancelScope(shield=True, deadline=start + timeout)``: the shield holds against the
 cancellation that brought us here, and the deadline reaches every shielded step below (the
 engine's own shielded exchange calls take ``min(current_effective_deadline(), ...)``), so
-``stop_timeout`` bounds the stop as a whole. What the deadline cut short is named: the step, and
-each order the account still holds open, by client order id.
+``stop_timeout`` bounds the stop as a whole. ``on_stop`` may use at most half of it: a strategy
+whose on_stop hangs must not leave its orders resting at the exchange, so the other half is kept
+for cancelling them (and the flush). What a deadline cut short is named: the step, and each order
+the account still holds open, by client order id.
 """
 
 from __future__ import annotations
@@ -49,9 +51,16 @@ async def wind_down(
     shut = False
     with trio.CancelScope(shield=True, deadline=trio.current_time() + stop_timeout) as scope:
         if on_stop is not None:
-            problem = await run_on_stop(name, on_stop)
-            if problem:
-                problems.append(f"on_stop {problem}")
+            with trio.move_on_after(stop_timeout / 2) as own:
+                problem = await run_on_stop(name, on_stop)
+                if problem:
+                    problems.append(f"on_stop {problem}")
+            if own.cancelled_caught:
+                log.error("%s: on_stop timed out after %gs", name, stop_timeout / 2)
+                problems.append(
+                    f"on_stop timed out after {stop_timeout / 2:g}s (half of stop_timeout "
+                    f"{stop_timeout:g}s; the rest is kept for the orders)"
+                )
         if account is not None:
             step = "cancelling open orders"
             try:
