@@ -5,6 +5,7 @@ Core test: no event loop. The reference is tests/core/command_model.py, a separa
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -169,3 +170,11 @@ def test_a_failure_between_arrival_and_apply_is_answered_truthfully() -> None:
     step = m.next_step()
     assert step is not None
     assert (step[2].ok, step[2].message) == (False, "p is failed; custom commands need it running")
+
+
+def test_flags_but_changes_only_what_it_is_given_like_attrs_evolve() -> None:
+    base = Flags(S.SLEEPING, paused=True, stopping=False, wake=True, restart=False)
+    for field in attrs.fields(Flags):
+        value = S.COMPUTING if field.name == "state" else not getattr(base, field.name)
+        assert base.but(**{field.name: value}) == attrs.evolve(base, **{field.name: value})
+    assert base.but() == base

@@ -249,6 +249,8 @@ class Account:
         order id, as still resting (cancel refused or not sent in time) or unknown (no answer
         before the deadline; the engine keeps reconciling it)."""
         report: list[str] = []
+        if not self.orders and self._book is None and not self.limits.flatten_on_stop:
+            return report  # never traded and nothing open: nothing to cancel, report or publish
         with shield_within():
             if self.limits.cancel_open_orders_on_stop:
                 opened = list(self.orders.values())
