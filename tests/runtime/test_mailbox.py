@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import attrs
@@ -179,6 +180,14 @@ async def test_stop_and_pause_interrupt_a_running_custom_command(
     assert isinstance(sr.strategy, Slow) and sr.strategy.notes == []
 
 
+async def _timed_send(
+    runner: trading.Runner, replies: dict[str, tuple[float, str]], text: str
+) -> None:
+    """Send ``text``; record when its reply came and what it said."""
+    (result,) = await runner.send(text)
+    replies[text] = (trio.current_time(), str(result))
+
+
 @pytest.mark.parametrize(
     ("verb", "reply"),
     [
@@ -192,10 +201,7 @@ async def test_set_wake_resume_never_interrupt_a_running_custom_command(
 ) -> None:
     await runner.add(Slow(work=0), name="p")
     replies: dict[str, tuple[float, str]] = {}
-
-    async def send(text: str) -> None:
-        (result,) = await runner.send(text)
-        replies[text] = (trio.current_time(), str(result))
+    send = functools.partial(_timed_send, runner, replies)
 
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
@@ -213,10 +219,7 @@ async def test_resume_behind_a_paused_custom_command_waits_for_it(
     sr = await runner.add(Slow(work=0), name="p")
     assert (await runner.send("pause p"))[0].ok
     replies: dict[str, tuple[float, str]] = {}
-
-    async def send(text: str) -> None:
-        (result,) = await runner.send(text)
-        replies[text] = (trio.current_time(), str(result))
+    send = functools.partial(_timed_send, runner, replies)
 
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
