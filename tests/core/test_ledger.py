@@ -327,3 +327,76 @@ def test_realised_pnl_moves_only_when_reducing_and_by_the_average_cost_rule(
             elif quantity < abs(held):
                 assert abs(position.average_price - before.average_price) < tolerance
         assert position.fees == before.fees + fee
+
+
+# ------------------------------------------------- fees as Binance charges them
+
+
+def test_a_buy_charged_in_the_base_asset_holds_what_the_account_holds() -> None:
+    book = new_portfolio()
+    book.apply_fill(buy("1", "100", "0.001", fee_asset="BTC"))
+    position = book.positions["BTCUSDT"]
+    assert book.balances["BTC"] == D("0.999")  # what Binance credits
+    assert position.quantity == D("0.999")  # the position is what the account holds
+    assert book.balances["USDT"] == CASH - 100  # the whole price was paid
+    assert position.fees == D("0.1")  # 0.001 BTC at the fill's price
+    assert book.fees_paid == {"BTC": D("0.001")}
+    # selling all of it closes the position exactly
+    book.apply_fill(sell("0.999", "110", "0.1099"))
+    assert book.positions["BTCUSDT"].is_flat
+    assert book.balances["BTC"] == 0
+    assert book.fees_paid == {"BTC": D("0.001"), "USDT": D("0.1099")}
+
+
+def test_a_fee_in_a_third_asset_leaves_the_position_and_the_quote_alone() -> None:
+    book = Portfolio(
+        {**SYMBOLS, "BNBUSDT": ("BNB", "USDT")}, {"USDT": CASH, "BNB": D("1")}
+    )
+    book.apply_fill(buy("1", "100", "0.0002", fee_asset="BNB"))
+    assert book.positions["BTCUSDT"].quantity == 1
+    assert book.balances == {"USDT": CASH - 100, "BTC": D(1), "BNB": D("0.9998")}
+    assert book.positions["BTCUSDT"].fees == 0  # no price for BNB in the fill
+    assert book.fees_paid == {"BNB": D("0.0002")}
+
+
+def test_a_resent_trade_with_another_fee_asset_is_refused() -> None:
+    book = new_portfolio()
+    first = buy("1", "100", "0.001", fee_asset="BTC")
+    book.apply_fill(first)
+    with pytest.raises(PortfolioError, match="resent with different numbers"):
+        book.apply_fill(attrs.evolve(first, fee_asset="USDT"))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(list(Side)),
+            quantities,
+            prices,
+            st.decimals(min_value=D("0"), max_value=D("0.0001"), places=8),
+            st.sampled_from(["USDT", "BTC", "BNB"]),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    prices,
+)
+def test_balances_and_pnl_stay_exact_whatever_asset_each_fee_is_charged_in(
+    sequence: list[tuple[Side, Decimal, Decimal, Decimal, str]], mark: Decimal
+) -> None:
+    book = Portfolio({**SYMBOLS, "BNBUSDT": ("BNB", "USDT")}, {"USDT": CASH, "BNB": D(5)})
+    exact = decimal.Context(prec=200, traps=[decimal.Inexact, decimal.InvalidOperation])
+    btc = D(0)
+    bnb_fees = D(0)
+    for side, quantity, price, fee, asset in sequence:
+        book.apply_fill(fill(side, quantity, price, fee, fee_asset=asset))
+        position = book.positions["BTCUSDT"]
+        with decimal.localcontext(exact):
+            btc += quantity * side.sign - (fee if asset == "BTC" else 0)
+            bnb_fees += fee if asset == "BNB" else 0
+            # the position is exactly what the account holds of the base asset
+            assert position.quantity == btc == book.balances["BTC"]
+            assert book.balances["BNB"] == 5 - bnb_fees
+            # and PnL still equals the cash change plus the value held
+            pnl = position.realised_pnl + position.unrealised_pnl(mark) - position.fees
+            assert pnl == (book.balances["USDT"] - CASH) + position.quantity * mark

@@ -16,8 +16,12 @@ Everything that affects the books lives here. The rules this module keeps:
   leaves the cost basis and enters realised PnL, so
   ``realised + unrealised - fees == cash change + quantity * mark`` holds to
   the last digit.
-* Fees are in the quote currency (see ``trading.orders.Fill``), accumulate
-  separately from realised PnL, and are debited from quote cash.
+* A fill's fee is in the asset the exchange charged it in (``Fill.fee_asset``) and is debited
+  from that asset's balance, exactly: quote fees from quote cash; base fees (Binance's buys
+  without BNB) from what was bought, so the position is what the account holds; any other asset
+  (BNB) from its own balance. ``fees_paid`` sums them per asset as charged. Position fees and PnL
+  count quote and base fees (base valued at the fill's price); a third asset's fee has no price
+  in the fill, so it is in ``fees_paid`` and the balances, not in PnL.
 * No IO, no clock, no event loop.
 """
 
@@ -116,7 +120,9 @@ class Portfolio:
     positions: dict[str, Position] = attrs.field(factory=dict, converter=_copy_positions)
     # (symbol, trade id) -> the fill's numbers. Plain tuples of str and Decimal, which the
     # garbage collector stops tracking: a long run's books do not slow every collection down.
-    _applied: dict[tuple[str, str], tuple[str, Decimal, Decimal, Decimal]] = attrs.field(
+    #: Every fee as charged, per asset (exact; BNB fees are only here and in the balances).
+    fees_paid: dict[str, Decimal] = attrs.field(init=False, factory=dict)
+    _applied: dict[tuple[str, str], tuple[str, Decimal, Decimal, Decimal, str]] = attrs.field(
         init=False, factory=dict, repr=False
     )
     _by_pair: dict[tuple[str, str], str] = attrs.field(init=False, factory=dict, repr=False)
@@ -134,8 +140,8 @@ class Portfolio:
     def apply_fill(self, fill: Fill) -> bool:
         """Move cash and update the position; False if this trade was already booked.
 
-        Buy: quote -= qty * price + fee, base += qty. Sell: base -= qty,
-        quote += qty * price - fee.
+        Buy: quote -= qty * price, base += qty. Sell: base -= qty, quote += qty * price.
+        Then the fee leaves the balance of the asset it was charged in.
         """
         pair = self.symbols.get(fill.symbol)
         if pair is None:
@@ -144,7 +150,7 @@ class Portfolio:
                 f"known symbols: {sorted(self.symbols)}"
             )
         key = (fill.symbol, fill.trade_id)
-        numbers = (fill.side.value, fill.quantity, fill.price, fill.fee)
+        numbers = (fill.side.value, fill.quantity, fill.price, fill.fee, fill.fee_asset)
         seen = self._applied.get(key)
         if seen is not None:
             if seen != numbers:
@@ -154,23 +160,25 @@ class Portfolio:
             return False
         base, quote = pair
         position = self.positions.get(fill.symbol) or Position(fill.symbol)
-        after = position_after(position, fill)
+        after = position_after(position, fill, base, quote)
         try:
             with decimal.localcontext(EXACT):
                 value = fill.quantity * fill.price
                 if fill.side is Side.BUY:
-                    quote_delta, base_delta = -(value + fill.fee), fill.quantity
+                    deltas = {quote: -value, base: fill.quantity}
                 else:
-                    quote_delta, base_delta = value - fill.fee, -fill.quantity
-                new_quote = self.balances.get(quote, ZERO) + quote_delta
-                new_base = self.balances.get(base, ZERO) + base_delta
+                    deltas = {quote: value, base: -fill.quantity}
+                deltas[fill.fee_asset] = deltas.get(fill.fee_asset, ZERO) - fill.fee
+                new = {a: self.balances.get(a, ZERO) + d for a, d in deltas.items()}
+                paid = self.fees_paid.get(fill.fee_asset, ZERO) + fill.fee
         except decimal.DecimalException as error:
             raise exact_error(f"fill {fill.trade_id!r} on {fill.symbol}", error) from error
         # Everything that can raise has run: commit.
         position.quantity, position.cost_basis, position.realised_pnl, position.fees = after
         self.positions[fill.symbol] = position
-        self.balances[quote] = new_quote
-        self.balances[base] = new_base
+        self.balances.update(new)
+        if fill.fee:
+            self.fees_paid[fill.fee_asset] = paid
         self._applied[key] = numbers
         return True
 

@@ -14,7 +14,7 @@ from typing import Final
 
 import attrs
 
-from trading.core.records import Fill
+from trading.core.records import Fill, Side
 
 __all__ = ["PortfolioError", "Position", "PositionSnapshot", "position_after"]
 
@@ -134,8 +134,40 @@ class Position:
         self.quantity, self.cost_basis, self.realised_pnl, self.fees = position_after(self, fill)
 
 
-def position_after(position: Position, fill: Fill) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """Average-cost accounting for one fill, computed without touching ``position``."""
+def position_after(
+    position: Position, fill: Fill, base: str | None = None, quote: str | None = None
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """Average-cost accounting for one fill, computed without touching ``position``.
+
+    ``fill.fee`` is in ``fill.fee_asset``, as the exchange charged it. In the quote asset (or
+    when ``quote`` is not given) it is a fee as it stands. In the ``base`` asset (Binance's buys
+    without BNB) the exchange kept part of what was bought: the position shrinks by that
+    quantity, booked as a sale at the fill's price whose proceeds are the fee, so the identity
+    ``realised + unrealised - fees == cash change + quantity * mark`` still holds. In any other
+    asset (BNB) the fee is not the position's: the portfolio debits that asset's balance.
+    """
+    quantity, basis, realised, fees = _trade(position, fill)
+    if quote is not None and fill.fee_asset not in (quote, base):
+        return quantity, basis, realised, position.fees
+    if base is not None and fill.fee_asset == base and fill.fee != 0:
+        kept = Position(
+            position.symbol,
+            quantity=quantity,
+            cost_basis=basis,
+            realised_pnl=realised,
+            fees=position.fees,
+        )
+        try:
+            with decimal.localcontext(EXACT):
+                value = fill.fee * fill.price
+        except decimal.DecimalException as error:
+            raise exact_error(f"fill {fill.trade_id!r} fee", error) from error
+        withheld = attrs.evolve(fill, side=Side.SELL, quantity=fill.fee, fee=value)
+        return _trade(kept, withheld)
+    return quantity, basis, realised, fees
+
+
+def _trade(position: Position, fill: Fill) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     try:
         with decimal.localcontext(EXACT):
             signed = fill.quantity * fill.side.sign

@@ -125,9 +125,9 @@ class Fill:
 
     Keyword-only because ``quantity``, ``price`` and ``fee`` are all Decimals
     and a positional swap would type-check and silently corrupt the books.
-    ``fee`` is always expressed in the symbol's *quote* currency (convert it if
-    the exchange charged BNB or the base asset); ``fee_asset`` records what was
-    actually charged, for audit. ``trade_id`` is the idempotency key.
+    ``fee`` is the commission as the exchange charged it, in ``fee_asset``: the quote
+    currency, the base asset (Binance's buys without BNB) or a third asset (BNB); the ledger
+    debits it from that asset (see ``trading.core.ledger``). ``trade_id`` is the idempotency key.
     """
 
     client_order_id: str
