@@ -249,6 +249,10 @@ class Runner:
             raise ValueError(
                 f"a strategy named {spec.name!r} is already running; remove it first or pass name="
             )
+        watch = getattr(self.clock, "watch", None)  # a live feed: its bars drive the schedule
+        if watch is not None:
+            for symbol in spec.symbols:
+                watch(symbol, spec.interval)
         runner = StrategyRunner(
             strategy,
             spec,

@@ -210,6 +210,8 @@ class Context:
         self.log = log
         self.bar_close: float | None = None
         """Epoch time of the bar close this compute is for; None before the first close."""
+        self.history_end: float | None = None
+        """Where ``history`` ends: the close a scheduled compute is for, None (now) for a wake."""
         self.computes = 0
 
     @property
@@ -235,11 +237,16 @@ class Context:
     async def history(
         self, symbol: str | None = None, *, limit: int = 100, interval: Interval | str | None = None
     ) -> list[Bar]:
-        """The last ``limit`` closed bars of ``symbol`` (default: the first of ``symbols``)."""
+        """The last ``limit`` closed bars of ``symbol`` (default: the first of ``symbols``).
+
+        In a compute for a bar close they end at that close, even when the compute runs late
+        (a live bar that came late, a close computed at once after a slow compute): the
+        strategy computes each close on the bars of that close. In a ``wake`` they end now.
+        """
         return await self.market.history(
             symbol or self.symbols[0],
             Interval.parse(interval) if interval is not None else self.interval,
-            end=self.clock.now(),
+            end=self.clock.now() if self.history_end is None else self.history_end,
             limit=limit,
         )
 

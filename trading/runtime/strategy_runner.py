@@ -233,7 +233,7 @@ class StrategyRunner:
             self._waits.give_back_slot()
 
     async def _schedule(self, ctx: Context) -> None:
-        compute_due = self.spec.cls.compute_on_start
+        compute_due: bool | str = self.spec.cls.compute_on_start
         # A restart: the closes passed while failed or restarting are reported, not computed.
         self._bars.skip_to_now("failed and restarting")
         while True:
@@ -248,6 +248,9 @@ class StrategyRunner:
                 self._bars.skip_to_now("paused")
                 continue
             if self.machine.take_wake() or compute_due:
+                # A compute for a reached close reads history up to that close (not "now", which
+                # a late live bar or a slow compute may have moved on); a wake reads up to now.
+                ctx.history_end = self._bars.bar_close if compute_due == "close" else None
                 compute_due = False
                 try:
                     await self._compute(ctx)
@@ -258,11 +261,14 @@ class StrategyRunner:
             # The sleep phase: wait for the close the schedule heads for on the strategy's clock,
             # or compute at once a close that a compute or a command ran past (overlap policy).
             close = self._bars.head_for_next()
-            if close <= self.clock.now() or await self._idle(
-                S.SLEEPING, until=close, scheduled=True
-            ):
+            if self._reached(close) or await self._idle(S.SLEEPING, until=close, scheduled=True):
                 self._bars.reached(close)
-                compute_due = True
+                compute_due = "close"
+
+    def _reached(self, close: float) -> bool:
+        """Is ``close`` already reached? A live feed's clock says so only once its bars came."""
+        reached = getattr(self.clock, "reached", None)
+        return bool(reached(close)) if reached is not None else close <= self.clock.now()
 
     async def _compute(self, ctx: Context) -> None:
         self._set_state(S.COMPUTING)
