@@ -1,0 +1,141 @@
+"""Binance market data for strategies: closed bars from the kline stream, REST behind it.
+
+The rules this module keeps:
+
+* Bars come from the combined kline stream through a :class:`~trading.runtime.bar_feed.BarFeed`
+  (each watched series contiguous, each bar once; gaps, reconnects and a silent stream are filled
+  over REST). The market's :attr:`BinanceMarket.clock` is the strategy clock a live Runner uses,
+  so the closed kline, not the local clock, starts a compute.
+* ``history`` answers from the feed when it holds every bar asked for, else from REST (closed
+  rows only: a row whose ``closeTime`` is not yet past on the exchange's clock is still open),
+  and keeps what it fetched. The exchange's clock is read from the stream's event times (never
+  ahead of the exchange, so an open row is never taken for a closed one), or the REST client's
+  estimate before the first event.
+* Marks come from the stream's updates (closed or not), cached; REST only before the first one.
+* Cancelling any call is safe: everything here only reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from decimal import Decimal
+
+import trio
+
+from trading.core.bars import Bar, Interval
+from trading.exchanges.base import UnknownSymbol
+from trading.exchanges.binance.frames import KlineUpdate
+from trading.exchanges.binance.rest import BinanceRest
+from trading.exchanges.binance.stream import KlineStream
+from trading.runtime.bar_feed import BarFeed, FeedClock
+from trading.runtime.clock import Clock
+
+__all__ = ["BinanceMarket"]
+
+log = logging.getLogger(__name__)
+
+#: Binance serves at most this many klines per request.
+MAX_KLINES = 1000
+
+
+class BinanceMarket:
+    """MarketData over Binance's public streams and REST. Start :meth:`run` before use."""
+
+    def __init__(
+        self,
+        rest: BinanceRest,
+        stream: KlineStream,
+        clock: Clock,
+        *,
+        symbols: Sequence[str] = (),
+        grace: float = 5.0,
+    ) -> None:
+        self.rest = rest
+        self.stream = stream
+        self.feed = BarFeed(clock, self._fetch, grace=grace, subscribe=stream.subscribe)
+        self.clock = FeedClock(clock, self.feed)
+        self._wanted = tuple(symbols)
+        self._symbols: tuple[str, ...] = ()
+        self._server_ms = 0  # the latest event time the stream gave
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return self._symbols
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[BinanceMarket] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Load the symbols, connect the stream, keep the feed whole; until cancelled.
+        Signals readiness once the symbols are known and the stream is connected."""
+        info = await self.rest.exchange_info(self._wanted or None)
+        missing = [s for s in self._wanted if s not in info]
+        if missing:
+            raise UnknownSymbol(
+                f"the exchange does not list {', '.join(missing)}; it lists e.g. "
+                f"{', '.join(sorted(info)[:10])}"
+            )
+        self._symbols = tuple(sorted(info))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.feed.run)
+            await nursery.start(self.stream.run, self._on_update, self.feed.on_reconnect)
+            task_status.started(self)
+
+    def _on_update(self, update: KlineUpdate) -> None:
+        self._server_ms = max(self._server_ms, update.event_time_ms)
+        self.feed.on_bar(update.bar, update.closed)
+
+    def mark(self, symbol: str) -> Decimal | None:
+        """The last price streamed for ``symbol`` (None before the first update)."""
+        return self.feed.mark(symbol)
+
+    async def last_price(self, symbol: str) -> Decimal:
+        """The streamed mark; the close of the latest kline over REST before the first one."""
+        cached = self.feed.mark(symbol)
+        if cached is not None:
+            return cached
+        self._check(symbol)
+        rows = await self.rest.klines(symbol, Interval.parse("1m"), limit=1)
+        if not rows:
+            raise LookupError(f"no price for {symbol} yet")
+        return Decimal(repr(rows[-1][0].close))
+
+    async def history(
+        self, symbol: str, interval: Interval, *, end: float, limit: int
+    ) -> list[Bar]:
+        self._check(symbol)
+        cached = self.feed.bars(symbol, interval, end=end, limit=limit)
+        if cached is not None:
+            return cached
+        bars: list[Bar] = []
+        until = interval.last_close(end)
+        while len(bars) < limit:
+            want = min(MAX_KLINES, limit - len(bars))
+            start = until - want * interval.seconds
+            page = await self._fetch(symbol, interval, start, until)
+            if not page:
+                break
+            bars[:0] = page
+            until = page[0].open_time
+        self.feed.remember(bars)
+        return bars[-limit:] if limit > 0 else []
+
+    async def _fetch(self, symbol: str, interval: Interval, start: float, end: float) -> list[Bar]:
+        """Closed bars with ``start <= open_time`` and ``close_time <= end``, oldest first."""
+        now_ms = self._server_ms or self.rest.server_now_ms()
+        rows = await self.rest.klines(
+            symbol,
+            interval,
+            start_ms=round(start * 1000),
+            end_ms=round(end * 1000) - 1,
+            limit=MAX_KLINES,
+        )
+        return [
+            bar
+            for bar, close_ms in rows
+            if close_ms < now_ms and bar.open_time >= start and bar.close_time <= end
+        ]
+
+    def _check(self, symbol: str) -> None:
+        if self._symbols and symbol not in self._symbols:
+            raise UnknownSymbol(f"unknown symbol {symbol!r} on this exchange")
