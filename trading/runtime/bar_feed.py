@@ -159,6 +159,10 @@ class BarFeed:
     def watched(self) -> list[tuple[str, Interval]]:
         return list(self._series)
 
+    def seed_mark(self, symbol: str, price: Decimal) -> None:
+        """A price from elsewhere (REST) until the stream gives one; never overrides it."""
+        self._marks.setdefault(symbol, price)
+
     def mark(self, symbol: str) -> Decimal | None:
         """The last price the stream gave for ``symbol`` (None before the first update)."""
         return self._marks.get(symbol)

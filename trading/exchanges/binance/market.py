@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Binance serves at most this many klines per request.
 MAX_KLINES = 1000
+#: The stream kept open for marks on every symbol asked for (updates every 2 s).
+_MARK_INTERVAL = Interval.parse("1m")
 
 
 class BinanceMarket:
@@ -78,7 +80,13 @@ class BinanceMarket:
         self._symbols = tuple(sorted(info))
         async with trio.open_nursery() as nursery:
             await nursery.start(self.feed.run)
+            for symbol in self._wanted:
+                self.stream.subscribe(symbol, _MARK_INTERVAL)  # marks before any strategy watches
             await nursery.start(self.stream.run, self._on_update, self.feed.on_reconnect)
+            for symbol in self._wanted:  # a price for each before the first update
+                rows = await self.rest.klines(symbol, _MARK_INTERVAL, limit=1)
+                if rows:
+                    self.feed.seed_mark(symbol, Decimal(repr(rows[-1][0].close)))
             task_status.started(self)
 
     def _on_update(self, update: KlineUpdate) -> None:
@@ -95,7 +103,7 @@ class BinanceMarket:
         if cached is not None:
             return cached
         self._check(symbol)
-        rows = await self.rest.klines(symbol, Interval.parse("1m"), limit=1)
+        rows = await self.rest.klines(symbol, _MARK_INTERVAL, limit=1)
         if not rows:
             raise LookupError(f"no price for {symbol} yet")
         return Decimal(repr(rows[-1][0].close))
