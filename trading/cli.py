@@ -19,27 +19,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
-import math
-import os
-import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import trio
-
-from trading.console import print_results, read_commands
 from trading.core.bars import IntervalError, parse_duration
-from trading.core.events import Event, StrategyFailed
-from trading.core.ids import new_run_id
 from trading.core.restart import RestartPolicy
-from trading.exchanges.defaults import simulated
-from trading.loader import StrategyNotFound, available, load
-from trading.observers.log import LogObserver
-from trading.observers.notifier import ConsoleNotifier
+from trading.loader import available
 from trading.observers.queries import (
     FILL_COLUMNS,
     ORDER_COLUMNS,
@@ -49,20 +37,10 @@ from trading.observers.queries import (
     read_orders,
     read_positions,
 )
-from trading.observers.recorder import Recorder, RecorderError
-from trading.observers.terminal import TerminalWriter
-from trading.runtime.bus import Observer
-from trading.runtime.clock import Clock, VirtualClock
-from trading.runtime.runner import Runner
-from trading.runtime.strategy import StrategyDefinitionError, StrategySpec
+from trading.serve import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run
 
 __all__ = ["main"]
 
-log = logging.getLogger(__name__)
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FORCED = 0, 1, 2, 130
-# 2025-01-04 08:00 UTC: a stretch of the simulated history where sma_cross buys after about 2 s
-# and sells after about 10 s, so a first run shows a whole round trip.
-SIM_START = 1_735_977_600.0
 DEFAULT_DB = Path("trio-trade.db")
 # What each table shows: the recorded columns, less the bookkeeping ones (ids, stamps).
 _BOOKKEEPING = frozenset({"exchange_order_id", "created_at", "updated_at"})
@@ -109,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run trading strategies you can command at any moment.",
     )
     sub = parser.add_subparsers(
-        dest="verb", required=True, metavar="{list,run,orders,fills,positions}"
+        dest="verb", required=True, metavar="{list,run,orders,fills,positions,exchange-sim}"
     )
     dir_help = "folder of strategy files (default: ./strategies)"
 
@@ -153,6 +131,44 @@ def build_parser() -> argparse.ArgumentParser:
         "second, e.g. 900 for 15m bars); 1 runs in real time",
     )
     p_run.add_argument("--seed", type=int, default=7, help="simulated market seed (default 7)")
+    venue = p_run.add_argument_group(
+        "exchange",
+        "Where bars come from and orders go. Default: the built-in simulated market and paper "
+        "broker. With --exchange binance: Binance's public market data (no keys needed) and the "
+        "paper broker filling at its streamed prices (a dry run); --live sends real orders.",
+    )
+    venue.add_argument(
+        "--exchange",
+        choices=("sim", "binance"),
+        default="sim",
+        help="sim (default) or binance (also a testnet or `trio-trade exchange-sim`: --base-url)",
+    )
+    venue.add_argument(
+        "--symbol",
+        action="append",
+        metavar="SYMBOL",
+        help="run the strategies on this symbol (repeatable), e.g. BTCUSDT; default: each "
+        "strategy's own",
+    )
+    venue.add_argument(
+        "--live",
+        action="store_true",
+        help="send real orders (keys from BINANCE_API_KEY and BINANCE_API_SECRET); without it "
+        "orders go to the paper broker",
+    )
+    venue.add_argument(
+        "--base-url",
+        default="https://api.binance.com",
+        metavar="URL",
+        help="REST base URL (default https://api.binance.com; e.g. https://testnet.binance.vision "
+        "or the URL `trio-trade exchange-sim` prints)",
+    )
+    venue.add_argument(
+        "--ws-url",
+        metavar="URL",
+        help="WebSocket base URL for streams and the WebSocket API (default: derived from "
+        "--base-url)",
+    )
     p_run.add_argument(
         "--stop-timeout",
         type=_positive_float,
@@ -192,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--db", type=Path, default=DEFAULT_DB, help=f"the run's database (default {DEFAULT_DB})"
         )
         p_table.add_argument("--strategy", metavar="NAME", help="only this strategy's")
+    from trading.simulator.cli import add_parser as add_exchange_sim
+
+    add_exchange_sim(sub)
     return parser
 
 
@@ -201,7 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list(args.strategies_dir)
     if args.verb in TABLES:
         return _table(args.verb, args.db, args.strategy)
-    return _run(args)
+    if args.verb == "exchange-sim":
+        from trading.simulator.cli import run as run_exchange_sim
+
+        return run_exchange_sim(args)
+    return run(args)
 
 
 def _table(verb: str, db: Path, strategy: str | None) -> int:
@@ -238,176 +261,3 @@ def _list(directory: Path) -> int:
             spec = item.spec
             print(f"{item.name:<{width}}  {spec.interval.text:<5} {spec.description}")
     return EXIT_OK
-
-
-def _run(args: argparse.Namespace) -> int:
-    specs: list[StrategySpec] = []
-    for reference in args.strategies:
-        try:
-            specs.append(load(reference, args.strategies_dir))
-        except (StrategyNotFound, StrategyDefinitionError) as exc:
-            print(f"trio-trade: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    names = [spec.name for spec in specs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        print(f"trio-trade: {', '.join(duplicates)} named more than once", file=sys.stderr)
-        return EXIT_USAGE
-    out = TerminalWriter.for_fd(sys.stdout.fileno(), name="stdout")
-    err = TerminalWriter.for_fd(sys.stderr.fileno(), name="stderr")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=err,
-    )
-    if not args.verbose:
-        logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
-    try:
-        return _run_specs(args, specs, out, err)
-    finally:
-        # Bounded: a terminal nobody reads must not keep the process from ending.
-        out.drain(1.0)
-        err.drain(1.0)
-
-
-def _run_specs(
-    args: argparse.Namespace, specs: list[StrategySpec], out: TerminalWriter, err: TerminalWriter
-) -> int:
-    speed = args.speed or float(min(spec.interval.seconds for spec in specs))
-    # The simulated market replays a fixed stretch of its deterministic history, so every run of
-    # the same command shows the same bars and signals.
-    clock: Clock = VirtualClock(start=SIM_START, speed=speed)
-    try:
-        return trio.run(_serve, specs, clock, args, out, err)
-    except KeyboardInterrupt:
-        return EXIT_FORCED
-
-
-class _FailureWatch:
-    """A lossless observer noting whether any strategy failed for good during the run (exit 1),
-    even if it was later resumed or stopped: ``given_up`` at the end would miss those."""
-
-    name = "failure-watch"
-    lossless = True
-
-    def __init__(self) -> None:
-        self.gave_up: set[str] = set()
-
-    async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
-        for _, event in batch:
-            if isinstance(event, StrategyFailed) and event.restart_in is None:
-                self.gave_up.add(event.strategy)
-
-    async def aclose(self) -> None:
-        pass
-
-
-async def _serve(
-    specs: list[StrategySpec],
-    clock: Clock,
-    args: argparse.Namespace,
-    out: TerminalWriter,
-    err: TerminalWriter,
-) -> int:
-    # Signals are caught from the first instant, so a Ctrl-C during start-up also stops cleanly.
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        market, exchange = simulated(clock, seed=args.seed)
-        shortest = min(specs, key=lambda s: s.interval.seconds).interval
-        pace = shortest.seconds / getattr(clock, "speed", 1.0)
-        log.info(
-            "simulated market (seed %d) from %s: one %s bar every %.3gs of real time; "
-            "type 'help' for commands",
-            args.seed,
-            f"{dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC):%Y-%m-%d %H:%M} UTC",
-            shortest,
-            pace,
-        )
-        exit_code = EXIT_OK
-        watch = _FailureWatch()
-        observers: list[Observer] = [LogObserver(), ConsoleNotifier(err), watch]
-        # One run id: the recorder keys its rows by the id that ends every client order id.
-        run_id = new_run_id()
-        if not args.no_db:
-            try:
-                observers.append(Recorder(args.db, run_id=run_id))
-            except (RecorderError, OSError, sqlite3.Error) as exc:
-                log.error("cannot record into %s: %s", args.db, exc)
-                return EXIT_USAGE
-            log.info("recording into %s (see: trio-trade orders --db %s)", args.db, args.db)
-        async with (
-            trio.open_nursery() as nursery,
-            Runner(
-                clock=clock,
-                market=market,
-                exchange=exchange,
-                stop_timeout=args.stop_timeout,
-                observers=observers,
-                restart_policy=RestartPolicy(max_restarts=args.max_restarts),
-                run_id=run_id,
-            ) as runner,
-        ):
-            starting = trio.CancelScope()  # a signal during start-up cancels the rest of it
-            # Set once a signal's `stop all` printed its replies: the run waits for them (its
-            # strategies end before that stop's single flush is done and its replies printed).
-            reported = trio.Event()
-            nursery.start_soon(_handle_signals, signals, runner, out, starting, reported)
-            with starting:
-                for spec in specs:
-                    try:
-                        await runner.add(spec.cls(), name=spec.name)
-                    except Exception as exc:
-                        log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
-                        exit_code = EXIT_FAILED
-            if not runner.names():
-                nursery.cancel_scope.cancel()
-                return EXIT_FAILED
-            nursery.start_soon(read_commands, runner, out)
-            with trio.move_on_after(args.duration if args.duration is not None else math.inf):
-                await runner.wait_idle()
-            if args.duration is not None and not _all_finished(runner):
-                log.info("--for %gs elapsed: stopping", args.duration)
-            print_results(out, await runner.stop_all(source="cli"))
-            if starting.cancel_called:  # a signal's stop all is under way: let it report
-                with trio.move_on_after(args.stop_timeout + 1):
-                    await reported.wait()
-            if any(runner[name].given_up for name in runner.names()):
-                exit_code = EXIT_FAILED
-            nursery.cancel_scope.cancel(reason="run finished")
-        # The bus has drained every observer by now, the watch included.
-        if watch.gave_up:
-            log.error("failed for good during the run: %s", ", ".join(sorted(watch.gave_up)))
-            exit_code = EXIT_FAILED
-        return exit_code
-
-
-def _all_finished(runner: Runner) -> bool:
-    return all(runner[name].finished.is_set() for name in runner.names())
-
-
-async def _handle_signals(
-    signals: AsyncIterator[int],
-    runner: Runner,
-    out: TerminalWriter,
-    starting: trio.CancelScope,
-    reported: trio.Event,
-) -> None:
-    count = 0
-    async for signum in signals:
-        count += 1
-        if count == 1:
-            log.warning("%s: stopping every strategy (again to force)", signal.Signals(signum).name)
-            starting.cancel(reason="signal during start-up")
-            runner.nursery.start_soon(_stop_and_report, runner, out, reported)
-        else:
-            log.error("forced exit: on_stop and in-flight work abandoned")
-            # Bounded, like every exit: a stalled terminal does not hold a forced exit.
-            await trio.to_thread.run_sync(out.drain, 0.5, abandon_on_cancel=True)
-            os._exit(EXIT_FORCED)
-
-
-async def _stop_and_report(runner: Runner, out: TerminalWriter, reported: trio.Event) -> None:
-    try:
-        print_results(out, await runner.stop_all(source="signal"))
-    finally:
-        reported.set()

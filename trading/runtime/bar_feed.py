@@ -200,7 +200,10 @@ class BarFeed:
             if series.wanted < close:
                 log.warning(
                     "%s %s: the bar closing at %s did not arrive within %.1f s: fetching it",
-                    symbol, interval, close, self.grace,
+                    symbol,
+                    interval,
+                    close,
+                    self.grace,
                 )
                 self._want(series, close)
             await series.changed.wait()
@@ -253,7 +256,10 @@ class BarFeed:
         except Exception as exc:  # the fallback failing must not take the feed down
             log.warning(
                 "%s %s: fetching bars failed (%s: %s); retrying",
-                series.symbol, series.interval, type(exc).__name__, exc,
+                series.symbol,
+                series.interval,
+                type(exc).__name__,
+                exc,
             )
             return False
         for bar in bars:

@@ -57,7 +57,10 @@ class BinanceExchange:
         self._resync = trio.Event()
 
     async def run(
-        self, on_update: OrderUpdate, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        on_update: OrderUpdate,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Load trading rules, subscribe to the user data stream, push order changes; until
         cancelled. Ready once the rules are known and the subscription is confirmed."""
@@ -130,8 +133,11 @@ class BinanceExchange:
                 try:
                     report = await self.rest.get_order(symbol, cid)
                 except Exception as exc:  # the engine's reconciler covers what this misses
-                    log.warning("resync of %s failed (%s); the next push or query covers it",
-                                cid, type(exc).__name__)
+                    log.warning(
+                        "resync of %s failed (%s); the next push or query covers it",
+                        cid,
+                        type(exc).__name__,
+                    )
                     continue
                 if report is not None:
                     self._pushed(report)

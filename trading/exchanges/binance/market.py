@@ -31,7 +31,7 @@ from trading.exchanges.binance.stream import KlineStream
 from trading.runtime.bar_feed import BarFeed, FeedClock
 from trading.runtime.clock import Clock
 
-__all__ = ["BinanceMarket"]
+__all__ = ["BinanceMarket", "ExchangeClock"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,34 @@ MAX_KLINES = 1000
 _MARK_INTERVAL = Interval.parse("1m")
 
 
+class ExchangeClock:
+    """The exchange's time as best known: anchored on the latest server timestamp seen (REST
+    ``/time``, stream event times), running at real speed in between, never backwards.
+
+    The local wall clock can be seconds off, and an exchange simulator may run its market faster
+    than real time; bar closes and the grace before a REST fallback are the exchange's times.
+    """
+
+    def __init__(self, server_ms: int) -> None:
+        self._server = server_ms / 1000
+        self._at = trio.current_time()
+
+    def now(self) -> float:
+        return self._server + (trio.current_time() - self._at)
+
+    def observe(self, server_ms: int) -> None:
+        """A server timestamp: move forward to it if it is ahead of the estimate."""
+        seconds = server_ms / 1000
+        if seconds > self.now():
+            self._server, self._at = seconds, trio.current_time()
+
+    def trio_deadline(self, when: float) -> float:
+        return self._at + (when - self._server)
+
+    async def sleep_until(self, when: float) -> None:
+        await trio.sleep_until(max(self.trio_deadline(when), trio.current_time()))
+
+
 class BinanceMarket:
     """MarketData over Binance's public streams and REST. Start :meth:`run` before use."""
 
@@ -48,15 +76,17 @@ class BinanceMarket:
         self,
         rest: BinanceRest,
         stream: KlineStream,
-        clock: Clock,
+        clock: Clock | None = None,
         *,
         symbols: Sequence[str] = (),
         grace: float = 5.0,
     ) -> None:
         self.rest = rest
         self.stream = stream
-        self.feed = BarFeed(clock, self._fetch, grace=grace, subscribe=stream.subscribe)
-        self.clock = FeedClock(clock, self.feed)
+        self._exchange_clock: ExchangeClock | None = None
+        self._base: Clock = clock if clock is not None else _Deferred(self)
+        self.feed = BarFeed(self._base, self._fetch, grace=grace, subscribe=stream.subscribe)
+        self.clock = FeedClock(self._base, self.feed)
         self._wanted = tuple(symbols)
         self._symbols: tuple[str, ...] = ()
         self._server_ms = 0  # the latest event time the stream gave
@@ -70,6 +100,8 @@ class BinanceMarket:
     ) -> None:
         """Load the symbols, connect the stream, keep the feed whole; until cancelled.
         Signals readiness once the symbols are known and the stream is connected."""
+        await self.rest.sync_time()
+        self._exchange_clock = ExchangeClock(self.rest.server_now_ms())
         info = await self.rest.exchange_info(self._wanted or None)
         missing = [s for s in self._wanted if s not in info]
         if missing:
@@ -91,6 +123,8 @@ class BinanceMarket:
 
     def _on_update(self, update: KlineUpdate) -> None:
         self._server_ms = max(self._server_ms, update.event_time_ms)
+        if self._exchange_clock is not None:
+            self._exchange_clock.observe(update.event_time_ms)
         self.feed.on_bar(update.bar, update.closed)
 
     def mark(self, symbol: str) -> Decimal | None:
@@ -147,3 +181,25 @@ class BinanceMarket:
     def _check(self, symbol: str) -> None:
         if self._symbols and symbol not in self._symbols:
             raise UnknownSymbol(f"unknown symbol {symbol!r} on this exchange")
+
+
+class _Deferred:
+    """The market's exchange clock, which exists once ``run`` read the server time."""
+
+    def __init__(self, market: BinanceMarket) -> None:
+        self._market = market
+
+    def _clock(self) -> ExchangeClock:
+        clock = self._market._exchange_clock
+        if clock is None:
+            raise RuntimeError("the market's clock is read before BinanceMarket.run started")
+        return clock
+
+    def now(self) -> float:
+        return self._clock().now()
+
+    def trio_deadline(self, when: float) -> float:
+        return self._clock().trio_deadline(when)
+
+    async def sleep_until(self, when: float) -> None:
+        await self._clock().sleep_until(when)

@@ -33,7 +33,7 @@ from trading.exchanges.binance.stream import KlineStream
 from trading.exchanges.binance.user_stream import UserDataStream
 from trading.exchanges.paper import DEFAULT_BALANCES, PaperBroker
 from trading.runtime.bar_feed import FeedClock
-from trading.runtime.clock import Clock, WallClock
+from trading.runtime.clock import Clock
 
 __all__ = ["MAINNET", "MissingCredentials", "Venue", "open_binance", "stream_urls"]
 
@@ -102,7 +102,7 @@ async def open_binance(
     symbols: Sequence[str] = (),
     live: bool = False,
     credentials: Credentials | None = None,
-    clock: Clock | None = None,
+    clock: Clock | None = None,  # default: the exchange's own time (see ExchangeClock)
     paper_balances: Mapping[str, Decimal] = DEFAULT_BALANCES,
     grace: float = 5.0,
 ) -> AsyncIterator[Venue]:
@@ -120,9 +120,7 @@ async def open_binance(
         BinanceRest(base_url, credentials=credentials if live else None) as rest,
         trio.open_nursery() as nursery,
     ):
-        market = BinanceMarket(
-            rest, KlineStream(streams_base), clock or WallClock(), symbols=symbols, grace=grace
-        )
+        market = BinanceMarket(rest, KlineStream(streams_base), clock, symbols=symbols, grace=grace)
         await nursery.start(market.run)
         exchange: Exchange
         if live:
