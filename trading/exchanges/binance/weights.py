@@ -150,6 +150,7 @@ class WeightWindow:
     def observe(self, used: int, now: float) -> None:
         """The server's ``X-MBX-USED-WEIGHT-1M``: book what it counted beyond our own sends."""
         self.last_used_header = used
+        self._prune(now)
         ours = self.used(now)
         if used > ours:
             self._add(now, used - ours, None)
