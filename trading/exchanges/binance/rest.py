@@ -15,7 +15,8 @@ The rules it keeps:
 * GET parameters travel in the query string, POST and DELETE parameters in a form body; what is
   signed is exactly what is sent. Decimals are sent as ``format(d, "f")`` (never an exponent).
 * Secrets stay secret: log lines say method, path, status and used weight only (never the key,
-  the signature or the query); :class:`Credentials` shows neither part in its repr.
+  the signature or the query; httpx2's own request log line is stripped of its query by a filter
+  on the ``httpx2`` logger); :class:`Credentials` shows neither part in its repr.
 * Cancelling any call is safe for the client; the request may still have been carried out by the
   exchange (the engine reconciles). Errors: see ``errors``; an unreadable 2xx answer is a
   ``codec.DecodeError``; a network failure or timeout is a :class:`NetworkError` (outcome
@@ -71,6 +72,25 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class _NoQueryInLogs(logging.Filter):
+    """httpx2 logs every request's full URL at INFO; a signed GET's query holds the signature.
+    This filter, on httpx2's own logger, logs the URL without its query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, httpx2.URL) for a in record.args
+        ):
+            record.args = tuple(
+                a.copy_with(query=None) if isinstance(a, httpx2.URL) else a for a in record.args
+            )
+        return True
+
+
+_httpx_logger = logging.getLogger("httpx2")
+if not any(isinstance(f, _NoQueryInLogs) for f in _httpx_logger.filters):
+    _httpx_logger.addFilter(_NoQueryInLogs())
 
 #: The kline intervals Binance serves (case-sensitive; ``1M``, a month, has no Interval of ours).
 KLINE_INTERVALS: Final = frozenset(
