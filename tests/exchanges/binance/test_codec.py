@@ -233,19 +233,16 @@ def test_short_kline_row_is_named() -> None:
 
 # ---------------------------------------------------------------- any JSON at all
 
+KEYS = [*FULL, "filters", "filterType", "symbols", "balances", "qty", "serverTime", "tickSize",
+        "id", "isBuyer", "isMaker", "quoteQty", "origClientOrderId", "asset", "free", "locked",
+        "baseAsset", "quoteAsset", "minQty", "stepSize", "minNotional"]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
     | st.text(max_size=20)
     | st.sampled_from(["1.5", "0", "-1", "1e5", "NEW", "FILLED", "BUY", "LIMIT", "MARKET",
                        "PRICE_FILTER", "LOT_SIZE", "NOTIONAL", "1E+99", "9" * 70]),
     lambda inner: st.lists(inner, max_size=8)
-    | st.dictionaries(st.sampled_from(list(FULL) + ["filters", "filterType", "symbols",
-                                                   "balances", "qty", "serverTime", "tickSize",
-                                                   "id", "isBuyer", "isMaker", "quoteQty",
-                                                   "origClientOrderId", "asset", "free",
-                                                   "locked", "baseAsset", "quoteAsset",
-                                                   "minQty", "stepSize", "minNotional"]),
-                      inner, max_size=12),
+    | st.dictionaries(st.sampled_from(KEYS), inner, max_size=12),
     max_leaves=30,
 )
 

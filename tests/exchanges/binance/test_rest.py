@@ -395,6 +395,26 @@ async def test_a_refused_connection_is_a_network_error() -> None:
     assert isinstance(info.value, ExchangeError)
 
 
+async def test_a_cancelled_call_leaves_the_client_usable(fake: FakeBinance) -> None:
+    async with client(fake) as rest:
+        fake.delay = 5
+        with trio.move_on_after(0.2) as scope:
+            await rest.exchange_info()
+        assert scope.cancelled_caught
+        fake.delay = 0
+        with trio.fail_after(10):
+            assert "BTCUSDT" in await rest.exchange_info()
+
+
+async def test_concurrent_first_signed_calls_measure_the_clock_once(fake: FakeBinance) -> None:
+    with trio.fail_after(10):
+        async with client(fake) as rest, trio.open_nursery() as nursery:
+            for _ in range(5):
+                nursery.start_soon(rest.account)
+    assert fake.time_calls == 1
+    assert len([r for r in fake.requests if r["path"] == "/api/v3/account"]) == 5
+
+
 # ----------------------------------------------------- through the MockTransport seam
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
@@ -488,3 +508,20 @@ def test_credentials_from_env() -> None:
         Credentials.from_env({"BINANCE_API_KEY": "k1"})
     with pytest.raises(ValueError, match="BINANCE_API_KEY is not set"):
         Credentials.from_env({"BINANCE_API_SECRET": "s1"})
+
+
+async def test_the_servers_used_weight_header_holds_the_next_call_back(
+    clock: trio.testing.MockClock,
+) -> None:
+    sent: list[float] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(trio.current_time())  # another process on the key has used almost all
+        used = 4797 + 2 * (len(sent) - 1)
+        return httpx2.Response(200, json=[], headers={"X-MBX-USED-WEIGHT-1M": str(used)})
+
+    rest = mock(handler, WeightBudget(limit=4800), None)
+    await rest.klines("BTCUSDT", Interval.parse("1m"))  # weight 2
+    await rest.klines("BTCUSDT", Interval.parse("1m"))  # 4797 + 2 <= 4800: goes now
+    await rest.klines("BTCUSDT", Interval.parse("1m"))  # must wait for the minute to pass
+    assert sent[1] == sent[0] and sent[2] - sent[0] == pytest.approx(60)
