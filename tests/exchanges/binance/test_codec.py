@@ -149,6 +149,19 @@ def test_open_orders_is_a_list_of_orders() -> None:
     assert [o.client_order_id for o in orders] == ["myOrder1", "myOrder1"]
 
 
+def test_open_orders_leave_out_types_we_do_not_model_and_say_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = {**QUERIED, "clientOrderId": "by-hand", "type": "STOP_LOSS_LIMIT"}
+    with pytest.raises(codec.UnsupportedOrder, match="STOP_LOSS_LIMIT"):
+        codec.decode_order(stop)
+    orders = codec.decode_orders([stop, QUERIED])
+    assert [o.client_order_id for o in orders] == ["myOrder1"]
+    assert "by-hand" in caplog.text and "STOP_LOSS_LIMIT" in caplog.text
+    with pytest.raises(DecodeError, match="origQty"):  # malformed is still an error
+        codec.decode_orders([{**QUERIED, "origQty": "x"}])
+
+
 def test_exchange_info_reads_the_three_filters_and_ignores_the_rest() -> None:
     info = codec.decode_exchange_info(EXCHANGE_INFO)
     btc = info["BTCUSDT"]

@@ -15,11 +15,13 @@ Sans-IO. The rules this module keeps:
   side, type or status: those come from the spec we sent. The average price is
   ``cummulativeQuoteQty / executedQty`` when something traded and the quote amount is known
   (Binance sends a negative one when it is not). FULL ``fills`` become :class:`Fill` s with the
-  commission as charged, in ``commissionAsset``; ``trade_id = str(tradeId)``.
+  commission as charged, in ``commissionAsset``; ``trade_id = str(tradeId)``. An order of a type
+  we do not model is an :class:`UnsupportedOrder`; ``openOrders`` leaves those out (logged).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -38,6 +40,7 @@ __all__ = [
     "DecodeError",
     "Kline",
     "Trade",
+    "UnsupportedOrder",
     "decode_account",
     "decode_exchange_info",
     "decode_kline",
@@ -55,9 +58,16 @@ _MAX_EXPONENT: Final = 40
 _MAX_INT: Final = 2**63
 _T = TypeVar("_T")
 
+logger = logging.getLogger(__name__)
+
 
 class DecodeError(ValueError):
     """A response we cannot read; the message names the object and the field."""
+
+
+class UnsupportedOrder(DecodeError):
+    """A well-formed order of a type we do not model (STOP_LOSS_LIMIT, LIMIT_MAKER, ...): one
+    placed by hand or by another program on the same account."""
 
 
 class Kline(NamedTuple):
@@ -211,7 +221,10 @@ def decode_order(data: object, spec: OrderSpec | None = None) -> ExchangeOrder:
     except UnknownEnum as exc:
         raise DecodeError(f"{what}: field 'status': {exc}") from None
     side = _enum(SIDE, d, "side", what)
-    type_ = _enum(TYPE, d, "type", what)
+    kind = _str(d, "type", what)
+    if kind not in TYPE:
+        raise UnsupportedOrder(f"{what}: field 'type': {_show(kind)} orders are not supported")
+    type_ = TYPE[kind]
     quantity = _decimal(d, "origQty", what)
     filled = _decimal(d, "executedQty", what)
     quote = _decimal(d, "cummulativeQuoteQty", what)
@@ -269,8 +282,18 @@ def _fill(raw: object, i: int, what: str, *, cid: str, symbol: str, side: Side, 
 
 
 def decode_orders(data: object) -> list[ExchangeOrder]:
-    """``GET /api/v3/openOrders``: an array of order objects."""
-    return [decode_order(item) for item in _list(data, "openOrders")]
+    """``GET /api/v3/openOrders``: an array of order objects.
+
+    Orders of a type we do not model are left out and logged (they are not ours, and must not
+    hide ours); any other malformed entry raises DecodeError.
+    """
+    orders: list[ExchangeOrder] = []
+    for item in _list(data, "openOrders"):
+        try:
+            orders.append(decode_order(item))
+        except UnsupportedOrder as exc:
+            logger.warning("open orders: left out: %s", exc)
+    return orders
 
 
 # ------------------------------------------------------------------- market data

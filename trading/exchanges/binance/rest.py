@@ -143,7 +143,10 @@ class BinanceRest:
     """One client of Binance's REST API (one connection pool). Use ``async with``.
 
     Every client on the same key (and base URL) shares one weight budget unless ``budget`` is
-    given.
+    given. Every method is cancellable: cancelled while it waits for weight, nothing is sent
+    and the weight is given back; cancelled while the request is on the wire, its connection is
+    dropped and the exchange may or may not have carried it out (the engine reconciles by client
+    order id). The client stays usable either way.
     """
 
     def __init__(
