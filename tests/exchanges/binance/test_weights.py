@@ -185,12 +185,14 @@ def test_used_weight_header_parsing() -> None:
     assert used_weight({}) is None
 
 
-def test_one_budget_per_key_per_process_and_the_key_stays_out_of_its_repr() -> None:
+def test_one_budget_per_key_and_ip_per_process_and_the_key_stays_out_of_its_repr() -> None:
     key = "KEY-SECRET-ish-abcdef0123456789"
     a = budget_for(key, "https://weights.test")
     assert budget_for(key, "https://weights.test/") is a
-    assert budget_for("other", "https://weights.test") is not a
-    assert budget_for(None, "https://weights.test") is not a
+    # Binance counts request weight per IP: other keys and unsigned calls spend the same budget
+    assert budget_for("other", "https://weights.test") is a
+    assert budget_for(None, "https://weights.test") is a
+    assert budget_for(key, "https://other.test") is not a
     assert key not in repr(a) and key not in a.name
     rest = BinanceRest("https://weights.test", credentials=Credentials(key, "s"))
     assert rest.budget is a

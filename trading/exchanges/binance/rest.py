@@ -6,7 +6,7 @@ The rules it keeps:
 * The network is a seam: ``transport=`` takes any ``httpx2.AsyncBaseTransport`` (tests pass
   ``httpx2.MockTransport``); ``None`` is httpx2's own, which runs on Trio natively (httpcore2
   picks its Trio backend through sniffio, a dependency of trio; nothing else is needed).
-* Weight is reserved from the key's shared budget before every request (and before a retry), the
+* Weight is reserved from the shared budget (``weights.budget_for``) before every request (and before a retry), the
   server's ``X-MBX-USED-WEIGHT-1M`` is observed on every answer, and a 429 / 418 bans the whole
   budget for ``Retry-After`` *and* raises RateLimited / IpBanned.
 * Signed calls carry ``timestamp = server_now_ms()`` (local wall time + the offset measured by
@@ -142,8 +142,8 @@ def _wall_ms() -> int:
 class BinanceRest:
     """One client of Binance's REST API (one connection pool). Use ``async with``.
 
-    Every client on the same key (and base URL) shares one weight budget unless ``budget`` is
-    given. Every method is cancellable: cancelled while it waits for weight, nothing is sent
+    Every client on the same base URL shares one weight budget (Binance counts weight per IP,
+    see ``weights.budget_for``) unless ``budget`` is given. Every method is cancellable: cancelled while it waits for weight, nothing is sent
     and the weight is given back; cancelled while the request is on the wire, its connection is
     dropped and the exchange may or may not have carried it out (the engine reconciles by client
     order id). The client stays usable either way.

@@ -1,9 +1,10 @@
-"""The request-weight budget: one per API key per process, shared by every client using the key.
+"""The request-weight budget: one per process and IP, shared by every client and every API key.
 
 Binance counts request weight per minute and answers 429, then 418 (an IP ban of minutes to days)
 to clients that keep going. Peers that run one bot per process get banned when users run several
 strategies on one key; here every ``BinanceRest`` (every strategy) on a key reserves from one
-budget. The rules this module keeps:
+budget — and since Binance counts REQUEST_WEIGHT per IP, so does every other key and the unsigned
+market-data calls to the same base URL. The rules this module keeps:
 
 * Sans-IO core (:class:`WeightWindow`), fed monotonic seconds; a thin Trio front-end
   (:class:`WeightBudget`) that sleeps with ``trio.sleep_until`` (never polls).
@@ -15,7 +16,7 @@ budget. The rules this module keeps:
 * The server's count wins when it is higher: ``observe`` reads ``X-MBX-USED-WEIGHT-1M`` and, if the
   server counted more than we sent in the last minute (another process, the same IP), books the
   difference as used now.
-* A 429 / 418 bans the whole key: ``ban_until`` makes every user of the budget wait out
+* A 429 / 418 bans the whole budget: ``ban_until`` makes every user of it (every key) wait out
   ``Retry-After``, including reservations already granted for a time inside the ban (they are
   taken back and granted again after it).
 * Default limit: 6000 per minute (Binance spot's REQUEST_WEIGHT) × 0.8 safety margin.
@@ -24,7 +25,6 @@ budget. The rules this module keeps:
 from __future__ import annotations
 
 import bisect
-import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Final
@@ -173,7 +173,7 @@ class WeightBudget:
 
     def __init__(self, limit: int = DEFAULT_LIMIT, *, name: str = "") -> None:
         self.core = WeightWindow(limit)
-        self.name = name  # never the key: a short fingerprint at most
+        self.name = name  # the base URL; never a key
 
     def __repr__(self) -> str:
         return f"WeightBudget({self.name!r}, limit={self.core.limit})"
@@ -223,19 +223,22 @@ def used_weight(headers: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
-_BUDGETS: dict[tuple[str, str], WeightBudget] = {}
+_BUDGETS: dict[str, WeightBudget] = {}
 
 
 def budget_for(api_key: str | None, base_url: str, *, limit: int = DEFAULT_LIMIT) -> WeightBudget:
-    """The process's one budget for ``api_key`` on ``base_url`` (``None``: unsigned calls, by IP).
+    """The process's one budget for ``api_key`` on ``base_url`` (``None``: unsigned calls).
 
-    The same object for the same key and base URL, so every strategy shares it. The key is held
-    only as a SHA-256 fingerprint. ``limit`` applies when the budget is first made.
+    The same object for the same key and base URL, so every strategy on the key shares it. And
+    the same object for *every* key on that base URL: Binance counts REQUEST_WEIGHT per IP, not
+    per key (its ``X-MBX-USED-WEIGHT-1M`` is the IP's count, and a 418 bans the IP), so two keys
+    in one process, or a key and the unsigned market-data calls, spend one budget. The key is not
+    kept. ``limit`` applies when the budget is first made.
     """
-    who = "ip" if api_key is None else hashlib.sha256(api_key.encode()).hexdigest()
-    registry_key = (who, base_url.rstrip("/"))
-    budget = _BUDGETS.get(registry_key)
+    del api_key  # weight is per IP; the parameter says who asks, for the contract's sake
+    url = base_url.rstrip("/")
+    budget = _BUDGETS.get(url)
     if budget is None:
-        budget = WeightBudget(limit, name=f"{who[:8]}@{registry_key[1]}")
-        _BUDGETS[registry_key] = budget
+        budget = WeightBudget(limit, name=url)
+        _BUDGETS[url] = budget
     return budget
