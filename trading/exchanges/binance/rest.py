@@ -6,9 +6,9 @@ The rules it keeps:
 * The network is a seam: ``transport=`` takes any ``httpx2.AsyncBaseTransport`` (tests pass
   ``httpx2.MockTransport``); ``None`` is httpx2's own, which runs on Trio natively (httpcore2
   picks its Trio backend through sniffio, a dependency of trio; nothing else is needed).
-* Weight is reserved from the shared budget (``weights.budget_for``) before every request (and before a retry), the
-  server's ``X-MBX-USED-WEIGHT-1M`` is observed on every answer, and a 429 / 418 bans the whole
-  budget for ``Retry-After`` *and* raises RateLimited / IpBanned.
+* Weight is reserved from the shared budget (``weights.budget_for``) before every request (and
+  before a retry), the server's ``X-MBX-USED-WEIGHT-1M`` is observed on every answer, and a
+  429 / 418 bans the whole budget for ``Retry-After`` *and* raises RateLimited / IpBanned.
 * Signed calls carry ``timestamp = server_now_ms()`` (local wall time + the offset measured by
   ``sync_time``, done before the first signed call). On -1021 the offset is measured again and
   the call is sent once more — safe for ``POST /order`` because -1021 means nothing was placed.
@@ -143,10 +143,10 @@ class BinanceRest:
     """One client of Binance's REST API (one connection pool). Use ``async with``.
 
     Every client on the same base URL shares one weight budget (Binance counts weight per IP,
-    see ``weights.budget_for``) unless ``budget`` is given. Every method is cancellable: cancelled while it waits for weight, nothing is sent
-    and the weight is given back; cancelled while the request is on the wire, its connection is
-    dropped and the exchange may or may not have carried it out (the engine reconciles by client
-    order id). The client stays usable either way.
+    see ``weights.budget_for``) unless ``budget`` is given. Every method is cancellable:
+    cancelled while it waits for weight, nothing is sent and the weight is given back; cancelled
+    while the request is on the wire, its connection is dropped and the exchange may or may not
+    have carried it out (the engine reconciles by client order id). The client stays usable.
     """
 
     def __init__(
