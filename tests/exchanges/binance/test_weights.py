@@ -268,3 +268,21 @@ async def test_five_clients_on_one_key_never_exceed_the_limit(
 
 def test_default_limit_keeps_a_safety_margin_below_binances_6000() -> None:
     assert DEFAULT_LIMIT == 4800
+
+
+def test_a_budget_starts_afresh_in_a_new_trio_run() -> None:
+    # each run's clock has its own origin: times booked in one run mean nothing in the next
+    budget = WeightBudget(limit=10)
+    clock = trio.testing.MockClock(autojump_threshold=0)
+
+    async def banned() -> None:
+        await budget.acquire(10)
+        budget.ban(3600)
+
+    async def fresh() -> None:
+        start = trio.current_time()
+        await budget.acquire(10)
+        assert trio.current_time() == start
+
+    trio.run(banned, clock=clock)
+    trio.run(fresh, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -19,6 +19,8 @@ market-data calls to the same base URL. The rules this module keeps:
 * A 429 / 418 bans the whole budget: ``ban_until`` makes every user of it (every key) wait out
   ``Retry-After``, including reservations already granted for a time inside the ban (they are
   taken back and granted again after it).
+* A budget belongs to one ``trio.run`` at a time: trio's clock has a new origin in every run, so
+  a budget first used by a later run starts with an empty window.
 * Default limit: 6000 per minute (Binance spot's REQUEST_WEIGHT) × 0.8 safety margin.
 """
 
@@ -172,19 +174,33 @@ class WeightBudget:
     """
 
     def __init__(self, limit: int = DEFAULT_LIMIT, *, name: str = "") -> None:
-        self.core = WeightWindow(limit)
+        self.limit = limit
         self.name = name  # the base URL; never a key
+        self._core = WeightWindow(limit)
+        self._run: object = None
 
     def __repr__(self) -> str:
-        return f"WeightBudget({self.name!r}, limit={self.core.limit})"
+        return f"WeightBudget({self.name!r}, limit={self.limit})"
+
+    @property
+    def core(self) -> WeightWindow:
+        """The sans-IO window, for this ``trio.run``: each run's clock has its own origin, so a
+        budget used by a later run (a process-wide one, across test runs) starts afresh."""
+        token = trio.lowlevel.current_trio_token()
+        if token is not self._run:
+            if self._run is not None:
+                self._core = WeightWindow(self.limit)
+            self._run = token
+        return self._core
 
     async def acquire(self, weight: int) -> None:
         """Wait until ``weight`` may be sent, then return (the weight counts as sent now).
 
         Cancelling it while it waits gives the reservation back: nothing was sent.
         """
+        core = self.core
         while True:
-            ticket = self.core.reserve(weight, trio.current_time())
+            ticket = core.reserve(weight, trio.current_time())
             try:
                 if ticket.at > trio.current_time():
                     logger.info(
@@ -195,11 +211,11 @@ class WeightBudget:
                     )
                 await trio.sleep_until(ticket.at)
             except BaseException:
-                self.core.release(ticket)
+                core.release(ticket)
                 raise
-            if self.core.valid(ticket):
+            if core.valid(ticket):
                 return
-            self.core.release(ticket)  # a ban began while we waited: queue again after it
+            core.release(ticket)  # a ban began while we waited: queue again after it
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Take the server's count from a response's headers (ignored when absent/unreadable)."""
