@@ -258,7 +258,7 @@ class BinanceRest:
             response = await self._client.request(
                 method, url, content=body.encode() if body else None, headers=headers
             )
-        except httpx2.TransportError as exc:  # includes timeouts
+        except httpx2.RequestError as exc:  # connect, timeouts, dropped, undecodable
             logger.warning("%s %s: %s", method, path, type(exc).__name__)
             raise NetworkError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
         status = response.status_code
