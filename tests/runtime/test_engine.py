@@ -138,7 +138,7 @@ async def test_market_buy_fills_and_publishes_events(
         ("abc", "BTCUSDT", "quantity 'abc' is not a number"),
         ("0.01", "DOGEUSDT", "unknown symbol 'DOGEUSDT'"),
         ("1", "BTCUSDT", "insufficient balance: buying 1 BTC needs about"),
-        ("0.000001", "BTCUSDT", "is not a multiple of the step size"),
+        ("0.000001", "BTCUSDT", "rounds down to 0"),
         ("0.00001", "BTCUSDT", "below the minimum notional"),
     ],
 )
@@ -413,3 +413,19 @@ async def test_flatten_closes_positions_cancels_orders_and_pauses(
     assert sr.state is trading.StrategyState.PAUSED
     assert sr.account is not None
     assert sr.account.position("BTCUSDT").quantity == 0 and sr.account.open_orders() == []
+
+
+async def test_an_order_is_rounded_to_the_symbols_grid_before_it_is_sent(
+    clock: MockClock, trader_runner: trading.Runner, fx: FaultyExchange, broker: PaperBroker
+) -> None:
+    """A quantity computed as cash / price is rounded down to the step, a limit buy's price
+    down to the tick (never more than asked), and that is what the exchange receives."""
+    account = trader_runner.engine.account("rounding")  # type: ignore[union-attr]
+    order = await account.submit(trading.Side.BUY, "0.0923456789", "BTCUSDT", price="100.129")
+    info = fx.symbol_info()["BTCUSDT"]
+    assert order.quantity % info.step_size == 0 and order.quantity <= Decimal("0.0923456789")
+    assert order.price is not None and order.price % info.tick_size == 0
+    assert order.price <= Decimal("100.129")
+    sent = await broker.query("BTCUSDT", order.client_order_id)
+    assert sent is not None
+    assert (sent.quantity, sent.price) == (order.quantity, order.price)

@@ -14,6 +14,7 @@ import attrs
 import trio
 
 from trading.core.bars import Bar, Interval
+from trading.core.filters import SymbolInfo
 from trading.core.records import OrderSpec
 from trading.core.updates import ExchangeOrder
 
@@ -59,19 +60,6 @@ class PriceSource(Protocol):
     """The current price of a symbol at a time: what a paper broker fills against."""
 
     def price(self, symbol: str, t: float) -> float: ...
-
-
-@attrs.frozen(slots=True)
-class SymbolInfo:
-    """Trading rules of one symbol, as Binance's exchangeInfo filters give them (0 = no rule)."""
-
-    symbol: str
-    base: str
-    quote: str
-    tick_size: Decimal = Decimal(0)
-    step_size: Decimal = Decimal(0)
-    min_quantity: Decimal = Decimal(0)
-    min_notional: Decimal = Decimal(0)
 
 
 #: What is sent: the order's spec. ``client_order_id`` is ours, so a lost reply can be reconciled

@@ -20,6 +20,7 @@ import attrs
 import trio
 
 from trading.core import events as ev
+from trading.core.filters import apply_filters
 from trading.core.ledger import Portfolio, Position
 from trading.core.orders import (
     Fill,
@@ -32,7 +33,6 @@ from trading.core.orders import (
     TimeInForce,
 )
 from trading.core.risk import RiskLimits, check_order, daily_loss_breached
-from trading.exchanges.base import SymbolInfo
 from trading.runtime.deadlines import shield_within
 from trading.runtime.routing import OrderRouter
 
@@ -105,17 +105,21 @@ class Account:
             if price is not None:
                 spec = attrs.evolve(spec, price=to_decimal(price, "price"))
             info = engine.symbol(symbol)
-            order = Order(
-                **attrs.asdict(spec, recurse=False),
-                strategy=self.strategy,
-                created_at=engine.clock.now(),
-            )
+            Order(**attrs.asdict(spec, recurse=False), strategy=self.strategy, created_at=0.0)
             if self.halted:
                 raise OrderRefused(f"trading is halted: {self.halted}")
             if trio.current_effective_deadline() <= trio.current_time():
                 raise OrderRefused("no time left before the deadline (stopping)")
             mark = spec.price if spec.price is not None else await self._mark(symbol)
-            _check_filters(info, spec.quantity, spec.price, mark)
+            # The symbol's filters: quantity down to the step, a limit price to the tick on the
+            # less aggressive side; what still breaks a filter is refused before sending.
+            spec = apply_filters(spec, info, reference_price=mark)
+            mark = spec.price if spec.price is not None else mark
+            order = Order(
+                **attrs.asdict(spec, recurse=False),
+                strategy=self.strategy,
+                created_at=engine.clock.now(),
+            )
             await self._check_balance(side, spec.quantity, mark, info.base, info.quote)
             self._check_risk(order, spec.quantity * mark)
         except OrderRefused as refused:
@@ -363,18 +367,3 @@ def describe_cancels(orders: list[Order]) -> list[str]:
         elif order.state not in _CANCELLED:
             lines.append(f"{cid} was {order.state.value} before it could be cancelled")
     return lines
-
-
-def _check_filters(info: SymbolInfo, qty: Decimal, price: Decimal | None, mark: Decimal) -> None:
-    """Binance's LOT_SIZE, PRICE_FILTER and NOTIONAL rules, checked before sending."""
-    step, tick = info.step_size, info.tick_size
-    if step and qty % step:
-        raise OrderRefused(f"quantity {qty} is not a multiple of the step size {step}")
-    if info.min_quantity and qty < info.min_quantity:
-        raise OrderRefused(f"quantity {qty} is below the minimum {info.min_quantity}")
-    if price is not None and tick and price % tick:
-        raise OrderRefused(f"price {price} is not a multiple of the tick size {tick}")
-    if info.min_notional and qty * mark < info.min_notional:
-        raise OrderRefused(
-            f"order worth {qty * mark:.2f} is below the minimum notional {info.min_notional}"
-        )

@@ -1,4 +1,5 @@
-"""Binance's symbol filters, applied before an order is sent: round, then validate.
+"""A symbol's trading rules (Binance's filters), applied before an order is sent: round, then
+validate.
 
 Sans-IO, Decimal only. The rules this module keeps (Binance's ``filters.md``; a rule whose value
 is 0 is off):
@@ -22,9 +23,22 @@ from decimal import Decimal, DecimalException, Inexact, localcontext
 import attrs
 
 from trading.core.records import OrderRefused, OrderSpec, OrderType, Side
-from trading.exchanges.base import SymbolInfo
 
-__all__ = ["FilterError", "apply_filters", "round_price", "round_quantity"]
+__all__ = ["FilterError", "SymbolInfo", "apply_filters", "round_price", "round_quantity"]
+
+
+
+@attrs.frozen(slots=True)
+class SymbolInfo:
+    """Trading rules of one symbol, as Binance's exchangeInfo filters give them (0 = no rule)."""
+
+    symbol: str
+    base: str
+    quote: str
+    tick_size: Decimal = Decimal(0)
+    step_size: Decimal = Decimal(0)
+    min_quantity: Decimal = Decimal(0)
+    min_notional: Decimal = Decimal(0)
 
 
 class FilterError(OrderRefused):
@@ -42,6 +56,11 @@ def _to_multiple(value: Decimal, step: Decimal, up: bool, filter_name: str) -> D
     wrong way)."""
     if step <= 0:
         return value
+    try:
+        if not value % step:
+            return value  # already on the grid: as given (no trailing zeros added)
+    except DecimalException:
+        pass
     try:
         with localcontext() as ctx:
             ctx.prec = 60

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from trading.core.records import OrderRefused, OrderSpec, OrderType, Side
 from trading.exchanges.base import SymbolInfo
-from trading.exchanges.binance.filters import (
+from trading.core.filters import (
     FilterError,
     apply_filters,
     round_price,
