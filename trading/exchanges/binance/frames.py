@@ -1,0 +1,418 @@
+"""Decoding Binance stream and WebSocket-API frames into our records.
+
+Sans-IO: text in, records out, no IO and no logging (the stream front-ends log). The rules this
+module keeps:
+
+* Every decoder either returns a record, returns None for a frame that is well formed but of no
+  use to us (an event type we do not model, an order of a type trio-trade never places), or
+  raises :class:`FrameError` naming what was wrong. Nothing else escapes, whatever the bytes: not
+  ``json``'s errors, not ``KeyError``, ``TypeError``, ``decimal.InvalidOperation`` or
+  ``RecursionError`` (a property test feeds arbitrary bytes and arbitrary JSON).
+* Types are checked, not coerced: an id or a time is a JSON integer (never a bool or a string),
+  a decimal is a JSON string, a flag is a JSON bool. Money becomes ``Decimal`` (finite); bar
+  prices become ``float`` (finite), because bars feed signal maths, never accounting.
+* Times on the wire are integer milliseconds; records carry float seconds (``ms / 1000``) except
+  ``event_time_ms`` fields, which keep the exchange's integer.
+* A reply's ``id`` is echoed with its type (Binance echoes an integer or a UUID string).
+* Fees are kept as charged (``n`` in asset ``N``): never converted here.
+
+The standard ``json`` module is used: a kline frame decodes in a few microseconds, far below
+what one WebSocket message costs to receive (see benchmarks/stream_ingest.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import attrs
+
+from trading.core.bars import Bar, Interval, IntervalError
+from trading.core.records import Fill, InvalidFill, OrderType
+from trading.core.updates import ExchangeOrder
+from trading.exchanges.binance.enums import SIDE, TYPE, UnknownEnum, order_state
+
+__all__ = [
+    "AccountUpdate",
+    "ApiReply",
+    "FrameError",
+    "KlineUpdate",
+    "ServerShutdown",
+    "StreamTerminated",
+    "SubscriptionReply",
+    "UserEventFrame",
+    "decode_api_frame",
+    "decode_kline",
+    "decode_market_frame",
+    "decode_user_event",
+    "kline_stream_name",
+]
+
+#: Events on market streams and the user data stream that we recognise but do not use.
+_UNUSED_MARKET: Final = frozenset(
+    {"trade", "aggTrade", "24hrTicker", "24hrMiniTicker", "depthUpdate", "bookTicker", "avgPrice"}
+)
+#: ``balanceUpdate`` (deposits, withdrawals) is always followed by an ``outboundAccountPosition``
+#: carrying the new balances; ``listStatus`` concerns OCO lists, which trio-trade never places
+#: (their legs report as ``executionReport``s too); ``externalLockUpdate`` likewise.
+_UNUSED_USER: Final = frozenset({"balanceUpdate", "listStatus", "externalLockUpdate"})
+
+
+class FrameError(ValueError):
+    """A frame that is malformed or unexpected; the message says what, never the whole frame."""
+
+
+@attrs.frozen(slots=True)
+class KlineUpdate:
+    """One kline push: the bar so far (``closed`` False) or the final bar (``closed`` True)."""
+
+    symbol: str
+    interval: Interval
+    bar: Bar
+    closed: bool
+    event_time_ms: int
+
+
+@attrs.frozen(slots=True)
+class ServerShutdown:
+    """The server will close this connection soon: reconnect now, before it does."""
+
+    event_time_ms: int
+
+
+@attrs.frozen(slots=True)
+class SubscriptionReply:
+    """The answer to a SUBSCRIBE / UNSUBSCRIBE on a market stream connection.
+
+    ``error`` is None on success, else the server's message and code.
+    """
+
+    id: int | str
+    result: object = None
+    error: str | None = None
+
+
+@attrs.frozen(slots=True)
+class AccountUpdate:
+    """Balances of the assets that changed: asset -> (free, locked)."""
+
+    balances: dict[str, tuple[Decimal, Decimal]]
+    event_time_ms: int = 0
+
+
+@attrs.frozen(slots=True)
+class StreamTerminated:
+    """The user data stream ended on the server's side (``eventStreamTerminated``): resubscribe."""
+
+    event_time_ms: int
+
+
+@attrs.frozen(slots=True)
+class ApiReply:
+    """An answer on the WebSocket API: ``status`` 200 with ``result``, or an error code and msg."""
+
+    id: int | str | None
+    status: int
+    result: object = None
+    error_code: int | None = None
+    error_msg: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.error_code is None
+
+
+@attrs.frozen(slots=True)
+class UserEventFrame:
+    """A pushed user data event (``{"subscriptionId": N, "event": {...}}``), still undecoded."""
+
+    subscription_id: int
+    event: Mapping[str, Any]
+
+
+def kline_stream_name(symbol: str, interval: Interval) -> str:
+    """``btcusdt@kline_1m``: stream names use lower-case symbols."""
+    return f"{symbol.lower()}@kline_{interval.text}"
+
+
+# --- field readers -----------------------------------------------------------------------------
+
+
+def _loads(raw: str | bytes) -> Any:
+    if not isinstance(raw, str | bytes | bytearray):
+        raise FrameError(f"a frame must be text, not {type(raw).__name__}")
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise FrameError("frame is not JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int too long
+        raise FrameError(f"frame is not JSON: {_short(str(exc))}") from None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _obj(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise FrameError(f"{where} must be a JSON object, not {_kind(value)}")
+    return value
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a bool", int: "an integer", float: "a number", str: "a string"}.get(
+        type(value), "a list" if isinstance(value, list) else "an object"
+    )
+
+
+def _field(obj: Mapping[str, Any], key: str, where: str) -> Any:
+    try:
+        return obj[key]
+    except KeyError:
+        raise FrameError(f"{where}: missing field {key!r}") from None
+
+
+def _int(obj: Mapping[str, Any], key: str, where: str) -> int:
+    value = _field(obj, key, where)
+    if type(value) is not int:
+        raise FrameError(f"{where}: field {key!r} must be an integer, not {_kind(value)}")
+    return value
+
+
+def _str(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = _field(obj, key, where)
+    if not isinstance(value, str):
+        raise FrameError(f"{where}: field {key!r} must be a string, not {_kind(value)}")
+    return value
+
+
+def _bool(obj: Mapping[str, Any], key: str, where: str) -> bool:
+    value = _field(obj, key, where)
+    if not isinstance(value, bool):
+        raise FrameError(f"{where}: field {key!r} must be a bool, not {_kind(value)}")
+    return value
+
+
+def _float(obj: Mapping[str, Any], key: str, where: str) -> float:
+    text = _str(obj, key, where)
+    try:
+        value = float(text)
+    except ValueError:
+        raise FrameError(f"{where}: field {key!r} is not a number: {_short(text)!r}") from None
+    if not math.isfinite(value):
+        raise FrameError(f"{where}: field {key!r} must be finite, not {_short(text)!r}")
+    return value
+
+
+def _dec(obj: Mapping[str, Any], key: str, where: str) -> Decimal:
+    text = _str(obj, key, where)
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise FrameError(f"{where}: field {key!r} is not a decimal: {_short(text)!r}") from None
+    if not value.is_finite():
+        raise FrameError(f"{where}: field {key!r} must be finite, not {_short(text)!r}")
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _interval(text: str) -> Interval:
+    return Interval.parse(text)
+
+
+# --- market streams ----------------------------------------------------------------------------
+
+
+def decode_market_frame(
+    raw: str | bytes,
+) -> KlineUpdate | ServerShutdown | SubscriptionReply | None:
+    """One frame from a market stream connection, combined (``{"stream", "data"}``) or raw."""
+    frame = _obj(_loads(raw), "frame")
+    if "data" in frame and "stream" in frame:
+        _str(frame, "stream", "frame")
+        return _market_event(_obj(frame["data"], "frame 'data'"))
+    if "id" in frame and ("result" in frame or "code" in frame or "error" in frame):
+        return _subscription_reply(frame)
+    return _market_event(frame)
+
+
+def _subscription_reply(frame: Mapping[str, Any]) -> SubscriptionReply:
+    rid = frame["id"]
+    if type(rid) is not int and not isinstance(rid, str):
+        raise FrameError(f"reply: field 'id' must be an integer or a string, not {_kind(rid)}")
+    error = frame.get("error")
+    if "code" in frame or error is not None:
+        body = _obj(error, "reply 'error'") if error is not None else frame
+        code, msg = body.get("code"), body.get("msg")
+        return SubscriptionReply(rid, error=_short(f"{msg} (code {code})", 200))
+    return SubscriptionReply(rid, result=frame.get("result"))
+
+
+def _market_event(data: Mapping[str, Any]) -> KlineUpdate | ServerShutdown | None:
+    kind = _field(data, "e", "event")
+    if kind == "kline":
+        return decode_kline(data)
+    if kind == "serverShutdown":
+        return ServerShutdown(_int(data, "E", "serverShutdown"))
+    if not isinstance(kind, str):
+        raise FrameError(f"event: field 'e' must be a string, not {_kind(kind)}")
+    if kind in _UNUSED_MARKET:
+        return None
+    raise FrameError(f"unexpected event type {_short(kind)!r} on a market stream")
+
+
+def decode_kline(data: Mapping[str, Any]) -> KlineUpdate:
+    """A ``kline`` event's body (``{"e":"kline","E":..,"s":..,"k":{..}}``)."""
+    event_time = _int(data, "E", "kline")
+    k = _obj(_field(data, "k", "kline"), "kline 'k'")
+    where = "kline 'k'"
+    symbol = _str(k, "s", where)
+    text = _str(k, "i", where)
+    try:
+        interval = _interval(text)
+    except IntervalError:
+        raise FrameError(f"{where}: unsupported interval {_short(text)!r}") from None
+    bar = Bar(
+        symbol=symbol,
+        interval=interval,
+        open_time=_int(k, "t", where) / 1000,
+        open=_float(k, "o", where),
+        high=_float(k, "h", where),
+        low=_float(k, "l", where),
+        close=_float(k, "c", where),
+        volume=_float(k, "v", where),
+    )
+    return KlineUpdate(symbol, interval, bar, _bool(k, "x", where), event_time)
+
+
+# --- the WebSocket API and the user data stream ------------------------------------------------
+
+
+def decode_api_frame(raw: str | bytes) -> ApiReply | UserEventFrame:
+    """One frame from ``/ws-api/v3``: an answer to a request, or a pushed user data event."""
+    frame = _obj(_loads(raw), "frame")
+    if "event" in frame:
+        sub = _int(frame, "subscriptionId", "user event")
+        return UserEventFrame(sub, _obj(frame["event"], "user event 'event'"))
+    if "status" not in frame:
+        raise FrameError("frame is neither an API answer ('status') nor an event ('event')")
+    status = _int(frame, "status", "answer")
+    rid = frame.get("id")
+    if rid is not None and type(rid) is not int and not isinstance(rid, str):
+        raise FrameError(f"answer: field 'id' must be an integer or a string, not {_kind(rid)}")
+    if "error" in frame:
+        error = _obj(frame["error"], "answer 'error'")
+        code = error.get("code")
+        msg = error.get("msg")
+        return ApiReply(
+            rid,
+            status,
+            error_code=code if type(code) is int else 0,
+            error_msg=_short(msg if isinstance(msg, str) else "no message", 300),
+        )
+    return ApiReply(rid, status, result=frame.get("result"))
+
+
+def decode_user_event(
+    event: Mapping[str, Any],
+) -> ExchangeOrder | AccountUpdate | StreamTerminated | None:
+    """A user data event's body: an order report, balances, or the stream's end; None if unused."""
+    event = _obj(event, "user event")
+    kind = _field(event, "e", "user event")
+    if kind == "executionReport":
+        try:
+            return _execution_report(event)
+        except ArithmeticError:  # an average of absurd magnitudes (Z / z) overflows
+            raise FrameError("executionReport: quantities out of range") from None
+    if kind == "outboundAccountPosition":
+        return _account_position(event)
+    if kind == "eventStreamTerminated":
+        return StreamTerminated(_int(event, "E", "eventStreamTerminated"))
+    if not isinstance(kind, str):
+        raise FrameError(f"user event: field 'e' must be a string, not {_kind(kind)}")
+    if kind in _UNUSED_USER:
+        return None
+    raise FrameError(f"unexpected user event type {_short(kind)!r}")
+
+
+def _account_position(event: Mapping[str, Any]) -> AccountUpdate:
+    where = "outboundAccountPosition"
+    rows = _field(event, "B", where)
+    if not isinstance(rows, list):
+        raise FrameError(f"{where}: field 'B' must be a list, not {_kind(rows)}")
+    balances: dict[str, tuple[Decimal, Decimal]] = {}
+    for row in rows:
+        row = _obj(row, f"{where} balance")
+        balances[_str(row, "a", where)] = (_dec(row, "f", where), _dec(row, "l", where))
+    return AccountUpdate(balances, _int(event, "E", where))
+
+
+def _execution_report(e: Mapping[str, Any]) -> ExchangeOrder | None:
+    where = "executionReport"
+    type_text = _str(e, "o", where)
+    order_type = TYPE.get(type_text)
+    if order_type is None:
+        return None  # stop / OCO orders: trio-trade never places them, so they are not ours
+    side_text = _str(e, "S", where)
+    try:
+        side = SIDE[side_text]
+    except KeyError:
+        raise FrameError(f"{where}: unknown side {_short(side_text)!r}") from None
+    try:
+        state = order_state(_str(e, "X", where))
+    except UnknownEnum as exc:
+        raise FrameError(f"{where}: {exc}") from None
+    execution = _str(e, "x", where)
+    original = e.get("C")
+    client_id = (
+        original
+        if execution == "CANCELED" and isinstance(original, str) and original
+        else _str(e, "c", where)
+    )
+    symbol = _str(e, "s", where)
+    quantity = _dec(e, "q", where)
+    price: Decimal | None = _dec(e, "p", where)
+    if order_type is OrderType.MARKET or not price:
+        price = None
+    filled = _dec(e, "z", where)
+    average = _dec(e, "Z", where) / filled if filled > 0 else None
+    fills: tuple[Fill, ...] = ()
+    if execution == "TRADE":
+        fee_asset = e.get("N")
+        try:
+            fills = (
+                Fill(
+                    client_order_id=client_id,
+                    symbol=symbol,
+                    side=side,
+                    quantity=_dec(e, "l", where),
+                    price=_dec(e, "L", where),
+                    fee=_dec(e, "n", where),
+                    fee_asset=fee_asset if isinstance(fee_asset, str) else "",
+                    time=_int(e, "T", where) / 1000,
+                    trade_id=str(_int(e, "t", where)),
+                ),
+            )
+        except InvalidFill as exc:
+            raise FrameError(f"{where}: {exc}") from None
+    reason = e.get("r")
+    return ExchangeOrder(
+        client_order_id=client_id,
+        exchange_order_id=str(_int(e, "i", where)),
+        symbol=symbol,
+        side=side,
+        type=order_type,
+        quantity=quantity,
+        price=price,
+        state=state,
+        filled_quantity=filled,
+        average_price=average,
+        fills=fills,
+        reason=reason if isinstance(reason, str) and reason != "NONE" else "",
+    )
