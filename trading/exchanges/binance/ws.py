@@ -128,14 +128,21 @@ class ReconnectBackoff:
 class RateLimitedLog:
     """At most one record per ``interval`` seconds; the next one says how many were held back."""
 
-    def __init__(self, log: logging.Logger, interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        log: logging.Logger,
+        interval: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log = log
         self._interval = interval
+        self._clock = clock
         self._next = -float("inf")
         self.suppressed = 0
 
     def __call__(self, level: int, msg: str, *args: object, exc_info: bool = False) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now < self._next:
             self.suppressed += 1
             return
