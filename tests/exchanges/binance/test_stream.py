@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any
 
 import pytest
 import trio
+from websockets.trio.server import ServerConnection, serve
 
 from tests.exchanges.binance.ws_servers import (
     Client,
@@ -315,3 +320,46 @@ def test_url_shapes() -> None:
     assert stream.url() == "wss://stream.binance.com:9443/stream"
     stream.subscribe("BTCUSDT", "1d")
     assert stream.url() == "wss://stream.binance.com:9443/stream?streams=btcusdt@kline_1d"
+
+
+async def test_a_callback_blocking_the_loop_delays_pongs_but_the_connection_survives() -> None:
+    """Our callbacks are synchronous: while one blocks, no task runs, websockets' reader
+    included, so the pong waits for it. The server runs in its own thread here (its own Trio
+    loop), so it keeps pinging while ours is blocked; Binance waits a minute for a pong."""
+    frames, block = 6, 0.15
+    ports: queue.Queue[int] = queue.Queue()
+    stop = threading.Event()
+    latencies: list[float] = []
+
+    async def server_main() -> None:
+        async def handler(ws: ServerConnection) -> None:
+            for i in range(frames):
+                await ws.send(wrapped(kline(open_ms=60_000 * i)))
+                with trio.fail_after(5):  # the server's ping timeout
+                    await (await ws.ping()).wait()
+                latencies.append(ws.latency)
+            await trio.sleep_forever()
+
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(partial(serve, handler, 0, host="127.0.0.1"))
+            ports.put(server.listeners[0].socket.getsockname()[1])
+            await trio.to_thread.run_sync(stop.wait)
+            nursery.cancel_scope.cancel()
+
+    def busy(update: KlineUpdate) -> None:
+        time.sleep(block)  # an owner's callback that holds the event loop
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as outer:
+            outer.start_soon(trio.to_thread.run_sync, trio.run, server_main)
+            port = await trio.to_thread.run_sync(partial(ports.get, timeout=5))
+            try:
+                stream = KlineStream(f"ws://127.0.0.1:{port}", backoff=FAST)
+                stream.subscribe("BTCUSDT", "1m")
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(stream.run, busy)
+                    await eventually(lambda: len(latencies) == frames)
+                    assert stream.connections == 1
+                    nursery.cancel_scope.cancel()
+            finally:
+                stop.set()

@@ -8,7 +8,7 @@ recorded with what it asked for, so a test can check what a client restored afte
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -152,16 +152,28 @@ class ScriptedServer:
             self._notify()
 
 
+def silent(client: Client, request: dict[str, Any]) -> str | None:
+    return None
+
+
 @asynccontextmanager
 async def running(
-    answer: Callable[[Client, dict[str, Any]], str | None], **options: Any
+    answer: Callable[[Client, dict[str, Any]], str | None] = silent,
+    *,
+    handler: Callable[[ServerConnection], Awaitable[None]] | None = None,
+    **options: Any,
 ) -> AsyncIterator[ScriptedServer]:
-    """A ScriptedServer on 127.0.0.1, port 0, for the duration of the block."""
+    """A ScriptedServer on 127.0.0.1, port 0, for the duration of the block (``handler``
+    replaces the scripted one entirely)."""
     scripted = ScriptedServer(answer)
     async with trio.open_nursery() as nursery:
         scripted.server = await nursery.start(
             lambda task_status: serve(
-                scripted.handler, 0, host="127.0.0.1", task_status=task_status, **options
+                handler or scripted.handler,
+                0,
+                host="127.0.0.1",
+                task_status=task_status,
+                **options,
             )
         )
         try:
