@@ -25,7 +25,9 @@ from trading.exchanges.binance.frames import (
     StreamTerminated,
     SubscriptionReply,
     UserEventFrame,
+    _decode_kline_carefully,
     decode_api_frame,
+    decode_kline,
     decode_market_frame,
     decode_user_event,
     kline_stream_name,
@@ -438,3 +440,20 @@ def test_api_frames() -> None:
         decode_api_frame('{"id":1}')
     with pytest.raises(FrameError, match="field 'subscriptionId' must be an integer"):
         decode_api_frame('{"subscriptionId":"0","event":{}}')
+
+
+@given(st.data())
+def test_the_fast_kline_path_agrees_with_the_careful_one(data: st.DataObject) -> None:
+    frame = copy.deepcopy(KLINE)
+    target = frame["k"] if data.draw(st.booleans()) else frame
+    key = data.draw(st.sampled_from(sorted(target)))
+    target[key] = data.draw(st.sampled_from(TRICKY) | json_values)
+    try:
+        careful: KlineUpdate | str = _decode_kline_carefully(frame)
+    except FrameError as exc:
+        careful = str(exc)
+    try:
+        fast: KlineUpdate | str = decode_kline(frame)
+    except FrameError as exc:
+        fast = str(exc)
+    assert fast == careful

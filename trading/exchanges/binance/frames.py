@@ -268,7 +268,39 @@ def _market_event(data: Mapping[str, Any]) -> KlineUpdate | ServerShutdown | Non
 
 
 def decode_kline(data: Mapping[str, Any]) -> KlineUpdate:
-    """A ``kline`` event's body (``{"e":"kline","E":..,"s":..,"k":{..}}``)."""
+    """A ``kline`` event's body (``{"e":"kline","E":..,"s":..,"k":{..}}``).
+
+    A fast path takes well-formed events (the same checks, fewer calls); anything it does not
+    accept goes through the careful path, which is the authority and names what is wrong.
+    """
+    try:
+        k = data["k"]
+        t, event_time, closed = k["t"], data["E"], k["x"]
+        symbol, text = k["s"], k["i"]
+        o, h, low, c, v = k["o"], k["h"], k["l"], k["c"], k["v"]
+        if (
+            type(t) is int
+            and type(event_time) is int
+            and type(closed) is bool
+            and type(symbol) is str
+            and type(text) is str
+            and type(o) is str
+            and type(h) is str
+            and type(low) is str
+            and type(c) is str
+            and type(v) is str
+        ):
+            prices = float(o), float(h), float(low), float(c), float(v)
+            if math.isfinite(sum(prices)):  # inf and nan survive a sum
+                interval = _interval(text)
+                bar = Bar(symbol, interval, t / 1000, *prices)
+                return KlineUpdate(symbol, interval, bar, closed, event_time)
+    except (KeyError, TypeError, ValueError, IntervalError):
+        pass
+    return _decode_kline_carefully(data)
+
+
+def _decode_kline_carefully(data: Mapping[str, Any]) -> KlineUpdate:
     event_time = _int(data, "E", "kline")
     k = _obj(_field(data, "k", "kline"), "kline 'k'")
     where = "kline 'k'"
