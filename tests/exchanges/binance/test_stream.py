@@ -80,7 +80,7 @@ async def test_klines_arrive_open_and_closed_from_a_combined_stream_url() -> Non
             assert (closing.bar.close, closing.closed) == (100.7, True)
             assert closing.bar.open_time == 1_735_689_600.0
             assert (eth.symbol, eth.interval.text, eth.bar.close) == ("ETHUSDT", "15m", 3000.25)
-            assert recorder.reconnects == 0 and stream.connections == 1
+            assert recorder.reconnects == 0 and stream.connections == 1 and stream.connected
             nursery.cancel_scope.cancel()
 
 
@@ -313,6 +313,16 @@ async def test_a_connection_is_replaced_at_its_age_limit() -> None:
             assert first.closed.is_set()
             await recorder.wait_for(lambda: recorder.reconnects >= 2)
             nursery.cancel_scope.cancel()
+
+
+def test_subscriptions_stop_at_binance_s_limit_per_connection() -> None:
+    stream = KlineStream("ws://x")
+    for i in range(1024):
+        stream.subscribe(f"S{i}", "1m")
+    stream.subscribe("S0", "1m")  # already there: still fine
+    with pytest.raises(ValueError, match="Binance allows 1024 streams per connection"):
+        stream.subscribe("ONEMORE", "1m")
+    assert len(stream.streams) == 1024
 
 
 def test_url_shapes() -> None:

@@ -47,9 +47,12 @@ from trading.exchanges.binance.ws import (
     websockets_connector,
 )
 
-__all__ = ["KlineStream", "SubscriptionTimeout"]
+__all__ = ["MAX_STREAMS", "KlineStream", "SubscriptionTimeout"]
 
 logger = logging.getLogger(__name__)
+
+#: Binance's limit of streams on one connection.
+MAX_STREAMS = 1024
 
 
 class SubscriptionTimeout(ConnectionError):
@@ -91,6 +94,11 @@ class KlineStream:
         self.connections = 0  # connections opened so far (for owners' status and tests)
 
     @property
+    def connected(self) -> bool:
+        """Whether a connection is open now (between connections it is not)."""
+        return self._connected
+
+    @property
     def streams(self) -> tuple[str, ...]:
         """The stream names subscribed, in subscription order."""
         return tuple(self._streams)
@@ -104,10 +112,16 @@ class KlineStream:
 
     def subscribe(self, symbol: str, interval: Interval | str) -> None:
         """Add ``symbol``'s klines of ``interval``; idempotent. Never blocks: while connected the
-        SUBSCRIBE is sent by the running stream; otherwise the next connection includes it."""
+        SUBSCRIBE is sent by the running stream; otherwise the next connection includes it.
+        ValueError past Binance's 1024 streams per connection."""
         name = kline_stream_name(symbol, Interval.parse(interval))
         if name in self._streams:
             return
+        if len(self._streams) >= MAX_STREAMS:
+            raise ValueError(
+                f"cannot subscribe to {name}: Binance allows {MAX_STREAMS} streams per "
+                "connection; use a second KlineStream"
+            )
         self._streams[name] = None
         if self._connected:
             self._unsent[name] = None
