@@ -101,9 +101,7 @@ def test_verify_refuses_a_tampered_missing_or_foreign_signature() -> None:
 
 
 @given(
-    st.lists(
-        st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=12)), max_size=6
-    ),
+    st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=12)), max_size=6),
     st.booleans(),
 )
 def test_whatever_is_signed_verifies_on_the_server_side(
