@@ -304,6 +304,11 @@ def decode_server_time(data: object) -> int:
     return _int(_obj(data, "time"), "serverTime", "time")
 
 
+def decode_ticker_price(data: object) -> Decimal:
+    """``GET /api/v3/ticker/price?symbol=`` -> the last price."""
+    return _decimal(_obj(data, "ticker price"), "price", "ticker price")
+
+
 def decode_exchange_info(data: object) -> dict[str, SymbolInfo]:
     """``GET /api/v3/exchangeInfo`` -> rules per symbol; filters we do not use are ignored."""
     top = _obj(data, "exchangeInfo")

@@ -283,6 +283,11 @@ class BinanceRest:
 
     # ------------------------------------------------------------ market data
 
+    async def ticker_price(self, symbol: str) -> Decimal:
+        """The last traded price of ``symbol``. Weight 2."""
+        data = await self._send("GET", "/api/v3/ticker/price", [("symbol", symbol)], signed=False)
+        return codec.decode_ticker_price(data)
+
     async def exchange_info(self, symbols: Sequence[str] | None = None) -> dict[str, SymbolInfo]:
         """Trading rules per symbol (all symbols when ``symbols`` is None). Weight 20."""
         params: Params = []

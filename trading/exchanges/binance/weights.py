@@ -60,6 +60,7 @@ ENDPOINT_WEIGHTS: Final[Mapping[tuple[str, str], int]] = {
     ("GET", "/api/v3/time"): 1,
     ("GET", "/api/v3/exchangeInfo"): 20,
     ("GET", "/api/v3/klines"): 2,
+    ("GET", "/api/v3/ticker/price"): 2,  # 4 without a symbol
     ("POST", "/api/v3/order"): 1,
     ("DELETE", "/api/v3/order"): 1,
     ("GET", "/api/v3/order"): 4,
