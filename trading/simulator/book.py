@@ -1,0 +1,95 @@
+"""The simulated order book: synthetic levels around the price path, rebuilt every step.
+
+Rules this module keeps (the shape of the market the account trades against):
+
+* Time moves in steps of :data:`STEP_MS` (one second). At time ``t`` the path price ``p`` (in
+  ``trading.simulator.market``) is the **best ask**; the best bid is one tick below it (a
+  one-tick spread, as on BTCUSDT).
+* Each side has ``shape.levels`` levels (20 by default). Level ``i`` (0-based) is ``i * gap``
+  away from the best price, ``gap = max(tick, p * gap_bps / 10000)`` rounded to the tick.
+* A level's quantity is deterministic per (seed, symbol, step, side, level): on average
+  ``min_notional * notional_multiple / p`` (about 25,000 USDT for BTCUSDT), growing 10 % per level
+  away from the top, between 0.5x and 1.5x of that at random, never below the minimum quantity.
+* The book is the market, not a queue: a taker order walks it from the best level and does not
+  deplete it (the account is small next to the market). What rests is the account's own orders:
+  a resting buy trades when the best ask is at or below its price, a resting sell when the best
+  bid is at or above it, at the order's own price (maker), at most :meth:`Book.resting_depth` per
+  step for each side of a symbol, shared by price then time priority. So a large order fills over
+  several steps.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+import attrs
+
+from trading.simulator.market import PricePath, unit
+from trading.simulator.symbols import SymbolRules
+
+__all__ = ["STEP_MS", "Book", "BookShape", "Level"]
+
+STEP_MS = 1000
+
+Level = tuple[Decimal, Decimal]  # (price, quantity)
+
+
+@attrs.frozen(slots=True)
+class BookShape:
+    """How deep the synthetic book is (see the module docstring)."""
+
+    levels: int = 20
+    gap_bps: Decimal = Decimal("0.5")
+    notional_multiple: int = 5000
+    resting_share: Decimal = Decimal("0.25")  # of a top level, traded per step at a resting price
+
+
+class Book:
+    """Levels on demand; the last few snapshots are cached (a result never depends on the cache)."""
+
+    def __init__(self, prices: PricePath, shape: BookShape | None = None) -> None:
+        self.prices = prices
+        self.shape = shape or BookShape()
+        self._cache: dict[tuple[str, int], tuple[tuple[Level, ...], tuple[Level, ...]]] = {}
+
+    def _quantity(self, rules: SymbolRules, price: Decimal, key: int, level: int) -> Decimal:
+        mean = rules.min_notional * self.shape.notional_multiple / price
+        factor = (1.5 + unit(key, level) / 2) * (1 + level / 10)
+        raw = mean * Decimal(repr(factor))
+        qty = (raw / rules.step_size).to_integral_value(ROUND_DOWN) * rules.step_size
+        return min(max(qty, rules.min_qty), rules.max_qty)
+
+    def levels(self, symbol: str, t_ms: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """``(bids, asks)`` at ``t_ms``, best first."""
+        key = (symbol, t_ms)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        rules = self.prices.rules(symbol)
+        tick = rules.tick_size
+        ask_ticks = self.prices.ticks(symbol, t_ms)
+        price = ask_ticks * tick
+        gap = max(1, round(float(price) * float(self.shape.gap_bps) / 10_000 / float(tick)))
+        step = t_ms // STEP_MS
+        bid_key = (self.prices.symbol_seed(symbol) ^ 0x5EED) + step * 2
+        asks = tuple(
+            ((ask_ticks + i * gap) * tick, self._quantity(rules, price, bid_key + 1, i))
+            for i in range(self.shape.levels)
+        )
+        bids = tuple(
+            ((ask_ticks - 1 - i * gap) * tick, self._quantity(rules, price, bid_key, i))
+            for i in range(self.shape.levels)
+            if ask_ticks - 1 - i * gap > 0
+        )
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[key] = (bids, asks)
+        return bids, asks
+
+    def resting_depth(self, symbol: str, t_ms: int) -> Decimal:
+        """What trades per step at a resting order's price (shared by that side's orders)."""
+        rules = self.prices.rules(symbol)
+        _, asks = self.levels(symbol, t_ms)
+        raw = asks[0][1] * self.shape.resting_share
+        qty = (raw / rules.step_size).to_integral_value(ROUND_DOWN) * rules.step_size
+        return max(qty, rules.min_qty)
