@@ -27,7 +27,7 @@ import attrs
 from trading.simulator.market import PricePath, unit
 from trading.simulator.symbols import SymbolRules
 
-__all__ = ["STEP_MS", "Book", "BookShape", "Level"]
+__all__ = ["STEP_MS", "Book", "BookShape", "Level", "walk"]
 
 STEP_MS = 1000
 
@@ -70,8 +70,7 @@ class Book:
         ask_ticks = self.prices.ticks(symbol, t_ms)
         price = ask_ticks * tick
         gap = max(1, round(float(price) * float(self.shape.gap_bps) / 10_000 / float(tick)))
-        step = t_ms // STEP_MS
-        bid_key = (self.prices.symbol_seed(symbol) ^ 0x5EED) + step * 2
+        bid_key = self._key(symbol, t_ms)
         asks = tuple(
             ((ask_ticks + i * gap) * tick, self._quantity(rules, price, bid_key + 1, i))
             for i in range(self.shape.levels)
@@ -89,7 +88,49 @@ class Book:
     def resting_depth(self, symbol: str, t_ms: int) -> Decimal:
         """What trades per step at a resting order's price (shared by that side's orders)."""
         rules = self.prices.rules(symbol)
-        _, asks = self.levels(symbol, t_ms)
-        raw = asks[0][1] * self.shape.resting_share
+        price = self.prices.ticks(symbol, t_ms) * rules.tick_size
+        top = self._quantity(rules, price, self._key(symbol, t_ms) + 1, 0)
+        raw = top * self.shape.resting_share
         qty = (raw / rules.step_size).to_integral_value(ROUND_DOWN) * rules.step_size
         return max(qty, rules.min_qty)
+
+    def _key(self, symbol: str, t_ms: int) -> int:
+        return (self.prices.symbol_seed(symbol) ^ 0x5EED) + (t_ms // STEP_MS) * 2
+
+
+def walk(
+    levels: tuple[Level, ...],
+    *,
+    buy: bool,
+    step: Decimal,
+    quantity: Decimal | None = None,
+    quote: Decimal | None = None,
+    limit: Decimal | None = None,
+) -> list[Level]:
+    """The fills of a taker order walking ``levels`` (best first); pure, nothing is consumed.
+
+    By ``quantity`` or by a ``quote`` budget (a ``quoteOrderQty``: whole steps whose cost stays
+    within the budget); a ``limit`` price stops the walk at the first level beyond it.
+    """
+    fills: list[Level] = []
+    left_qty = quantity
+    left_quote = quote
+    for price, available in levels:
+        if limit is not None and (price > limit if buy else price < limit):
+            break
+        if left_qty is not None:
+            take = min(available, left_qty)
+            left_qty -= take
+        else:
+            assert left_quote is not None
+            afford = (left_quote / price / step).to_integral_value(ROUND_DOWN) * step
+            while afford > 0 and afford * price > left_quote:  # division rounds at 28 digits
+                afford -= step
+            take = min(available, afford)
+            if take <= 0:
+                break
+            left_quote -= take * price
+        fills.append((price, take))
+        if left_qty is not None and left_qty <= 0:
+            break
+    return fills
