@@ -81,7 +81,9 @@ class WeightLedger:
         acc.used += weight
         acc.max_seen = max(acc.max_seen, acc.used)
         if now < acc.banned_until:
-            return Verdict(418, acc.used, math.ceil(acc.banned_until - now), int(acc.banned_until * 1000))
+            return Verdict(
+                418, acc.used, math.ceil(acc.banned_until - now), int(acc.banned_until * 1000)
+            )
         if now < acc.told_to_wait_until:
             acc.bans += 1
             length = min(BAN_START_S * 2 ** (acc.bans - 1), BAN_MAX_S)

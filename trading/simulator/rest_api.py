@@ -61,7 +61,9 @@ class Route:
     counts_order: bool = False
 
 
-def error_response(status: int, code: int, msg: str, headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
+def error_response(
+    status: int, code: int, msg: str, headers: tuple[tuple[str, str], ...] = ()
+) -> HttpResponse:
     body = json.dumps({"code": code, "msg": msg}).encode()
     return HttpResponse(status, body, headers)
 
@@ -81,6 +83,32 @@ def _parse(raw: str, where: str) -> dict[str, str]:
             raise SimError(-1101, f"Duplicate values for parameter '{name}' in the {where}.")
         out[name] = value
     return out
+
+
+_TOO_MUCH = (
+    "Too much request weight used; current limit is {limit} request weight per 1 MINUTE. "
+    "Please use WebSocket Streams for live updates to avoid polling the API."
+)
+_BANNED = (
+    "Way too much request weight used; IP banned until {until}. "
+    "Please use WebSocket Streams for live updates to avoid bans."
+)
+
+
+def _form_body(request: HttpRequest) -> str:
+    """The body as form text ('' for none, or for a JSON body some clients send on GET)."""
+    if not request.body or "json" in request.headers.get("content-type", ""):
+        return ""
+    try:
+        return request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SimError(-1100, "Illegal characters found in the body.") from None
+
+
+def _params(request: HttpRequest) -> dict[str, str]:
+    """Query and form body merged; the query string wins."""
+    body = _parse(_form_body(request), "body")
+    return {**body, **_parse(request.raw_query, "query string")}
 
 
 class RestApi:
@@ -112,7 +140,11 @@ class RestApi:
             elif fault.kind == "drop":
                 return None
             elif fault.kind == "server_error":
-                return error_response(fault.status, -1001, "Internal error; unable to process your request. Please try again.")
+                return error_response(
+                    fault.status,
+                    -1001,
+                    "Internal error; unable to process your request. Please try again.",
+                )
             else:
                 status = 429 if fault.kind == "rate_limit" else 418
                 return error_response(
@@ -121,10 +153,14 @@ class RestApi:
                 )  # fmt: skip
         if route is None:
             if request.path in self._paths:
-                return error_response(405, -1000, f"Method {request.method} not allowed on {request.path}.")
+                return error_response(
+                    405, -1000, f"Method {request.method} not allowed on {request.path}."
+                )
             return error_response(404, -1000, f"Unknown endpoint: {request.method} {request.path}.")
         accept_drop = self.faults.take("accept_then_drop", method=request.method, path=request.path)
-        push_first = self.faults.take("push_before_answer", method=request.method, path=request.path)
+        push_first = self.faults.take(
+            "push_before_answer", method=request.method, path=request.path
+        )
         answer, written = self._answer(route, request)
         if accept_drop is not None:
             return None
@@ -146,73 +182,78 @@ class RestApi:
         known_key = api_key is not None and api_key in self._secrets
         who = f"key:{api_key}" if route.signed and known_key else f"ip:{request.client}"
         headers: list[tuple[str, str]] = []
+        params: dict[str, str] = {}
+        refusal: SimError | None = None
         try:
-            query = _parse(request.raw_query, "query string")
-            body_text = request.body.decode("utf-8") if request.body else ""
-            body = _parse(body_text, "body") if body_text and "json" not in request.headers.get("content-type", "") else {}
-            params = {**body, **query}
-        except (SimError, UnicodeDecodeError) as exc:
-            params, parse_error = {}, exc
-        else:
-            parse_error = None
-        try:
+            params = _params(request)
             weight = route.weight(params)
-        except SimError:
-            weight = 1
+        except SimError as exc:
+            refusal, weight = exc, 1
         verdict = self._ledger.charge(who, weight)
         headers.append(("X-MBX-USED-WEIGHT-1M", str(verdict.used)))
         if verdict.status != 200:
             headers.append(("Retry-After", str(verdict.retry_after)))
-            if verdict.status == 418:
-                msg = f"Way too much request weight used; IP banned until {verdict.banned_until_ms}. Please use WebSocket Streams for live updates to avoid bans."
-            else:
-                msg = f"Too much request weight used; current limit is {self._ledger.limit} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."
+            msg = _BANNED if verdict.status == 418 else _TOO_MUCH
+            msg = msg.format(limit=self._ledger.limit, until=verdict.banned_until_ms)
             return error_response(verdict.status, -1003, msg, tuple(headers)), []
         try:
-            if isinstance(parse_error, SimError):
-                raise parse_error
-            if parse_error is not None:
-                raise SimError(-1100, "Illegal characters found in the body.")
+            if refusal is not None:
+                raise refusal
             now = self._wall_ms()
             if route.signed:
                 self._authenticate(api_key, request, params, now)
             if route.counts_order:
                 ten_s, day = self._ledger.count_order(f"key:{api_key}")
-                headers += [("X-MBX-ORDER-COUNT-10S", str(ten_s)), ("X-MBX-ORDER-COUNT-1D", str(day))]
+                headers.append(("X-MBX-ORDER-COUNT-10S", str(ten_s)))
+                headers.append(("X-MBX-ORDER-COUNT-1D", str(day)))
             result = route.handler(Call(params, api_key if known_key else None, now))
         except SimError as exc:
             return error_response(exc.http_status, exc.code, exc.msg, tuple(headers)), []
         except Exception:
             log.exception("endpoint %s %s failed", request.method, request.path)
-            return error_response(500, -1000, "An unknown error occurred while processing the request.", tuple(headers)), []
-        written: list[trio.Event] = []
+            msg = "An unknown error occurred while processing the request."
+            return error_response(500, -1000, msg, tuple(headers)), []
         if isinstance(result, _WithPushes):
-            result, written = result.data, result.written
-        return _json(result, tuple(headers)), written
+            return _json(result.data, tuple(headers)), result.written
+        return _json(result, tuple(headers)), []
 
-    def _authenticate(self, api_key: str | None, request: HttpRequest, params: Mapping[str, str], now: int) -> None:
+    def _authenticate(
+        self, api_key: str | None, request: HttpRequest, params: Mapping[str, str], now: int
+    ) -> None:
         if not api_key:
             raise SimError(-2014, "API-key format invalid.", 401)
         secret = self._secrets.get(api_key)
         if secret is None:
             raise SimError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         if "signature" not in params:
-            raise SimError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+            raise SimError(
+                -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+            )
         if "timestamp" not in params:
-            raise SimError(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
-        body = request.body.decode("utf-8") if "json" not in request.headers.get("content-type", "") else ""
+            raise SimError(
+                -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
+            )
+        body = (
+            request.body.decode("utf-8")
+            if "json" not in request.headers.get("content-type", "")
+            else ""
+        )
         if not verify(secret, request.raw_query, body):
             raise SimError(-1022, "Signature for this request is not valid.")
         try:
             timestamp = int(params["timestamp"])
             recv_window = float(params.get("recvWindow", 5000))
         except ValueError:
-            raise SimError(-1100, "Illegal characters found in parameter 'timestamp' or 'recvWindow'.") from None
+            raise SimError(
+                -1100, "Illegal characters found in parameter 'timestamp' or 'recvWindow'."
+            ) from None
         if not 0 < recv_window <= MAX_RECV_WINDOW_MS:
             raise SimError(-1131, "recvWindow must be less than 60000.")
         if not timestamp_ok(timestamp, now, recv_window):
             if timestamp >= now + 1000:
-                raise SimError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+                raise SimError(
+                    -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+                )
             raise SimError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
     def _faults_api(self, request: HttpRequest) -> HttpResponse:
@@ -229,7 +270,9 @@ class RestApi:
             for fault in faults:
                 self.faults.add(fault)
         elif request.method != "GET":
-            return error_response(405, -1000, f"Method {request.method} not allowed on {FAULTS_PATH}.")
+            return error_response(
+                405, -1000, f"Method {request.method} not allowed on {FAULTS_PATH}."
+            )
         armed = [{**f.to_json(), "remaining": n} for f, n in self.faults.armed]
         return _json({"armed": armed}, ())
 

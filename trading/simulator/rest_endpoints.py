@@ -44,7 +44,9 @@ RATE_LIMITS = [
 
 
 def _mandatory(name: str) -> SimError:
-    return SimError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    return SimError(
+        -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
 
 
 def _req(params: Mapping[str, str], name: str) -> str:
@@ -59,7 +61,11 @@ def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
     if value is None:
         return None
     if not _DECIMAL.match(value):
-        raise SimError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.")
+        raise SimError(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; "
+            "legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
+        )
     return Decimal(value)
 
 
@@ -68,7 +74,10 @@ def _int(params: Mapping[str, str], name: str) -> int | None:
     if value is None or value == "":
         return None
     if not _INT.match(value):
-        raise SimError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.")
+        raise SimError(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.",
+        )
     return int(value)
 
 
@@ -77,7 +86,9 @@ def _limit(params: Mapping[str, str], default: int, maximum: int) -> int:
     if limit is None:
         return default
     if not 1 <= limit <= maximum:
-        raise SimError(-1100, f"Illegal characters found in parameter 'limit'; legal range is '1 - {maximum}'.")
+        raise SimError(
+            -1100, f"Illegal characters found in parameter 'limit'; legal range is '1 - {maximum}'."
+        )
     return limit
 
 
@@ -226,7 +237,10 @@ class Endpoints:
     def ticker_price(self, call: Call) -> Any:
         now = self.market_ms()
         rows = [
-            {"symbol": s, "price": f"{self.prices.price(s, now):.{self.prices.rules(s).quote_precision}f}"}
+            {
+                "symbol": s,
+                "price": f"{self.prices.price(s, now):.{self.prices.rules(s).quote_precision}f}",
+            }
             for s in self._prices_for(call.params)
         ]
         return self._one_or_list(call.params, rows)
@@ -312,7 +326,10 @@ class Endpoints:
         order_id = _int(p, "orderId")
         client_id = p.get("origClientOrderId") or None
         if order_id is None and client_id is None:
-            raise SimError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+            raise SimError(
+                -1102,
+                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+            )
         return order_id, client_id
 
     def cancel_order(self, call: Call) -> Any:

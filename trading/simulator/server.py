@@ -86,8 +86,8 @@ class ReplayStream(trio.abc.Stream):
             n = len(self._prefix) if max_bytes is None else max_bytes
             data, self._prefix = self._prefix[:n], self._prefix[n:]
             await trio.lowlevel.checkpoint()
-            return data
-        return await self.inner.receive_some(max_bytes)
+            return bytes(data)
+        return bytes(await self.inner.receive_some(max_bytes))
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self.inner.send_all(data)
@@ -149,7 +149,9 @@ class HttpServer:
         """Open WebSocket connections (a copy)."""
         return [c for c in self._ws_scopes if c.protocol.state is OPEN]
 
-    async def serve(self, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Listen until cancelled; ``task_status.started(port)`` once bound.
 
         Cancelling it closes the listener and every connection (WebSockets without a close frame:
@@ -196,7 +198,7 @@ class HttpServer:
     async def _receive(self, stream: trio.abc.Stream, conn: h11.Connection) -> None:
         with trio.fail_after(self.idle_timeout):
             data = await stream.receive_some(_RECEIVE)
-        conn.receive_data(data)
+        conn.receive_data(bytes(data))
 
     async def _next_event(self, stream: trio.abc.Stream, conn: h11.Connection) -> Any:
         while True:
@@ -231,7 +233,9 @@ class HttpServer:
             except h11.RemoteProtocolError as exc:
                 if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     await self._send(
-                        stream, conn, _error(exc.error_status_hint, -1000, "Malformed HTTP request.")
+                        stream,
+                        conn,
+                        _error(exc.error_status_hint, -1000, "Malformed HTTP request."),
                     )
                 return
             target = request.target.decode("latin-1")
@@ -242,12 +246,14 @@ class HttpServer:
                 await self._upgrade(stream, _rebuild(request) + trailing, path, raw_query)
                 return
             answer = await self._http(
-                HttpRequest(request.method.decode("latin-1"), path, raw_query, headers, bytes(body), client)
+                HttpRequest(
+                    request.method.decode("latin-1"), path, raw_query, headers, bytes(body), client
+                )
             )
             if answer is None:
                 raise _Dropped
             await self._send(stream, conn, answer)
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
 

@@ -218,7 +218,7 @@ class ExchangeSim:
             raise RuntimeError("advance() is for stepped mode (SimConfig(stepped=True))")
         if seconds < 0:
             raise ValueError("market time never goes backwards")
-        self._stepped_ms += int(round(seconds * 1000))
+        self._stepped_ms += round(seconds * 1000)
         self._advance_to(self._stepped_ms)
         await trio.lowlevel.checkpoint()
 

@@ -125,7 +125,10 @@ class MarketStreams:
         try:
             message = json.loads(raw)
         except ValueError:
-            return {"error": {"code": 3, "msg": "Invalid JSON: the message is not JSON"}, "id": None}
+            return {
+                "error": {"code": 3, "msg": "Invalid JSON: the message is not JSON"},
+                "id": None,
+            }
         if not isinstance(message, dict):
             return {"error": {"code": 3, "msg": "Invalid JSON: expected an object"}, "id": None}
         request_id = message.get("id")

@@ -141,7 +141,12 @@ class WsApi:
                 "error": {"code": exc.code, "msg": exc.msg},
                 "rateLimits": self._rate_limits(who),
             }
-        return {"id": request_id, "status": 200, "result": result, "rateLimits": self._rate_limits(who)}
+        return {
+            "id": request_id,
+            "status": 200,
+            "result": result,
+            "rateLimits": self._rate_limits(who),
+        }
 
     def _call(self, session: _Session, method: str, params: dict[str, Any]) -> Any:
         if method == "ping":
@@ -211,13 +216,13 @@ class WsApi:
                     continue
                 if self._faults.take("malformed", stream="user") is not None:
                     session.outbox.put(MALFORMED_FRAME)
-                frame = json.dumps({"subscriptionId": sub_id, "event": event}, separators=(",", ":"))
+                frame = json.dumps(
+                    {"subscriptionId": sub_id, "event": event}, separators=(",", ":")
+                )
                 done = session.outbox.put(frame, notify=True)
                 if done is not None:
                     written.append(done)
         return written
 
     def subscribers(self, api_key: str) -> int:
-        return sum(
-            1 for s in self._sessions for k in s.subscriptions.values() if k == api_key
-        )
+        return sum(1 for s in self._sessions for k in s.subscriptions.values() if k == api_key)
