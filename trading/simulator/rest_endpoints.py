@@ -28,13 +28,13 @@ from trading.simulator.engine import MatchingEngine
 from trading.simulator.orders import Event, ExecutionReport, NewOrder, OrderRecord
 from trading.simulator.rest_api import Call, Route, with_pushes
 from trading.simulator.streams import INTERVAL_MS
-from trading.simulator.symbols import SimError, check_lot_size, check_notional, check_price
+from trading.simulator.symbols import SimError
+from trading.simulator.validation import ORDER_TYPES, validate
 
 __all__ = ["Endpoints"]
 
 _DECIMAL = re.compile(r"^\d{1,20}(\.\d{1,20})?$", re.ASCII)
 _INT = re.compile(r"^-?\d{1,20}$", re.ASCII)
-ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
@@ -182,7 +182,7 @@ class Endpoints:
                 "quoteAssetPrecision": rules.quote_precision,
                 "baseCommissionPrecision": rules.base_precision,
                 "quoteCommissionPrecision": rules.quote_precision,
-                "orderTypes": ORDER_TYPES,
+                "orderTypes": list(ORDER_TYPES),
                 "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False,
                 "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False,
                 "cancelReplaceAllowed": False, "amendAllowed": False,
@@ -286,8 +286,6 @@ class Endpoints:
 
     def _new_order(self, p: Mapping[str, str]) -> NewOrder:
         resp_type = p.get("newOrderRespType")
-        if resp_type is not None and resp_type not in ("ACK", "RESULT", "FULL"):
-            raise SimError(-1100, "Illegal characters found in parameter 'newOrderRespType'.")
         return NewOrder(
             symbol=_req(p, "symbol"), side=_req(p, "side"), type=_req(p, "type"),
             quantity=_decimal(p, "quantity"), quote_order_qty=_decimal(p, "quoteOrderQty"),
@@ -303,23 +301,10 @@ class Endpoints:
         return with_pushes(record.to_response(req.resp_type), written)
 
     def test_order(self, call: Call) -> Any:
-        """Validate like a new order, without placing it (filters only: no balance check)."""
+        """Validate like a new order (parameters and filters), without placing it."""
         req = self._new_order(call.params)
         rules = self.prices.rules(req.symbol)
-        if req.side not in ("BUY", "SELL"):
-            raise SimError(-1117, "Invalid side.")
-        if req.type not in ORDER_TYPES:
-            raise SimError(-1116, "Invalid orderType.")
-        if req.type != "MARKET":
-            if req.price is None:
-                raise _mandatory("price")
-            check_price(rules, req.price)
-        if req.quantity is not None:
-            check_lot_size(rules, req.quantity)
-            price = req.price or self.prices.price(req.symbol, self.market_ms())
-            check_notional(rules, price * req.quantity, market=req.type == "MARKET")
-        elif req.quote_order_qty is None:
-            raise _mandatory("quantity")
+        validate(req, rules, self.prices.price(req.symbol, self.market_ms()))
         return {}
 
     def _lookup(self, p: Mapping[str, str]) -> tuple[int | None, str | None]:
