@@ -21,7 +21,7 @@ SECRET = "test-secret-abcdef"
 #: Market time at start: 2025-01-01 00:00 UTC.
 START_MS = 1_735_689_600_000
 #: The wall clock the tests hand the simulator; 30 s into a minute so weight windows are stable.
-WALL_S = 1_780_000_030.0
+WALL_S = 1_780_000_050.0
 
 
 class WallClock:

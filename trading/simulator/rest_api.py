@@ -40,6 +40,7 @@ __all__ = ["FAULTS_PATH", "Call", "RestApi", "Route", "error_response"]
 log = logging.getLogger(__name__)
 
 FAULTS_PATH: Final = "/_sim/faults"
+PUSH_GAP_S: Final = 0.02
 
 
 @attrs.frozen(slots=True)
@@ -168,6 +169,8 @@ class RestApi:
             with trio.move_on_after(5):
                 for event in written:
                     await event.wait()
+            # A moment more, so a client reading both sockets surely sees the push first.
+            await trio.sleep(PUSH_GAP_S)
         return answer
 
     def _pre_fault(self, request: HttpRequest) -> Fault | None:

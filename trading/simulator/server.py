@@ -70,8 +70,9 @@ class HttpResponse:
 
 
 HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse | None]]
-#: Called with an open connection, the path and the raw query; returns when the socket is done.
-WsHandler = Callable[[ServerConnection, str, str], Awaitable[None]]
+#: Called with an open connection, the path, the raw query and the peer's address; returns when
+#: the socket is done.
+WsHandler = Callable[[ServerConnection, str, str, str], Awaitable[None]]
 
 
 class ReplayStream(trio.abc.Stream):
@@ -243,7 +244,7 @@ class HttpServer:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
             if headers.get("upgrade", "").lower() == "websocket" and self._is_ws_path(path):
                 trailing, _closed = conn.trailing_data
-                await self._upgrade(stream, _rebuild(request) + trailing, path, raw_query)
+                await self._upgrade(stream, _rebuild(request) + trailing, path, raw_query, client)
                 return
             answer = await self._http(
                 HttpRequest(
@@ -269,7 +270,9 @@ class HttpServer:
         data += conn.send(h11.EndOfMessage()) or b""
         await stream.send_all(data or b"")
 
-    async def _upgrade(self, stream: trio.abc.Stream, replay: bytes, path: str, query: str) -> None:
+    async def _upgrade(
+        self, stream: trio.abc.Stream, replay: bytes, path: str, query: str, client: str
+    ) -> None:
         ws_stream = ReplayStream(stream, replay)
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
@@ -291,7 +294,7 @@ class HttpServer:
                 self._ws_scopes[conn] = (scope, stream)
                 try:
                     conn.start_keepalive()
-                    await self._ws(conn, path, query)
+                    await self._ws(conn, path, query, client)
                     with trio.move_on_after(5):
                         await conn.aclose()
                 except Exception:

@@ -233,9 +233,9 @@ class ExchangeSim:
             written += self.ws_api.publish(self.config.api_key, event.to_json())
         return written
 
-    async def _websocket(self, conn: Any, path: str, query: str) -> None:
+    async def _websocket(self, conn: Any, path: str, query: str, client: str) -> None:
         if path == WS_API_PATH:
-            await self.ws_api.serve(conn, path, query)
+            await self.ws_api.serve(conn, client)
         else:
             await self.streams.serve(conn, path, query)
 

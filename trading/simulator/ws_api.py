@@ -74,12 +74,8 @@ class WsApi:
         self._sessions: set[_Session] = set()
         self._next_id = 0
 
-    async def serve(self, conn: ServerConnection, path: str, query: str) -> None:
+    async def serve(self, conn: ServerConnection, client: str) -> None:
         """Run one session until the client leaves. Cancelling it drops the connection."""
-        try:
-            client = str(conn.remote_address[0])
-        except (TypeError, IndexError, OSError):
-            client = "?"
         session = _Session(conn, client)
         self._sessions.add(session)
         try:
