@@ -9,7 +9,16 @@ import pytest
 import trio
 from websockets.trio.client import connect
 
-from tests.simulator.server_helpers import KEY, WallClock, http, make_config, sign, signed_query, sim, wall
+from tests.simulator.server_helpers import (
+    KEY,
+    WallClock,
+    http,
+    make_config,
+    sign,
+    signed_query,
+    sim,
+    wall,
+)
 from trading.exchanges.binance.signing import ws_api_signature
 from trading.simulator.faults import Fault, FaultError, Faults
 from trading.simulator.rate_limits import WeightLedger
@@ -25,7 +34,11 @@ async def test_weight_header_counts_each_endpoint(
 ) -> None:
     with trio.fail_after(10):
         seen = []
-        for path in ["/api/v3/ping", "/api/v3/exchangeInfo", "/api/v3/klines?symbol=BTCUSDT&interval=1m"]:
+        for path in [
+            "/api/v3/ping",
+            "/api/v3/exchangeInfo",
+            "/api/v3/klines?symbol=BTCUSDT&interval=1m",
+        ]:
             seen.append(int((await http.get(path)).headers["x-mbx-used-weight-1m"]))
         assert seen == [1, 21, 23]  # per IP for unsigned calls
         r = await http.get("/api/v3/openOrders?" + signed_query("", wall), headers=H)
@@ -129,7 +142,9 @@ async def test_accept_then_drop_places_the_order(
     sim: ExchangeSim, http: httpx2.AsyncClient, wall: WallClock
 ) -> None:
     with trio.fail_after(10):
-        r = await http.post("/_sim/faults", json={"kind": "accept_then_drop", "path": "/api/v3/order"})
+        r = await http.post(
+            "/_sim/faults", json={"kind": "accept_then_drop", "path": "/api/v3/order"}
+        )
         assert r.json()["armed"][0]["kind"] == "accept_then_drop"
         with pytest.raises(httpx2.TransportError):
             await _place(http, wall, "placed-anyway")
@@ -142,7 +157,9 @@ async def test_accept_then_drop_places_the_order(
 async def _subscribe(ws: object, wall: WallClock) -> int:
     params: dict[str, object] = {"apiKey": KEY, "timestamp": wall.ms()}
     params["signature"] = ws_api_signature("test-secret-abcdef", params)
-    await ws.send(json.dumps({"id": "s", "method": "userDataStream.subscribe.signature", "params": params}))  # type: ignore[attr-defined]
+    await ws.send(
+        json.dumps({"id": "s", "method": "userDataStream.subscribe.signature", "params": params})
+    )  # type: ignore[attr-defined]
     reply = json.loads(await ws.recv())  # type: ignore[attr-defined]
     assert reply["status"] == 200, reply
     sub_id: int = reply["result"]["subscriptionId"]
@@ -194,4 +211,6 @@ async def test_malformed_frames_on_the_user_stream_are_inserted(
 def test_sign_helper_matches_the_docs() -> None:
     payload = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
     secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-    assert sign(payload, secret) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+    assert (
+        sign(payload, secret) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+    )

@@ -9,7 +9,16 @@ import httpx2
 import pytest
 import trio
 
-from tests.simulator.server_helpers import KEY, SECRET, WallClock, http, sign, signed_query, sim, wall
+from tests.simulator.server_helpers import (
+    KEY,
+    SECRET,
+    WallClock,
+    http,
+    sign,
+    signed_query,
+    sim,
+    wall,
+)
 from trading.simulator.sim import ExchangeSim
 
 __all__ = ["http", "sim", "wall"]
@@ -79,7 +88,9 @@ async def test_unsorted_params_and_str_float_numbers_are_accepted(
         assert (r.status_code, r.json()["code"]) == (400, -1100)
 
 
-async def test_query_wins_over_body(sim: ExchangeSim, http: httpx2.AsyncClient, wall: WallClock) -> None:
+async def test_query_wins_over_body(
+    sim: ExchangeSim, http: httpx2.AsyncClient, wall: WallClock
+) -> None:
     query = "price=40000.00"
     body = _limit_params(price="45000.00", cid="wins") + f"&timestamp={wall.ms()}"
     with trio.fail_after(10):
@@ -172,10 +183,15 @@ async def test_request_errors_are_json_4xx(
         assert r.status_code == 400 and "teleport" in r.json()["msg"]
 
 
-async def test_an_order_lifecycle(sim: ExchangeSim, http: httpx2.AsyncClient, wall: WallClock) -> None:
+async def test_an_order_lifecycle(
+    sim: ExchangeSim, http: httpx2.AsyncClient, wall: WallClock
+) -> None:
     with trio.fail_after(10):
         for resp_type, keys in [("ACK", 5), ("RESULT", 16), ("FULL", 17)]:
-            p = _limit_params(price="1000.00", cid=f"r-{resp_type}") + f"&newOrderRespType={resp_type}"
+            p = (
+                _limit_params(price="1000.00", cid=f"r-{resp_type}")
+                + f"&newOrderRespType={resp_type}"
+            )
             r = await http.post("/api/v3/order?" + signed_query(p, wall), headers=H)
             assert r.status_code == 200 and len(r.json()) == keys, r.text
             assert r.headers["x-mbx-order-count-10s"] and r.headers["x-mbx-order-count-1d"]

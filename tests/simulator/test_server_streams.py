@@ -57,19 +57,23 @@ async def test_raw_stream_one_closed_kline_per_bar(sim: ExchangeSim) -> None:
     flags = [f["k"]["x"] for f in frames]
     assert flags == [False, False, True, False, True, True, False]
     # An update never contradicts the close that follows it.
-    rows = (await _klines(sim, START_MS, 3))
+    rows = await _klines(sim, START_MS, 3)
     assert [[k["o"], k["h"], k["l"], k["c"]] for k in closed] == [r[1:5] for r in rows]
 
 
 async def _klines(sim: ExchangeSim, start: int, limit: int) -> Any:
     async with httpx2.AsyncClient(base_url=sim.base_url) as client:
-        r = await client.get(f"/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime={start}&limit={limit}")
+        r = await client.get(
+            f"/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime={start}&limit={limit}"
+        )
         return r.json()
 
 
 async def test_combined_stream_and_live_subscribe_with_a_string_id(sim: ExchangeSim) -> None:
     async with connect(sim.ws_url + "/stream?streams=btcusdt@kline_1m") as ws:
-        await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@kline_5m"], "id": "6b9f-uuid"}))
+        await ws.send(
+            json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@kline_5m"], "id": "6b9f-uuid"})
+        )
         assert await _recv(ws) == {"result": None, "id": "6b9f-uuid"}
         await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 7}))
         assert await _recv(ws) == {"result": ["btcusdt@kline_1m", "ethusdt@kline_5m"], "id": 7}
@@ -80,7 +84,9 @@ async def test_combined_stream_and_live_subscribe_with_a_string_id(sim: Exchange
         assert [k["x"] for k in eth] == [True, False] and eth[0]["i"] == "5m"
         btc = [f["data"]["k"]["x"] for f in frames if f["stream"] == "btcusdt@kline_1m"]
         assert btc == [True] * 5 + [False]
-        await ws.send(json.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@kline_1m"], "id": None}))
+        await ws.send(
+            json.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@kline_1m"], "id": None})
+        )
         assert await _recv(ws) == {"result": None, "id": None}
         await sim.advance(60)
         assert {f["stream"] for f in await _drain(ws)} == {"ethusdt@kline_5m"}
@@ -95,7 +101,9 @@ async def test_bad_requests_on_a_stream_are_answered_and_the_stream_lives(sim: E
         assert reply["id"] == 1 and "kline_7m" in reply["error"]["msg"]
         await ws.send(json.dumps({"method": "FLY", "id": [1]}))
         assert (await _recv(ws))["id"] == [1]
-        await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 2}))
+        await ws.send(
+            json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 2})
+        )
         assert await _recv(ws) == {"result": None, "id": 2}
         await sim.advance(1)
         ticker = await _recv(ws)
@@ -113,7 +121,9 @@ async def test_malformed_market_frame_is_inserted_not_substituted(sim: ExchangeS
         assert [f["k"]["x"] for f in await _drain(ws)] == [True, False]
 
 
-async def test_shutdown_says_server_shutdown_then_closes(nursery: trio.Nursery, wall: WallClock) -> None:
+async def test_shutdown_says_server_shutdown_then_closes(
+    nursery: trio.Nursery, wall: WallClock
+) -> None:
     sim = await nursery.start(ExchangeSim(make_config(wall)).serve)
     async with connect(sim.ws_url + "/stream?streams=btcusdt@kline_1m") as ws:
         await trio.sleep(0.05)
@@ -138,7 +148,9 @@ async def test_drop_stream_connections_is_abrupt(sim: ExchangeSim) -> None:
         assert (await _recv(ws))["e"] == "kline"
 
 
-async def test_keepalive_drops_a_client_that_never_pongs(nursery: trio.Nursery, wall: WallClock) -> None:
+async def test_keepalive_drops_a_client_that_never_pongs(
+    nursery: trio.Nursery, wall: WallClock
+) -> None:
     config = make_config(wall, ping_interval=0.05, ping_timeout=0.1)
     sim = await nursery.start(ExchangeSim(config).serve)
     stream = await trio.open_tcp_stream("127.0.0.1", sim.server.port)
@@ -159,7 +171,9 @@ async def test_keepalive_drops_a_client_that_never_pongs(nursery: trio.Nursery, 
 def _subscribe_request(wall: WallClock, request_id: Any = 1, secret: str = SECRET) -> str:
     params: dict[str, Any] = {"apiKey": KEY, "timestamp": wall.ms()}
     params["signature"] = ws_api_signature(secret, params)
-    return json.dumps({"id": request_id, "method": "userDataStream.subscribe.signature", "params": params})
+    return json.dumps(
+        {"id": request_id, "method": "userDataStream.subscribe.signature", "params": params}
+    )
 
 
 async def test_ws_api_user_stream_events_after_an_order(
@@ -198,7 +212,15 @@ async def test_ws_api_errors(sim: ExchangeSim, wall: WallClock) -> None:
         wall.t += 10
         await ws.send(stale)
         assert (await _recv(ws))["error"]["code"] == -1021
-        await ws.send(json.dumps({"id": 3, "method": "userDataStream.subscribe.signature", "params": {"apiKey": "x", "timestamp": 1, "signature": "ab"}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": 3,
+                    "method": "userDataStream.subscribe.signature",
+                    "params": {"apiKey": "x", "timestamp": 1, "signature": "ab"},
+                }
+            )
+        )
         assert (await _recv(ws))["error"]["code"] == -2015
         await ws.send(json.dumps({"id": 4, "method": "time"}))
         assert (await _recv(ws))["result"] == {"serverTime": wall.ms()}

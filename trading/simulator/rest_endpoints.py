@@ -137,6 +137,7 @@ class Endpoints:
             r("GET", api + "uiKlines", w(2), False, self.klines),
             r("GET", api + "ticker/price", per_symbol(2, 4), False, self.ticker_price),
             r("GET", api + "ticker/bookTicker", per_symbol(2, 4), False, self.book_ticker),
+            r("GET", api + "ticker/24hr", per_symbol(2, 80), False, self.ticker_24h),
             r("GET", api + "depth", depth_weight, False, self.depth),
             r("GET", api + "avgPrice", w(2), False, self.avg_price),
             r("POST", api + "order", w(1), True, self.new_order, counts_order=True),
@@ -256,6 +257,31 @@ class Endpoints:
                 "symbol": s,
                 "bidPrice": f"{bids[0][0]:.{pq[0]}f}", "bidQty": f"{bids[0][1]:.{pq[1]}f}",
                 "askPrice": f"{asks[0][0]:.{pq[0]}f}", "askQty": f"{asks[0][1]:.{pq[1]}f}",
+            })  # fmt: skip
+        return self._one_or_list(call.params, rows)
+
+    def ticker_24h(self, call: Call) -> Any:
+        now = self.market_ms()
+        rows = []
+        for s in self._prices_for(call.params):
+            rules = self.prices.rules(s)
+            p = rules.quote_precision
+            tick = rules.tick_size
+            open_, last = self.prices.price(s, now - 86_400_000), self.prices.price(s, now)
+            lo, hi = self.prices.range_ticks(s, now - 86_400_000, now)
+            bids, asks = self.engine.book.levels(s, now)
+            rows.append({
+                "symbol": s, "priceChange": f"{last - open_:.{p}f}",
+                "priceChangePercent": f"{(last - open_) / open_ * 100:.3f}",
+                "weightedAvgPrice": f"{(open_ + last) / 2:.{p}f}",
+                "prevClosePrice": f"{open_:.{p}f}", "lastPrice": f"{last:.{p}f}",
+                "lastQty": "0.00000000",
+                "bidPrice": f"{bids[0][0]:.{p}f}", "bidQty": f"{bids[0][1]:.8f}",
+                "askPrice": f"{asks[0][0]:.{p}f}", "askQty": f"{asks[0][1]:.8f}",
+                "openPrice": f"{open_:.{p}f}", "highPrice": f"{hi * tick:.{p}f}",
+                "lowPrice": f"{lo * tick:.{p}f}", "volume": "0.00000000",
+                "quoteVolume": "0.00000000", "openTime": now - 86_400_000, "closeTime": now,
+                "firstId": -1, "lastId": -1, "count": 0,
             })  # fmt: skip
         return self._one_or_list(call.params, rows)
 
