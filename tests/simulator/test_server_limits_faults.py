@@ -101,14 +101,18 @@ def test_faults_are_consumed_in_order_and_match_by_path_and_method() -> None:
     assert faults.take("server_error", method="POST", path="/api/v3/order") is None
     assert faults.take("drop", method="DELETE", path="/api/v3/order") is not None
     assert faults.armed == []
-    for bad in [{"kind": "nope"}, {"kind": "drop", "count": 0}, {"kind": "malformed"},
-                {"kind": "server_error", "status": 404}, {"kind": "drop", "colour": 1}, [1]]:  # fmt: skip
+    bad_ones: list[object] = [
+        {"kind": "nope"}, {"kind": "drop", "count": 0}, {"kind": "malformed"},
+        {"kind": "server_error", "status": 404}, {"kind": "drop", "colour": 1}, [1],
+    ]  # fmt: skip
+    for bad in bad_ones:
         with pytest.raises(FaultError):
             Fault.from_json(bad)
 
 
 async def _place(http: httpx2.AsyncClient, wall: WallClock, cid: str) -> httpx2.Response:
-    p = f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1000.00&newClientOrderId={cid}"
+    p = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1000.00"
+    p += f"&newClientOrderId={cid}"
     return await http.post("/api/v3/order", content=signed_query(p, wall), headers={
         **H, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
 
@@ -209,7 +213,10 @@ async def test_malformed_frames_on_the_user_stream_are_inserted(
 
 
 def test_sign_helper_matches_the_docs() -> None:
-    payload = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+    payload = (
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"
+        "&recvWindow=5000&timestamp=1499827319559"
+    )
     secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
     assert (
         sign(payload, secret) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"

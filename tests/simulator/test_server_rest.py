@@ -250,7 +250,10 @@ async def test_market_data_endpoints(sim: ExchangeSim, http: httpx2.AsyncClient)
 async def test_keep_alive_pipelining_and_malformed_http(sim: ExchangeSim) -> None:
     with trio.fail_after(10):
         stream = await trio.open_tcp_stream("127.0.0.1", sim.server.port)
-        two = b"GET /api/v3/ping HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v3/time HTTP/1.1\r\nHost: x\r\n\r\n"
+        two = (
+            b"GET /api/v3/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /api/v3/time HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
         await stream.send_all(two)
         data = b""
         while data.count(b"HTTP/1.1 200") < 2 or not data.endswith(b"}"):

@@ -185,7 +185,8 @@ async def test_ws_api_user_stream_events_after_an_order(
         assert reply["id"] == "a-uuid" and reply["status"] == 200
         assert reply["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT"
         sub = reply["result"]["subscriptionId"]
-        p = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.01&price=59400.00&newClientOrderId=u1"
+        p = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.01&price=59400.00"
+        p += "&newClientOrderId=u1"
         r = await http.post("/api/v3/order?" + signed_query(p, wall), headers={"X-MBX-APIKEY": KEY})
         assert r.json()["status"] == "NEW"
         events = [await _recv(ws) for _ in range(2)]

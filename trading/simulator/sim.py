@@ -192,9 +192,16 @@ class ExchangeSim:
                 log.info("exchange-sim listening on %s", self.base_url)
                 task_status.started()
 
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`aclose` was called."""
+        return self._stop.is_set()
+
     async def aclose(self) -> None:
-        """Shut down politely: ``serverShutdown``, close frames, then the listener."""
+        """Ask ``serve`` to shut down politely (``serverShutdown``, close frames, then the
+        listener) and return at once; ``serve`` returns when it is done (within ~2 s)."""
         self._stop.set()
+        await trio.lowlevel.checkpoint()
 
     async def _goodbye(self) -> None:
         with trio.move_on_after(2):
