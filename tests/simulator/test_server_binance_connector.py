@@ -33,7 +33,7 @@ async def test_binance_connector_trades_against_the_sim(real_sim: ExchangeSim) -
             quantity=0.001,
             price=50000.0,
             newClientOrderId="bc-1",
-        )  # fmt: skip
+        )
     )
     assert order["status"] == "NEW" and order["price"] == "50000.00000000"
     got = await in_thread(lambda: client.get_order("BTCUSDT", origClientOrderId="bc-1"))
