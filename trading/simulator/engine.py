@@ -372,40 +372,35 @@ class MatchingEngine:
         return events
 
     def _advance(self, now_ms: int) -> None:
-        start = self.now_ms
-        if now_ms <= start:
-            return
-        mark = len(self._outbox)
-        matched = 0
-        for symbol, book in self._open.items():
-            if book:
-                matched += 1
-                self._match(symbol, start, now_ms)
-        self.now_ms = now_ms
-        if matched > 1:  # symbols were matched one after the other: put events in time order
-            self._outbox[mark:] = sorted(self._outbox[mark:], key=lambda e: e.event_ms)
-
-    def _match(self, symbol: str, start: int, end: int) -> None:
-        """Match ``symbol``'s resting orders at every step in ``(start, end]``.
+        """Match resting orders at every step in ``(self.now_ms, now_ms]``, all symbols in step.
 
         The path is a straight line within a minute, so a minute's lowest and highest price lie
         on its first and last step: minutes where no order can trade are skipped whole.
         """
-        book = self._open[symbol]
+        start = self.now_ms
+        if now_ms <= start:
+            return
         t = (start // STEP_MS + 1) * STEP_MS
-        last = end // STEP_MS * STEP_MS
-        ticks = self.prices.ticks
-        while t <= last and book:
+        last = now_ms // STEP_MS * STEP_MS
+        while t <= last and any(self._open.values()):
             seg_end = min(last, t // _MINUTE_MS * _MINUTE_MS + _MINUTE_MS - STEP_MS)
-            best_buy = max((o.price_ticks for o in book.values() if o.side == "BUY"), default=-1)
-            best_sell = min((o.price_ticks for o in book.values() if o.side == "SELL"), default=-1)
-            a, b = ticks(symbol, t), ticks(symbol, seg_end)
-            if min(a, b) <= best_buy or (best_sell >= 0 and max(a, b) - 1 >= best_sell):
-                for u in range(t, seg_end + 1, STEP_MS):
-                    self._match_step(symbol, u)
-                    if not book:
-                        break
+            active = [
+                s for s, book in self._open.items() if book and self._may_trade(s, t, seg_end)
+            ]
+            for u in range(t, seg_end + 1, STEP_MS) if active else ():
+                for symbol in active:
+                    if self._open[symbol]:
+                        self._match_step(symbol, u)
             t = seg_end + STEP_MS
+        self.now_ms = now_ms
+
+    def _may_trade(self, symbol: str, first: int, last: int) -> bool:
+        """Can any resting order of ``symbol`` trade at a step in ``[first, last]`` (one minute)?"""
+        book = self._open[symbol].values()
+        best_buy = max((o.price_ticks for o in book if o.side == "BUY"), default=-1)
+        best_sell = min((o.price_ticks for o in book if o.side == "SELL"), default=-1)
+        a, b = self.prices.ticks(symbol, first), self.prices.ticks(symbol, last)
+        return min(a, b) <= best_buy or (best_sell >= 0 and max(a, b) - 1 >= best_sell)
 
     def _match_step(self, symbol: str, t: int) -> None:
         book = self._open[symbol]
