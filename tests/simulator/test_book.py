@@ -80,3 +80,9 @@ def test_walk_by_quote_never_spends_more_than_the_budget(budget: Decimal, step: 
     if taken < sum(q for _, q in LEVELS):
         next_price = next(p for p, q in LEVELS if sum(q2 for p2, q2 in fills if p2 == p) < q)
         assert spent + step * next_price > budget
+
+
+def test_walk_by_quote_survives_division_rounding() -> None:
+    # 2.999...9 (30 nines) / 3 rounds up to 1 at Decimal's 28 digits: one step would overspend.
+    budget = Decimal("2." + "9" * 30)
+    assert walk(((Decimal(3), Decimal(5)),), buy=True, step=Decimal(1), quote=budget) == []

@@ -270,6 +270,16 @@ def test_time_never_goes_backwards() -> None:
         (market("BUY", "0.00001"), -1013, "Filter failure: NOTIONAL"),
         (market("BUY", quote="4.99"), -1013, "Filter failure: NOTIONAL"),
         (limit("BUY", "0", "50000"), -1013, "Invalid quantity."),
+        (
+            limit("BUY", "0.000010001", "50000"),
+            -1111,
+            "Precision is over the maximum defined for this asset.",
+        ),
+        (
+            market("BUY", quote="10.000000001"),
+            -1111,
+            "Precision is over the maximum defined for this asset.",
+        ),
         (limit("BUY", "1", "0"), -1013, "Invalid price."),
         (
             limit("BUY", "1", "50000", client_order_id="bad id!"),
