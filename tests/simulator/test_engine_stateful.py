@@ -69,7 +69,7 @@ class EngineVersusModel(RuleBasedStateMachine):
             assert event.event_ms >= self.last_event_ms, "events out of time order"
             self.last_event_ms = event.event_ms
             if isinstance(event, AccountPosition):
-                for asset, (free, locked) in event.balances.items():
+                for free, locked in event.balances.values():
                     assert free >= 0 and locked >= 0
                 continue
             assert isinstance(event, ExecutionReport)
