@@ -8,8 +8,9 @@ Rules this module keeps (the shape of the market the account trades against):
 * Each side has ``shape.levels`` levels (20 by default). Level ``i`` (0-based) is ``i * gap``
   away from the best price, ``gap = max(tick, p * gap_bps / 10000)`` rounded to the tick.
 * A level's quantity is deterministic per (seed, symbol, step, side, level): on average
-  ``min_notional * notional_multiple / p`` (about 25,000 USDT for BTCUSDT), growing 10 % per level
-  away from the top, between 0.5x and 1.5x of that at random, never below the minimum quantity.
+  ``min_notional * notional_multiple / p`` (about 25,000 USDT for BTCUSDT; ``p`` the price at the
+  step's start), growing 10 % per level away from the top, between 0.5x and 1.5x of that at
+  random, never below the minimum quantity.
 * The book is the market, not a queue: a taker order walks it from the best level and does not
   deplete it (the account is small next to the market). What rests is the account's own orders:
   a resting buy trades when the best ask is at or below its price, a resting sell when the best
@@ -25,7 +26,6 @@ from decimal import ROUND_DOWN, Decimal
 import attrs
 
 from trading.simulator.market import PricePath, unit
-from trading.simulator.symbols import SymbolRules
 
 __all__ = ["STEP_MS", "Book", "BookShape", "Level", "walk"]
 
@@ -45,19 +45,38 @@ class BookShape:
 
 
 class Book:
-    """Levels on demand; the last few snapshots are cached (a result never depends on the cache)."""
+    """Levels on demand; recent steps are cached (a result never depends on the cache)."""
 
     def __init__(self, prices: PricePath, shape: BookShape | None = None) -> None:
         self.prices = prices
         self.shape = shape or BookShape()
         self._cache: dict[tuple[str, int], tuple[tuple[Level, ...], tuple[Level, ...]]] = {}
+        self._sizes: dict[tuple[str, int], tuple[tuple[Decimal, ...], tuple[Decimal, ...]]] = {}
 
-    def _quantity(self, rules: SymbolRules, price: Decimal, key: int, level: int) -> Decimal:
-        mean = rules.min_notional * self.shape.notional_multiple / price
-        factor = (1.5 + unit(key, level) / 2) * (1 + level / 10)
-        raw = mean * Decimal(repr(factor))
-        qty = (raw / rules.step_size).to_integral_value(ROUND_DOWN) * rules.step_size
+    def _size(self, symbol: str, step: int, side: int, level: int) -> Decimal:
+        """Level ``level``'s quantity on ``side`` (0 bids, 1 asks) during ``step``."""
+        rules = self.prices.rules(symbol)
+        price = self.prices.ticks(symbol, step * STEP_MS) * rules.tick_size
+        mean = rules.min_notional * self.shape.notional_multiple / price / rules.step_size
+        seed = (self.prices.symbol_seed(symbol) ^ 0x5EED) + step * 2 + side
+        factor = (1.5 + unit(seed, level) / 2) * (1 + level / 10)
+        qty = (mean * Decimal(repr(factor))).to_integral_value(ROUND_DOWN) * rules.step_size
         return min(max(qty, rules.min_qty), rules.max_qty)
+
+    def _sizes_at(self, symbol: str, step: int) -> tuple[tuple[Decimal, ...], tuple[Decimal, ...]]:
+        """Level quantities ``(bids, asks)`` for one step, sized at the step's opening price."""
+        key = (symbol, step)
+        hit = self._sizes.get(key)
+        if hit is None:
+            levels = range(self.shape.levels)
+            hit = (
+                tuple(self._size(symbol, step, 0, i) for i in levels),
+                tuple(self._size(symbol, step, 1, i) for i in levels),
+            )
+            if len(self._sizes) > 256:
+                self._sizes.clear()
+            self._sizes[key] = hit
+        return hit
 
     def levels(self, symbol: str, t_ms: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         """``(bids, asks)`` at ``t_ms``, best first."""
@@ -68,16 +87,12 @@ class Book:
         rules = self.prices.rules(symbol)
         tick = rules.tick_size
         ask_ticks = self.prices.ticks(symbol, t_ms)
-        price = ask_ticks * tick
-        gap = max(1, round(float(price) * float(self.shape.gap_bps) / 10_000 / float(tick)))
-        bid_key = self._key(symbol, t_ms)
-        asks = tuple(
-            ((ask_ticks + i * gap) * tick, self._quantity(rules, price, bid_key + 1, i))
-            for i in range(self.shape.levels)
-        )
+        gap = max(1, round(ask_ticks * float(self.shape.gap_bps) / 10_000))
+        bid_sizes, ask_sizes = self._sizes_at(symbol, t_ms // STEP_MS)
+        asks = tuple(((ask_ticks + i * gap) * tick, q) for i, q in enumerate(ask_sizes))
         bids = tuple(
-            ((ask_ticks - 1 - i * gap) * tick, self._quantity(rules, price, bid_key, i))
-            for i in range(self.shape.levels)
+            ((ask_ticks - 1 - i * gap) * tick, q)
+            for i, q in enumerate(bid_sizes)
             if ask_ticks - 1 - i * gap > 0
         )
         if len(self._cache) > 64:
@@ -88,14 +103,12 @@ class Book:
     def resting_depth(self, symbol: str, t_ms: int) -> Decimal:
         """What trades per step at a resting order's price (shared by that side's orders)."""
         rules = self.prices.rules(symbol)
-        price = self.prices.ticks(symbol, t_ms) * rules.tick_size
-        top = self._quantity(rules, price, self._key(symbol, t_ms) + 1, 0)
+        step = t_ms // STEP_MS
+        hit = self._sizes.get((symbol, step))
+        top = hit[1][0] if hit is not None else self._size(symbol, step, 1, 0)
         raw = top * self.shape.resting_share
         qty = (raw / rules.step_size).to_integral_value(ROUND_DOWN) * rules.step_size
         return max(qty, rules.min_qty)
-
-    def _key(self, symbol: str, t_ms: int) -> int:
-        return (self.prices.symbol_seed(symbol) ^ 0x5EED) + (t_ms // STEP_MS) * 2
 
 
 def walk(

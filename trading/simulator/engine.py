@@ -18,12 +18,12 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import bisect
 import random
 import string
 from collections.abc import Mapping
 from decimal import Decimal
 
+from trading.simulator.account import Balances, TradeLog, WorkingOrder
 from trading.simulator.book import STEP_MS, Book, BookShape, Level, walk
 from trading.simulator.market import PricePath
 from trading.simulator.orders import (
@@ -53,74 +53,6 @@ _ID_CHARS = string.ascii_letters + string.digits
 _ZERO = Decimal(0)
 _MINUTE_MS = 60_000
 _OPEN = ("NEW", "PARTIALLY_FILLED")
-
-
-class _Order:
-    """An order's mutable state inside the engine; callers only ever see its snapshots."""
-
-    __slots__ = (
-        "client_order_id",
-        "cum_quote",
-        "executed",
-        "order_id",
-        "orig_qty",
-        "orig_quote",
-        "price",
-        "price_ticks",
-        "rules",
-        "side",
-        "status",
-        "tif",
-        "time",
-        "type",
-        "update_time",
-    )
-
-    def __init__(
-        self, plan: Plan, order_id: int, client_order_id: str, orig_qty: Decimal, now_ms: int
-    ) -> None:
-        self.rules = plan.rules
-        self.order_id = order_id
-        self.client_order_id = client_order_id
-        self.side = plan.side
-        self.type = plan.type
-        self.tif = plan.time_in_force
-        self.price = plan.price if plan.price is not None else _ZERO
-        self.price_ticks = int(self.price / plan.rules.tick_size)
-        self.orig_qty = orig_qty
-        self.orig_quote = plan.quote_order_qty if plan.quote_order_qty is not None else _ZERO
-        self.executed = _ZERO
-        self.cum_quote = _ZERO
-        self.status = "NEW"
-        self.time = now_ms
-        self.update_time = now_ms
-
-    def record(self, fills: tuple[TradeRecord, ...] = ()) -> OrderRecord:
-        return OrderRecord(
-            symbol=self.rules.symbol,
-            order_id=self.order_id,
-            client_order_id=self.client_order_id,
-            side=self.side,
-            type=self.type,
-            time_in_force=self.tif,
-            price=self.price,
-            orig_qty=self.orig_qty,
-            executed_qty=self.executed,
-            cummulative_quote_qty=self.cum_quote,
-            orig_quote_order_qty=self.orig_quote,
-            status=self.status,
-            time=self.time,
-            update_time=self.update_time,
-            working_time=self.time,
-            fills=fills,
-            base_precision=self.rules.base_precision,
-            quote_precision=self.rules.quote_precision,
-        )
-
-    @property
-    def rests(self) -> bool:
-        """Does this order hold a reserve (a limit order, until it closes)?"""
-        return self.type != "MARKET"
 
 
 class MatchingEngine:
@@ -153,21 +85,15 @@ class MatchingEngine:
         self.taker_fee = taker_fee
         self.now_ms = start_ms
         self._random = random.Random(seed)
-        self._free: dict[str, Decimal] = {a: Decimal(v) for a, v in balances.items()}
-        self._locked: dict[str, Decimal] = dict.fromkeys(self._free, _ZERO)
-        for rules in self.symbols.values():
-            for asset in (rules.base, rules.quote):
-                self._free.setdefault(asset, _ZERO)
-                self._locked.setdefault(asset, _ZERO)
+        assets = [a for r in self.symbols.values() for a in (r.base, r.quote)]
+        self._balances = Balances(balances, assets)
         self._next_order_id = 1
         self._next_trade_id = 1
         self._next_execution_id = 1
-        self._orders: dict[int, _Order] = {}
-        self._latest_by_client: dict[tuple[str, str], _Order] = {}
-        self._open: dict[str, dict[int, _Order]] = {s: {} for s in self.symbols}
-        self._trades: dict[str, list[TradeRecord]] = {s: [] for s in self.symbols}
-        self._trade_ids: dict[str, list[int]] = {s: [] for s in self.symbols}
-        self._trade_times: dict[str, list[int]] = {s: [] for s in self.symbols}
+        self._orders: dict[int, WorkingOrder] = {}
+        self._latest_by_client: dict[tuple[str, str], WorkingOrder] = {}
+        self._open: dict[str, dict[int, WorkingOrder]] = {s: {} for s in self.symbols}
+        self._trades = {s: TradeLog() for s in self.symbols}
         self._outbox: list[Event] = []
 
     # -- queries --------------------------------------------------------------------------------
@@ -185,7 +111,7 @@ class MatchingEngine:
 
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Every asset the account holds or trades: ``(free, locked)``."""
-        return {a: (self._free[a], self._locked[a]) for a in sorted(self._free)}
+        return self._balances.snapshot()
 
     def get(
         self, symbol: str, *, order_id: int | None = None, client_order_id: str | None = None
@@ -221,15 +147,9 @@ class MatchingEngine:
         """
         self.rules(symbol)
         limit = min(max(limit, 1), 1000)
-        rows, ids, times = self._trades[symbol], self._trade_ids[symbol], self._trade_times[symbol]
-        if from_id is not None:
-            first = bisect.bisect_left(ids, from_id)
-            return rows[first : first + limit]
-        lo = 0 if start_ms is None else bisect.bisect_left(times, start_ms)
-        hi = len(rows) if end_ms is None else bisect.bisect_right(times, end_ms)
-        if start_ms is not None:
-            return rows[lo : min(hi, lo + limit)]
-        return rows[max(lo, hi - limit) : hi]
+        return self._trades[symbol].query(
+            start_ms=start_ms, end_ms=end_ms, from_id=from_id, limit=limit
+        )
 
     def depth(self, symbol: str, now_ms: int, limit: int = 20) -> tuple[list[Level], list[Level]]:
         """The synthetic book at ``now_ms``: ``(bids, asks)``, best first (without own orders)."""
@@ -276,12 +196,14 @@ class MatchingEngine:
             raise SimError(-1013, "Filter failure: LOT_SIZE")
         self._check_balance(plan, rules, takes, taken)
         orig_qty = plan.quantity if plan.quantity is not None else taken
-        order = _Order(plan, self._next_order_id, cid or self.new_client_order_id(), orig_qty, now)
+        order = WorkingOrder(
+            plan, self._next_order_id, cid or self.new_client_order_id(), orig_qty, now
+        )
         self._next_order_id += 1
         self._orders[order.order_id] = order
         self._latest_by_client[(rules.symbol, order.client_order_id)] = order
         if order.rests:
-            self._lock(order, order.orig_qty)
+            self._balances.lock(order, order.orig_qty)
         self._report(order, "NEW", None)
         fills: list[TradeRecord] = []
         if not (plan.time_in_force == "FOK" and taken < orig_qty):
@@ -343,7 +265,7 @@ class MatchingEngine:
         error: tuple[int, str],
         *,
         open_only: bool,
-    ) -> _Order:
+    ) -> WorkingOrder:
         self.rules(symbol)
         if order_id is None and client_order_id is None:
             raise SimError(
@@ -375,42 +297,23 @@ class MatchingEngine:
             need = sum((p * q for p, q in takes), _ZERO)
         else:
             need = plan.quantity if plan.quantity is not None else taken
-        if need > self._free[rules.quote if buy else rules.base]:
+        if need > self._balances.free[rules.quote if buy else rules.base]:
             raise SimError(-2010, "Account has insufficient balance for requested action.")
 
-    def _lock(self, order: _Order, qty: Decimal) -> None:
-        rules = order.rules
-        if order.side == "BUY":
-            amount, asset = order.price * qty, rules.quote
-        else:
-            amount, asset = qty, rules.base
-        self._free[asset] -= amount
-        self._locked[asset] += amount
-
-    def _fill(self, order: _Order, price: Decimal, qty: Decimal, *, maker: bool) -> TradeRecord:
+    def _fill(
+        self, order: WorkingOrder, price: Decimal, qty: Decimal, *, maker: bool
+    ) -> TradeRecord:
         """Book one execution: balances, the order's totals, the trade and its report."""
         rules = order.rules
         quote_qty = price * qty
         rate = self.maker_fee if maker else self.taker_fee
-        free = self._free
         if order.side == "BUY":
             commission = (qty * rate).quantize(_places(rules.base_precision))
-            if order.rests:
-                reserved = order.price * qty
-                self._locked[rules.quote] -= reserved
-                free[rules.quote] += reserved - quote_qty
-            else:
-                free[rules.quote] -= quote_qty
-            free[rules.base] += qty - commission
             fee_asset = rules.base
         else:
             commission = (quote_qty * rate).quantize(_places(rules.quote_precision))
-            if order.rests:
-                self._locked[rules.base] -= qty
-            else:
-                free[rules.base] -= qty
-            free[rules.quote] += quote_qty - commission
             fee_asset = rules.quote
+        self._balances.settle(order, price, qty, commission)
         order.executed += qty
         order.cum_quote += quote_qty
         order.status = "FILLED" if order.executed >= order.orig_qty else "PARTIALLY_FILLED"
@@ -432,22 +335,22 @@ class MatchingEngine:
         )
         self._next_trade_id += 1
         self._trades[rules.symbol].append(trade)
-        self._trade_ids[rules.symbol].append(trade.id)
-        self._trade_times[rules.symbol].append(trade.time)
         self._report(order, "TRADE", trade)
         return trade
 
-    def _close(self, order: _Order, status: str) -> None:
+    def _close(self, order: WorkingOrder, status: str) -> None:
         """End an order (CANCELED / EXPIRED) and release what it still reserved."""
-        left = order.orig_qty - order.executed
-        if order.rests and left > 0:
-            self._lock(order, -left)
+        self._balances.release(order)
         order.status = status
         order.update_time = self.now_ms
         self._open[order.rules.symbol].pop(order.order_id, None)
 
     def _report(
-        self, order: _Order, kind: str, trade: TradeRecord | None, cancel_id: str | None = None
+        self,
+        order: WorkingOrder,
+        kind: str,
+        trade: TradeRecord | None,
+        cancel_id: str | None = None,
     ) -> None:
         self._outbox.append(
             ExecutionReport(
@@ -462,48 +365,42 @@ class MatchingEngine:
         self._next_execution_id += 1
 
     def _account_position(self, assets: tuple[str, ...]) -> None:
-        changed = {a: (self._free[a], self._locked[a]) for a in assets}
-        self._outbox.append(AccountPosition(changed, self.now_ms))
+        self._outbox.append(AccountPosition(self._balances.snapshot(assets), self.now_ms))
 
     def _drain(self) -> list[Event]:
         events, self._outbox = self._outbox, []
         return events
 
     def _advance(self, now_ms: int) -> None:
-        start = self.now_ms
-        if now_ms <= start:
-            return
-        mark = len(self._outbox)
-        matched = 0
-        for symbol, book in self._open.items():
-            if book:
-                matched += 1
-                self._match(symbol, start, now_ms)
-        self.now_ms = now_ms
-        if matched > 1:  # symbols were matched one after the other: put events in time order
-            self._outbox[mark:] = sorted(self._outbox[mark:], key=lambda e: e.event_ms)
-
-    def _match(self, symbol: str, start: int, end: int) -> None:
-        """Match ``symbol``'s resting orders at every step in ``(start, end]``.
+        """Match resting orders at every step in ``(self.now_ms, now_ms]``, all symbols in step.
 
         The path is a straight line within a minute, so a minute's lowest and highest price lie
         on its first and last step: minutes where no order can trade are skipped whole.
         """
-        book = self._open[symbol]
+        start = self.now_ms
+        if now_ms <= start:
+            return
         t = (start // STEP_MS + 1) * STEP_MS
-        last = end // STEP_MS * STEP_MS
-        ticks = self.prices.ticks
-        while t <= last and book:
+        last = now_ms // STEP_MS * STEP_MS
+        while t <= last and any(self._open.values()):
             seg_end = min(last, t // _MINUTE_MS * _MINUTE_MS + _MINUTE_MS - STEP_MS)
-            best_buy = max((o.price_ticks for o in book.values() if o.side == "BUY"), default=-1)
-            best_sell = min((o.price_ticks for o in book.values() if o.side == "SELL"), default=-1)
-            a, b = ticks(symbol, t), ticks(symbol, seg_end)
-            if min(a, b) <= best_buy or (best_sell >= 0 and max(a, b) - 1 >= best_sell):
-                for u in range(t, seg_end + 1, STEP_MS):
-                    self._match_step(symbol, u)
-                    if not book:
-                        break
+            active = [
+                s for s, book in self._open.items() if book and self._may_trade(s, t, seg_end)
+            ]
+            for u in range(t, seg_end + 1, STEP_MS) if active else ():
+                for symbol in active:
+                    if self._open[symbol]:
+                        self._match_step(symbol, u)
             t = seg_end + STEP_MS
+        self.now_ms = now_ms
+
+    def _may_trade(self, symbol: str, first: int, last: int) -> bool:
+        """Can any resting order of ``symbol`` trade at a step in ``[first, last]`` (one minute)?"""
+        book = self._open[symbol].values()
+        best_buy = max((o.price_ticks for o in book if o.side == "BUY"), default=-1)
+        best_sell = min((o.price_ticks for o in book if o.side == "SELL"), default=-1)
+        a, b = self.prices.ticks(symbol, first), self.prices.ticks(symbol, last)
+        return min(a, b) <= best_buy or (best_sell >= 0 and max(a, b) - 1 >= best_sell)
 
     def _match_step(self, symbol: str, t: int) -> None:
         book = self._open[symbol]

@@ -7,7 +7,8 @@ Rules this module keeps:
   Balances, open orders and the book are the engine's business (they are checked after this).
 * Order of checks: symbol (-1121), side (-1117), type (-1116), the type's mandatory parameters
   (-1102 naming the first missing one), parameters the type does not take (-1106), time in force
-  (-1115), client order id (-1100), response type, then the filters (-1013: PRICE_FILTER, LOT_SIZE,
+  (-1115), client order id (-1100), response type, more decimals than the asset has (-1111),
+  then the filters (-1013: PRICE_FILTER, LOT_SIZE,
   NOTIONAL with ``applyMinToMarket`` judged at the current price).
 """
 
@@ -52,6 +53,11 @@ class Plan:
     price: Decimal | None  # None for market orders
     client_order_id: str | None
     resp_type: str | None
+
+
+def _decimals(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def validate(req: NewOrder, rules: SymbolRules, market_price: Decimal) -> Plan:
@@ -102,6 +108,13 @@ def validate(req: NewOrder, rules: SymbolRules, market_price: Decimal) -> Plan:
         )
     if req.resp_type is not None and req.resp_type not in _RESP_TYPES:
         raise mandatory("newOrderRespType")
+    for value, places in (
+        (req.price, rules.quote_precision),
+        (req.quantity, rules.base_precision),
+        (req.quote_order_qty, rules.quote_precision),
+    ):
+        if value is not None and _decimals(value) > places:
+            raise SimError(-1111, "Precision is over the maximum defined for this asset.")
     if req.price is not None:
         check_price(rules, req.price)
     if req.quantity is not None:
