@@ -3,6 +3,7 @@ signatures over raw bytes, the error codes, the endpoints' answers."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx2
@@ -19,6 +20,10 @@ from tests.simulator.server_helpers import (
     sim,
     wall,
 )
+from trading.simulator.faults import Faults
+from trading.simulator.rate_limits import WeightLedger
+from trading.simulator.rest_api import Call, RestApi, Route
+from trading.simulator.server import MAX_BODY, HttpRequest
 from trading.simulator.sim import ExchangeSim
 
 __all__ = ["http", "sim", "wall"]
@@ -268,3 +273,25 @@ async def test_keep_alive_pipelining_and_malformed_http(sim: ExchangeSim) -> Non
         await stream.aclose()
         r = await httpx2.AsyncClient().get(sim.base_url + "/api/v3/ping")
         assert r.status_code == 200  # the server lives on
+
+
+async def test_a_body_over_the_cap_is_refused(sim: ExchangeSim, http: httpx2.AsyncClient) -> None:
+    with trio.fail_after(10):
+        r = await http.post("/api/v3/order", content=b"x" * (MAX_BODY + 1))
+    assert r.status_code == 413 and r.json()["code"] == -1000
+
+
+async def test_an_endpoint_bug_is_a_logged_500_not_a_dead_server(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(call: Call) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    api = RestApi(
+        [Route("GET", "/api/v3/bug", lambda p: 1, False, broken)],
+        {}, WeightLedger(), Faults(), lambda: 0,
+    )  # fmt: skip
+    answer = await api(HttpRequest("GET", "/api/v3/bug", "", {}, b"", "127.0.0.1"))
+    assert answer is not None and answer.status == 500
+    assert json.loads(answer.body)["code"] == -1000
+    assert "a bug" in caplog.text

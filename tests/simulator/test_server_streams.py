@@ -8,6 +8,7 @@ from typing import Any
 import httpx2
 import pytest
 import trio
+import trio.lowlevel
 from websockets.exceptions import ConnectionClosed
 from websockets.trio.client import ClientConnection, connect
 
@@ -24,6 +25,9 @@ from tests.simulator.server_helpers import (
 )
 from trading.exchanges.binance.signing import ws_api_signature
 from trading.simulator.sim import ExchangeSim
+from trading.simulator.streams import INTERVAL_MS
+
+INTERVALS = list(INTERVAL_MS)
 
 __all__ = ["http", "sim", "wall"]
 
@@ -227,3 +231,22 @@ async def test_ws_api_errors(sim: ExchangeSim, wall: WallClock) -> None:
         assert (await _recv(ws))["result"] == {"serverTime": wall.ms()}
         await ws.send(json.dumps({"id": 5, "method": "ping"}))
         assert (await _recv(ws))["result"] == {}
+
+
+async def test_a_client_that_does_not_read_is_dropped_not_buffered(
+    nursery: trio.Nursery, wall: WallClock
+) -> None:
+    sim = await nursery.start(ExchangeSim(make_config(wall, outbox_size=16)).serve)
+    streams = "/".join(f"{s}@kline_{i}" for s in ("btcusdt", "ethusdt") for i in INTERVALS)
+    stream = await trio.open_tcp_stream("127.0.0.1", sim.server.port)
+    await stream.send_all(
+        f"GET /stream?streams={streams} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n".encode()
+        + b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await trio.sleep(0.1)
+    with trio.fail_after(20):
+        while sim.streams.connection_count:  # never reading: the socket fills, then the queue
+            await sim.advance(1)
+            await trio.lowlevel.checkpoint()
+    await stream.aclose()

@@ -69,6 +69,8 @@ class SimConfig:
     weight_limit: int = 6000
     #: Market time between two ``x: false`` kline updates when running in real time.
     update_ms: int = 2000
+    #: Frames queued for one WebSocket before a client too slow to read them is dropped.
+    outbox_size: int = 4096
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 60.0
     maker_fee: Decimal = Decimal("0.001")
@@ -117,7 +119,7 @@ class ExchangeSim:
         secrets = {config.api_key: config.api_secret}
         self._stepped_ms = self.start_ms
         self._t0: float | None = None
-        self.streams = MarketStreams(self.engine.book, self.faults, self.now_ms)
+        self.streams = MarketStreams(self.engine.book, self.faults, self.now_ms, config.outbox_size)
         self.ws_api = WsApi(secrets, self.ledger, self.faults, self.wall_ms)
         self.endpoints = Endpoints(self.engine, self._market_now, self._publish)
         self.rest = RestApi(

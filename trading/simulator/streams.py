@@ -31,7 +31,7 @@ from websockets.trio.server import ServerConnection
 from trading.core.bars import Interval
 from trading.simulator.book import Book
 from trading.simulator.faults import Faults
-from trading.simulator.ws_outbox import Outbox
+from trading.simulator.ws_outbox import OUTBOX_SIZE, Outbox
 
 __all__ = ["INTERVAL_MS", "MALFORMED_FRAME", "MarketStreams"]
 
@@ -49,10 +49,10 @@ MAX_STREAMS = 1024
 
 
 class _Client:
-    def __init__(self, conn: ServerConnection, combined: bool) -> None:
+    def __init__(self, conn: ServerConnection, combined: bool, outbox_size: int) -> None:
         self.conn = conn
         self.combined = combined
-        self.outbox = Outbox(conn)
+        self.outbox = Outbox(conn, outbox_size)
         self.streams: list[str] = []  # subscription order, as LIST_SUBSCRIPTIONS reports it
 
     def send(self, stream: str, data: dict[str, Any], faults: Faults) -> None:
@@ -65,7 +65,14 @@ class _Client:
 class MarketStreams:
     """Every market-stream connection and what it subscribed to."""
 
-    def __init__(self, book: Book, faults: Faults, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        book: Book,
+        faults: Faults,
+        now_ms: Callable[[], int],
+        outbox_size: int = OUTBOX_SIZE,
+    ) -> None:
+        self.outbox_size = outbox_size
         self.book = book
         self.prices = book.prices
         self.faults = faults
@@ -91,7 +98,7 @@ class MarketStreams:
     async def serve(self, conn: ServerConnection, path: str, query: str) -> None:
         """Run one connection until the client leaves. Cancelling it drops the connection."""
         combined = path == "/stream"
-        client = _Client(conn, combined)
+        client = _Client(conn, combined, self.outbox_size)
         if combined:
             wanted = "/".join(parse_qs(query).get("streams", []))
         else:
@@ -104,7 +111,8 @@ class MarketStreams:
         self._clients.add(client)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(client.outbox.run)
+                # Either side ending (the client left, or was too slow) ends the connection.
+                nursery.start_soon(client.outbox.run, nursery.cancel_scope)
                 await self._read(client)
                 nursery.cancel_scope.cancel()
         finally:

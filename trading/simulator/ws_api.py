@@ -80,7 +80,8 @@ class WsApi:
         self._sessions.add(session)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(session.outbox.run)
+                # Either side ending (the client left, or was too slow) ends the session.
+                nursery.start_soon(session.outbox.run, nursery.cancel_scope)
                 while True:
                     try:
                         raw = await conn.recv()

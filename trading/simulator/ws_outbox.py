@@ -54,9 +54,11 @@ class Outbox:
         self.closed.set()
         self._send.close()
 
-    async def run(self) -> None:
-        """Write queued frames until closed. Cancelling it stops writing at a frame boundary
-        as far as this side knows (the frame in flight may or may not reach the client)."""
+    async def run(self, scope: trio.CancelScope | None = None) -> None:
+        """Write queued frames until closed, then cancel ``scope`` (the connection's scope).
+
+        Cancelling it stops writing at a frame boundary as far as this side knows (the frame in
+        flight may or may not reach the client)."""
         try:
             async for text, done in self._receive:
                 try:
@@ -79,3 +81,5 @@ class Outbox:
             if self.overflowed:
                 with trio.move_on_after(1):
                     await self.conn.aclose(1008, "client too slow")
+            if scope is not None:
+                scope.cancel()
