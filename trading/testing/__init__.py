@@ -7,3 +7,9 @@ behave.
 
 from trading.testing.exchange import *  # noqa: F403
 from trading.testing.exchange import __all__ as __all__
+
+# isort: split
+# The Binance-compatible exchange simulator, for users' own tests (``trading.simulator``).
+from trading.simulator.sim import ExchangeSim, SimConfig
+
+__all__ = [*__all__, "ExchangeSim", "SimConfig"]
