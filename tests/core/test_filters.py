@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trading.core.records import OrderRefused, OrderSpec, OrderType, Side
-from trading.exchanges.base import SymbolInfo
 from trading.core.filters import (
     FilterError,
     apply_filters,
     round_price,
     round_quantity,
 )
+from trading.core.records import OrderRefused, OrderSpec, OrderType, Side
+from trading.exchanges.base import SymbolInfo
 
 D = Decimal
 BTC = SymbolInfo("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"), D("0.00001"), D("5"))

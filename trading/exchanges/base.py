@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-import attrs
 import trio
 
 from trading.core.bars import Bar, Interval

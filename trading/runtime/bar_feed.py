@@ -42,7 +42,8 @@ __all__ = ["BarFeed", "FeedClock", "Fetch", "trio_deadline"]
 log = logging.getLogger(__name__)
 
 #: ``fetch(symbol, interval, start, end)``: the closed bars with ``open_time >= start`` and
-#: ``close_time <= end``, oldest first (fewer, or none, if the exchange has not got them yet).
+#: ``close_time <= end``, oldest first (fewer, or none, if the exchange has not got them yet);
+#: ``end`` may be ``math.inf``: every bar closed so far.
 Fetch = Callable[[str, Interval, float, float], Awaitable[Sequence[Bar]]]
 
 
@@ -134,10 +135,10 @@ class BarFeed:
             self._want(series, bar.open_time)
 
     def on_reconnect(self) -> None:
-        """The stream was down: fetch every series up to now."""
-        now = self.clock.now()
+        """The stream was down: fetch whatever every series closed meanwhile. Not "up to now":
+        the clock may not know how far the exchange moved while nothing came in."""
         for series in self._series.values():
-            self._want(series, series.interval.last_close(now))
+            self._want(series, math.inf)
 
     # -- what the runtime calls --------------------------------------------------------------------
 
@@ -267,6 +268,9 @@ class BarFeed:
                 if bar.open_time not in series.bars:
                     self.fetched += 1
                 self._keep(series, bar)
+        if series.wanted == math.inf:
+            series.wanted = series.through  # "whatever closed": this was all of it, for now
+            return True
         return series.through != before
 
 

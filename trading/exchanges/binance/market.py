@@ -18,6 +18,7 @@ The rules this module keeps:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -163,19 +164,23 @@ class BinanceMarket:
         return bars[-limit:] if limit > 0 else []
 
     async def _fetch(self, symbol: str, interval: Interval, start: float, end: float) -> list[Bar]:
-        """Closed bars with ``start <= open_time`` and ``close_time <= end``, oldest first."""
+        """Closed bars with ``start <= open_time`` and ``close_time <= end``, oldest first.
+
+        A row is known closed when a later row follows it (the exchange opened the next bar), or
+        when its close time is past on the exchange's clock; one row more than asked for is
+        requested so the first rule usually decides, whatever the local clocks say.
+        """
         now_ms = self._server_ms or self.rest.server_now_ms()
+        step_ms = interval.seconds * 1000
+        end_ms = None if end == math.inf else round(end * 1000) + step_ms - 1
         rows = await self.rest.klines(
-            symbol,
-            interval,
-            start_ms=round(start * 1000),
-            end_ms=round(end * 1000) - 1,
-            limit=MAX_KLINES,
+            symbol, interval, start_ms=round(start * 1000), end_ms=end_ms, limit=MAX_KLINES
         )
+        last = len(rows) - 1
         return [
             bar
-            for bar, close_ms in rows
-            if close_ms < now_ms and bar.open_time >= start and bar.close_time <= end
+            for i, (bar, close_ms) in enumerate(rows)
+            if (i < last or close_ms < now_ms) and bar.open_time >= start and bar.close_time <= end
         ]
 
     def _check(self, symbol: str) -> None:

@@ -31,6 +31,7 @@ from trading.exchanges.binance.market import BinanceMarket
 from trading.exchanges.binance.rest import BinanceRest, Credentials
 from trading.exchanges.binance.stream import KlineStream
 from trading.exchanges.binance.user_stream import UserDataStream
+from trading.exchanges.binance.ws import ReconnectBackoff
 from trading.exchanges.paper import DEFAULT_BALANCES, PaperBroker
 from trading.runtime.bar_feed import FeedClock
 from trading.runtime.clock import Clock
@@ -105,8 +106,12 @@ async def open_binance(
     clock: Clock | None = None,  # default: the exchange's own time (see ExchangeClock)
     paper_balances: Mapping[str, Decimal] = DEFAULT_BALANCES,
     grace: float = 5.0,
+    backoff: ReconnectBackoff | None = None,
 ) -> AsyncIterator[Venue]:
     """Connect (REST, kline stream, and for ``live`` the user data stream); yield the venue.
+
+    ``backoff`` paces reconnects of both streams (default: 0.5 s doubling to 30 s, reset once
+    a connection stayed up a minute).
 
     Raises MissingCredentials for ``live`` without keys, before anything connects.
     """
@@ -120,12 +125,14 @@ async def open_binance(
         BinanceRest(base_url, credentials=credentials if live else None) as rest,
         trio.open_nursery() as nursery,
     ):
-        market = BinanceMarket(rest, KlineStream(streams_base), clock, symbols=symbols, grace=grace)
+        market = BinanceMarket(
+            rest, KlineStream(streams_base, backoff=backoff), clock, symbols=symbols, grace=grace
+        )
         await nursery.start(market.run)
         exchange: Exchange
         if live:
             assert credentials is not None
-            user = UserDataStream(ws_api, credentials, now_ms=rest.server_now_ms)
+            user = UserDataStream(ws_api, credentials, now_ms=rest.server_now_ms, backoff=backoff)
             exchange = BinanceExchange(rest, user, marks=market.mark, symbols=tuple(symbols))
         else:
             info = await rest.exchange_info(list(symbols) or None)
