@@ -17,7 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from trading.core.records import Fill, OrderState, OrderType, Side
 from trading.observers.schema import SCHEMA_VERSION
+from trading.runtime.history import Recorded, RecordedOrder
 
 __all__ = [
     "FILL_COLUMNS",
@@ -27,6 +29,7 @@ __all__ = [
     "read_fills",
     "read_orders",
     "read_positions",
+    "read_recorded",
 ]
 
 ORDER_COLUMNS = (
@@ -89,9 +92,7 @@ def read_orders(path: str | os.PathLike[str], strategy: str | None = None) -> li
     strategy's clock, which two runs may share, nor by client order id); only ``strategy``'s
     if given."""
     where, params = _strategy_filter(strategy)
-    return _query(
-        path, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where} ORDER BY id", params
-    )
+    return _query(path, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where} ORDER BY id", params)
 
 
 def read_fills(
@@ -126,6 +127,51 @@ def read_positions(
     else:
         sql = f"SELECT {columns} FROM positions{where} ORDER BY id"
     return _query(path, sql, params)
+
+
+def read_recorded(path: str | os.PathLike[str], strategy: str) -> Recorded:
+    """What crash recovery needs of ``strategy`` (the ``TradeHistory`` port of
+    ``trading.runtime.recovery``): its fills in booking order, each order's latest row across
+    runs (first recorded at its earliest ``created_at``), and the time of its last event. A
+    file that does not exist yet holds nothing (a first run). Errors as the other readers."""
+    if not Path(path).is_file():
+        return Recorded()
+    fills = tuple(
+        Fill(
+            client_order_id=row["client_order_id"],
+            symbol=row["symbol"],
+            side=Side(row["side"]),
+            quantity=row["quantity"],
+            price=row["price"],
+            fee=row["fee"],
+            fee_asset=row["fee_asset"],
+            time=row["time"],
+            trade_id=row["trade_id"],
+        )
+        for row in read_fills(path, strategy)
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    first: dict[str, float] = {}
+    for row in read_orders(path, strategy):  # oldest row first: the last one wins
+        cid = row["client_order_id"]
+        latest[cid] = row
+        first[cid] = min(first.get(cid, row["created_at"]), row["created_at"])
+    orders = tuple(
+        RecordedOrder(
+            client_order_id=cid,
+            symbol=row["symbol"],
+            side=Side(row["side"]),
+            type=OrderType(row["type"]),
+            quantity=row["quantity"],
+            price=row["price"],
+            state=OrderState(row["state"]),
+            filled_quantity=row["filled_quantity"],
+            created_at=first[cid],
+        )
+        for cid, row in latest.items()
+    )
+    last = _query(path, "SELECT MAX(time) AS time FROM events WHERE strategy = ?", (strategy,))
+    return Recorded(fills=fills, orders=orders, last_time=last[0]["time"] if last else None)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -29,6 +29,7 @@ from typing import Final, Literal, TypeAlias, TypeVar
 import attrs
 import trio
 
+from trading.core.records import Fill
 from trading.exchanges.base import (
     Exchange,
     ExchangeError,
@@ -36,6 +37,7 @@ from trading.exchanges.base import (
     ExchangeRejected,
     OrderRequest,
     OrderUpdate,
+    Recoverable,
     SymbolInfo,
 )
 
@@ -201,6 +203,8 @@ class FaultyExchange:
         self.forwarded: Counter[tuple[str, str]] = Counter()
         self._faults: dict[Method, deque[Fault]] = {m: deque() for m in METHODS}
         self._on_update: OrderUpdate | None = None
+        #: How many of the next recovery reads (``open_orders``, ``trades_since``) fail.
+        self.read_faults = 0
 
     def script(self, method: Method, *faults: Fault) -> None:
         """Queue ``faults`` for the next calls of ``method``, one per call."""
@@ -253,6 +257,32 @@ class FaultyExchange:
 
     async def last_price(self, symbol: str) -> Decimal:
         return await self.inner.last_price(symbol)
+
+    # ------------------------------------------------------------------ Recoverable
+
+    @property
+    def outlives_process(self) -> bool:
+        """The inner exchange's (see ``trading.runtime.recovery.recovery_for``)."""
+        return getattr(self.inner, "outlives_process", True) is not False
+
+    async def open_orders(self) -> list[ExchangeOrder]:
+        """The inner exchange's open orders (it must be ``Recoverable``); ``read_faults``
+        makes the next reads fail first, as a down exchange would at a restart."""
+        return await self._read(lambda inner: inner.open_orders())
+
+    async def trades_since(self, symbol: str, since: float) -> list[Fill]:
+        """The inner exchange's trades since ``since``; subject to ``read_faults`` too."""
+        return await self._read(lambda inner: inner.trades_since(symbol, since))
+
+    async def _read(self, call: Callable[[Recoverable], Awaitable[_T]]) -> _T:
+        inner = self.inner
+        if not isinstance(inner, Recoverable):
+            raise TypeError(f"{type(inner).__name__} cannot list open orders or trades")
+        await trio.lowlevel.checkpoint()
+        if self.read_faults:
+            self.read_faults -= 1
+            raise ExchangeError("recovery read failed (scripted)")
+        return await call(inner)
 
     # ------------------------------------------------------------------ internals
 
