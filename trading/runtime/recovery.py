@@ -142,13 +142,14 @@ class Recovery:
         exchange = engine.exchange
         if not isinstance(exchange, Recoverable):
             raise RecoveryFailed(f"{type(exchange).__name__} cannot list open orders and trades")
-        with trio.move_on_after(self.timeout) as waited:
-            await self.flush()
-        if waited.cancelled_caught:
+        await self.flush()  # local and bounded by the recorder; no real-time limit of ours
+        try:
+            recorded = await self.history.recorded(strategy)
+        except Exception as exc:
             raise RecoveryFailed(
-                f"{strategy}: the recorder did not catch up within {self.timeout:g}s"
-            )
-        recorded = await self._read("the database", lambda: self.history.recorded(strategy))
+                f"{strategy}: cannot recover: the database could not be read "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
         plan = _Plan(strategy, recorded)
         opened = await self._read("open orders", exchange.open_orders)
         plan.take_open(opened)
@@ -157,7 +158,7 @@ class Recovery:
                 f"order {order.client_order_id}",
                 partial(engine.exchange.query, order.symbol, order.client_order_id),
             )
-        since = plan.since(engine.clock.now()) - self.lookback
+        since = max(plan.since() - self.lookback, 0.0)
         await self._read_trades(exchange, plan, symbols, since)
         lost = plan.orders_of_trades_only()
         for symbol, cid in lost:
@@ -243,77 +244,85 @@ class _Plan:
                 found.append(order)
         return found
 
-    def since(self, now: float) -> float:
+    def since(self) -> float:
         """Trades before this are all in the database: the strategy's last record, or the
-        first record of an order that may still be missing trades (now, if nothing)."""
+        first record of an order that may still be missing trades. With no record at all
+        (the crash lost the whole first run, or it never had this database) there is no such
+        time: 0, the exchange's whole history under the strategy's client ids."""
         times = [o.created_at for o in self.unsettled()]
         if self.recorded.last_time is not None:
             times.append(self.recorded.last_time)
-        return min(times, default=now)
+        return min(times, default=0.0)
 
     def symbols(self) -> set[str]:
         found = {o.symbol for o in self.recorded.orders} | {f.symbol for f in self.recorded.fills}
         return found | {r.symbol for r in self.open.values()}
 
-    def missing(self) -> dict[str, list[Fill]]:
-        """Trades of this strategy the database lacks, per client order id, oldest first."""
-        found: dict[str, list[Fill]] = {}
-        for trades in self.trades.values():
-            for fill in trades:
-                key = (fill.symbol, fill.trade_id)
-                if (
-                    key not in self.known
-                    and fill.client_order_id
-                    and self.mine(fill.client_order_id)
-                ):
-                    found.setdefault(fill.client_order_id, []).append(fill)
-        for fills in found.values():
-            fills.sort(key=lambda f: (f.time, f.trade_id))
-        return found
+    def missing(self) -> list[Fill]:
+        """Trades of this strategy the database lacks, oldest first: each symbol's in the
+        exchange's order, merged by time (a stable sort keeps the exchange's order on ties)."""
+        found = [
+            fill
+            for trades in self.trades.values()
+            for fill in trades
+            if (fill.symbol, fill.trade_id) not in self.known
+            and fill.client_order_id
+            and self.mine(fill.client_order_id)
+        ]
+        return sorted(found, key=lambda f: f.time)
 
     def orders_of_trades_only(self) -> list[tuple[str, str]]:
         """(symbol, client id) of missing trades whose order nothing read so far describes."""
         return sorted(
             {
-                (fills[0].symbol, cid)
-                for cid, fills in self.missing().items()
-                if cid not in self.open and cid not in self.reports
+                (f.symbol, f.client_order_id)
+                for f in self.missing()
+                if f.client_order_id not in self.open and f.client_order_id not in self.reports
             }
         )
 
     def apply(self, engine: TradeEngine, account: Account) -> ev.Recovered:
-        """Rebuild the books, adopt and settle orders, book the missing trades. Synchronous."""
+        """Rebuild the books, adopt the orders, book the missing trades in the order they
+        happened (average-cost books depend on it), then settle each order on the exchange's
+        report. Synchronous: nothing else runs meanwhile."""
         restored = account.restore(self.recorded.fills)
         missing = self.missing()
+        trades_of: dict[str, list[Fill]] = {}
+        for fill in missing:
+            trades_of.setdefault(fill.client_order_id, []).append(fill)
+        orders: dict[str, Order] = {}
+        for cid in sorted({*self.open, *self.reports, *trades_of}):
+            report = self.open.get(cid) or self.reports.get(cid)
+            order = self._order(engine, cid, report, trades_of.get(cid, []))
+            if order is not None and engine.adopt(order):
+                orders[cid] = order
+        booked: list[str] = []
+        for fill in missing:
+            order = orders.get(fill.client_order_id)
+            if order is None:
+                continue
+            done = order.filled_quantity + fill.quantity >= order.quantity
+            step = ExchangeOrder.of(
+                order.spec,
+                exchange_order_id=order.exchange_order_id or "",
+                state=_S.FILLED if done else _S.PARTIALLY_FILLED,
+                fills=(fill,),
+            )
+            before = len(order.fills)
+            engine.apply(order, step)
+            if len(order.fills) > before:
+                booked.append(f"{fill.symbol}:{fill.trade_id}")
         adopted: list[str] = []
         closed: list[str] = []
         unresolved: list[str] = []
-        booked: list[str] = []
-        cids = sorted({*self.open, *self.reports, *missing})
-        for cid in cids:
+        for cid, order in orders.items():
             report = self.open.get(cid) or self.reports.get(cid)
-            trades = missing.get(cid, [])
-            order = self._order(engine, cid, report, trades)
-            if order is None or not engine.adopt(order):
-                continue
-            if report is None and trades:
-                filled = order.filled_quantity + sum((f.quantity for f in trades), Decimal(0))
-                report = ExchangeOrder.of(
-                    order.spec,
-                    exchange_order_id="",
-                    state=_S.FILLED if filled >= order.quantity else _S.PARTIALLY_FILLED,
-                )
-            if report is None:
-                engine.chase(order)
-                unresolved.append(cid)
-                continue
-            before = {f.trade_id for f in order.fills}
-            engine.apply(
-                order, attrs.evolve(report, fills=(*trades, *report.fills)), reconciled=True
-            )
-            booked += [f"{f.symbol}:{f.trade_id}" for f in order.fills if f.trade_id not in before]
+            if report is not None:
+                engine.apply(order, report, reconciled=True)
+            elif cid in trades_of:  # known only by its trades: they are the whole of it
+                engine.apply(order, _settled(order), reconciled=True)
             if order.state is _S.UNKNOWN:
-                engine.chase(order)
+                engine.chase(order)  # not found (yet): the engine keeps asking
                 unresolved.append(cid)
             elif order.is_open:
                 adopted.append(cid)
@@ -386,6 +395,16 @@ class _Plan:
         except Exception as exc:  # the records contradict each other: say so, adopt nothing
             log.error("%s: recovery cannot rebuild order %s: %s", self.strategy, cid, exc)
             return None
+
+
+def _settled(order: Order) -> ExchangeOrder:
+    """The report of an order the exchange no longer describes, from its own trades."""
+    done = order.filled_quantity >= order.quantity
+    return ExchangeOrder.of(
+        order.spec,
+        exchange_order_id=order.exchange_order_id or "",
+        state=_S.FILLED if done else _S.PARTIALLY_FILLED,
+    )
 
 
 def _check_holdings(account: Account, balances: Mapping[str, Decimal]) -> None:
