@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -26,6 +27,7 @@ from trio.testing import MockClock
 import trading
 from tests.conftest import T0, EventLog
 from trading.core import events as ev
+from trading.core.ids import new_client_order_id
 from trading.core.ledger import Portfolio
 from trading.core.orders import OrderSpec, OrderState, OrderType, Side
 from trading.core.risk import RiskLimits
@@ -222,6 +224,17 @@ async def test_restart_after_a_crash_adopts_orders_and_books_lost_trades_once(
         assert runner.engine is not None
         same_books(runner.engine.account("s").book, await truth(broker, "s"))
     assert fx.placed == placed_before
+    audit = sqlite3.connect(db).execute("SELECT strategy FROM events WHERE kind = 'Recovered'")
+    assert [row[0] for row in audit] == ["s", "s", "s"]  # runs a, b and c
+
+
+def test_client_ids_are_matched_to_their_strategy_as_the_engine_made_them() -> None:
+    made = new_client_order_id("grid bot/v2", 17, "r1")
+    assert belongs(made, "grid bot/v2")
+    assert not belongs(made, "grid")
+    assert not belongs(new_client_order_id("grid", 17, "r1"), "grid bot/v2")
+    assert not belongs("web_7f3a", "grid")
+    assert not belongs("x" * 36, "grid")
 
 
 async def test_an_adopted_order_is_cancelled_by_cancel_and_by_stop(
@@ -364,6 +377,7 @@ ROLES = st.sampled_from(
 @settings(max_examples=60)
 @example(roles=["market_buy", "open", "fill_downtime"], cut=1.0)
 @example(roles=["fill_before", "cancel_before", "market_sell"], cut=0.0)
+@example(roles=["market_buy", "fill_before", "market_sell"], cut=0.0)  # booked in time order
 @given(roles=st.lists(ROLES, min_size=1, max_size=5), cut=st.floats(0, 1))
 def test_whatever_the_crash_lost_the_restarted_books_equal_the_exchange(
     roles: list[str], cut: float
