@@ -17,9 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from trading.core.records import Fill, OrderState, OrderType, Side
 from trading.observers.schema import SCHEMA_VERSION
-from trading.runtime.history import Recorded, RecordedOrder
 
 __all__ = [
     "FILL_COLUMNS",
@@ -27,9 +25,9 @@ __all__ = [
     "POSITION_COLUMNS",
     "format_table",
     "read_fills",
+    "read_last_event_time",
     "read_orders",
     "read_positions",
-    "read_recorded",
 ]
 
 ORDER_COLUMNS = (
@@ -129,49 +127,10 @@ def read_positions(
     return _query(path, sql, params)
 
 
-def read_recorded(path: str | os.PathLike[str], strategy: str) -> Recorded:
-    """What crash recovery needs of ``strategy`` (the ``TradeHistory`` port of
-    ``trading.runtime.recovery``): its fills in booking order, each order's latest row across
-    runs (first recorded at its earliest ``created_at``), and the time of its last event. A
-    file that does not exist yet holds nothing (a first run). Errors as the other readers."""
-    if not Path(path).is_file():
-        return Recorded()
-    fills = tuple(
-        Fill(
-            client_order_id=row["client_order_id"],
-            symbol=row["symbol"],
-            side=Side(row["side"]),
-            quantity=row["quantity"],
-            price=row["price"],
-            fee=row["fee"],
-            fee_asset=row["fee_asset"],
-            time=row["time"],
-            trade_id=row["trade_id"],
-        )
-        for row in read_fills(path, strategy)
-    )
-    latest: dict[str, dict[str, Any]] = {}
-    first: dict[str, float] = {}
-    for row in read_orders(path, strategy):  # oldest row first: the last one wins
-        cid = row["client_order_id"]
-        latest[cid] = row
-        first[cid] = min(first.get(cid, row["created_at"]), row["created_at"])
-    orders = tuple(
-        RecordedOrder(
-            client_order_id=cid,
-            symbol=row["symbol"],
-            side=Side(row["side"]),
-            type=OrderType(row["type"]),
-            quantity=row["quantity"],
-            price=row["price"],
-            state=OrderState(row["state"]),
-            filled_quantity=row["filled_quantity"],
-            created_at=first[cid],
-        )
-        for cid, row in latest.items()
-    )
-    last = _query(path, "SELECT MAX(time) AS time FROM events WHERE strategy = ?", (strategy,))
-    return Recorded(fills=fills, orders=orders, last_time=last[0]["time"] if last else None)
+def read_last_event_time(path: str | os.PathLike[str], strategy: str) -> float | None:
+    """The time of ``strategy``'s last recorded event (any run), None if it has none."""
+    rows = _query(path, "SELECT MAX(time) AS time FROM events WHERE strategy = ?", (strategy,))
+    return rows[0]["time"] if rows else None
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -56,7 +56,7 @@ from trading.core.events import (
     PositionSnapshot,
 )
 from trading.core.orders import OrderState
-from trading.observers.queries import read_recorded
+from trading.observers.history import read_recorded
 from trading.observers.schema import SCHEMA_VERSION, RecorderError, check_schema, open_database
 from trading.runtime.history import Recorded
 
