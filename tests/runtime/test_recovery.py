@@ -206,6 +206,7 @@ async def test_restart_after_a_crash_adopts_orders_and_books_lost_trades_once(
         ]
         assert len(bid_fills) == 1
         same_books(account.book, await truth(broker, "s"))
+        await runner.flush()  # on disk before the block ends (the clock autojumps past waits)
 
     # A second restart finds the same state and books nothing again.
     events = EventLog()
@@ -223,6 +224,7 @@ async def test_restart_after_a_crash_adopts_orders_and_books_lost_trades_once(
         assert recovered.adopted_orders == recovered.closed_orders == ()
         assert runner.engine is not None
         same_books(runner.engine.account("s").book, await truth(broker, "s"))
+        await runner.flush()
     assert fx.placed == placed_before
     audit = sqlite3.connect(db).execute("SELECT strategy FROM events WHERE kind = 'Recovered'")
     assert [row[0] for row in audit] == ["s", "s", "s"]  # runs a, b and c
@@ -270,6 +272,7 @@ async def test_an_adopted_order_is_cancelled_by_cancel_and_by_stop(
         # (Not result.ok: under the autojumping clock the recorder's thread can make the
         # stop's flush time out, which the reply says; the cancel is what is judged here.)
         assert f"cancelled 1 open order(s): {two.client_order_id}" in result.message
+        await runner.flush()
     assert await open_ids(broker) == set()
     latest = {o.client_order_id: o.state for o in read_recorded(db, "s").orders}
     assert latest == {
