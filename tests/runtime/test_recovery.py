@@ -35,7 +35,8 @@ from trading.exchanges.paper import PaperBroker
 from trading.observers.history import read_recorded
 from trading.observers.recorder import Recorder
 from trading.runtime.engine import TradeEngine
-from trading.runtime.recovery import Recovery, RecoveryFailed, belongs
+from trading.runtime.recovery import Recovery, RecoveryFailed
+from trading.runtime.recovery_plan import belongs
 from trading.testing.exchange import FaultyExchange
 
 from . import recovery_child

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 __all__ = [
-    "MAX_RECV_WINDOW_MS",
     "DEFAULT_RECV_WINDOW_MS",
+    "MAX_RECV_WINDOW_MS",
     "SignedRequest",
     "encode_params",
     "sign",
