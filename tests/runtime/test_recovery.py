@@ -8,6 +8,7 @@ its orders resting; one test kills a real child process with SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -37,7 +38,7 @@ from trading.observers.recorder import Recorder
 from trading.runtime.engine import TradeEngine
 from trading.runtime.recovery import Recovery, RecoveryFailed
 from trading.runtime.recovery_plan import belongs
-from trading.testing.exchange import FaultyExchange
+from trading.testing.exchange import FaultyExchange, Hang, WithoutFills
 
 from . import recovery_child
 
@@ -365,10 +366,76 @@ def test_recover_defaults_to_on_only_with_a_database_and_an_exchange_that_outliv
         recorder.close()
 
 
+async def test_a_trade_the_run_never_heard_of_is_found_from_its_order_record(
+    clock: MockClock, vclock: trading.VirtualClock, tmp_path: Path
+) -> None:
+    """The push of a fill was lost and the run went on recording for an hour: the trade is
+    older than the strategy's last record, and Binance's order lookup carries no trades, so it
+    must be read from the trades since the order was first recorded."""
+    prices = Prices()
+    broker = new_broker(vclock, prices)
+    fx = FaultyExchange(broker)
+    published = EventLog()
+    async with trio.open_nursery() as nursery:
+        engine = TradeEngine(fx, clock=vclock, publish=published, run_id="a")
+        await nursery.start(engine.run)
+        bid = await engine.account("s").submit(Side.BUY, "0.01", SYMBOL, price="59000")
+        nursery.cancel_scope.cancel()
+    prices.prices[SYMBOL] = 58_000.0
+    await exchange_runs_alone(broker, vclock)  # it trades; nobody hears
+    prices.prices[SYMBOL] = 60_000.0
+    await vclock.sleep_until(vclock.now() + 3600)
+    later = ev.StrategyStateChanged(
+        time=vclock.now(), strategy="s", old="sleeping", new="computing"
+    )
+    recorder = Recorder(tmp_path / "db.sqlite", run_id="a")
+    recorder.write(list(enumerate([*published, later], 1)))
+    fx.script("query", WithoutFills())
+    published = EventLog()
+    async with trio.open_nursery() as nursery:
+        engine = TradeEngine(fx, clock=vclock, publish=published, run_id="b")
+        await nursery.start(engine.run)
+        recovery = Recovery(recorder, flush=trio.lowlevel.checkpoint)
+        account = await recovery.account(engine, "s", None, (SYMBOL,))
+        assert fx.pending("query") == ()
+        assert account.position(SYMBOL).quantity == D("0.01")
+        same_books(account.book, await truth(broker, "s"))
+        (recovered,) = published.of(ev.Recovered)
+        assert isinstance(recovered, ev.Recovered)
+        assert recovered.closed_orders == (f"{bid.client_order_id} filled",)
+        assert len(recovered.booked_trades) == 1
+        nursery.cancel_scope.cancel()
+    recorder.close()
+
+
+async def test_a_position_the_exchange_does_not_hold_is_reported(
+    clock: MockClock,
+    vclock: trading.VirtualClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    db = tmp_path / "db.sqlite"
+    broker = new_broker(vclock, Prices())
+    async with trading.Runner(
+        clock=vclock, exchange=broker, observers=[Recorder(db)], recover=True
+    ) as runner:
+        await runner.add(Quiet(), name="s")
+        assert runner.engine is not None
+        await runner.engine.account("s").submit(Side.BUY, "0.02", SYMBOL)
+        await runner.flush()
+    emptied = PaperBroker(Prices(), vclock, balances={"USDT": D(100_000)})  # BTC gone
+    async with trading.Runner(
+        clock=vclock, exchange=emptied, observers=[Recorder(db)], recover=True
+    ) as runner:
+        await runner.add(Quiet(), name="s")
+    assert "recovered position BTCUSDT 0.02 but the exchange holds 0 BTC" in caplog.text
+
+
 # ------------------------------------------------------------------ property: books == truth
 
 ROLES = st.sampled_from(
     [
+        "lost_submit",
         "market_buy",
         "market_sell",
         "fill_before",
@@ -384,6 +451,7 @@ ROLES = st.sampled_from(
 @example(roles=["market_buy", "open", "fill_downtime"], cut=1.0)
 @example(roles=["fill_before", "cancel_before", "market_sell"], cut=0.0)
 @example(roles=["market_buy", "fill_before", "market_sell"], cut=0.0)  # booked in time order
+@example(roles=["lost_submit", "open"], cut=0.2)  # recorded in flight, never arrived
 @given(roles=st.lists(ROLES, min_size=1, max_size=5), cut=st.floats(0, 1))
 def test_whatever_the_crash_lost_the_restarted_books_equal_the_exchange(
     roles: list[str], cut: float
@@ -405,6 +473,11 @@ def test_whatever_the_crash_lost_the_restarted_books_equal_the_exchange(
             await nursery.start(engine.run)
             account = engine.account("s")
             for i, role in enumerate(roles):
+                if role == "lost_submit":  # never reaches the exchange; run A gives up on it
+                    fx.script("submit", Hang())
+                    with contextlib.suppress(trading.OrderRefused, trading.OrderUnresolved):
+                        await account.submit(Side.BUY, "0.01", SYMBOL, price=str(55_000 - i))
+                    continue
                 if role.startswith("market"):
                     side = Side.BUY if role == "market_buy" else Side.SELL
                     order = await account.submit(side, "0.01", SYMBOL)
@@ -438,12 +511,12 @@ def test_whatever_the_crash_lost_the_restarted_books_equal_the_exchange(
                 recovery = Recovery(recorder, flush=trio.lowlevel.checkpoint)
                 account = await recovery.account(engine, "s", None, (SYMBOL,))
                 same_books(account.book, await truth(broker, "s"))
-                assert {o.client_order_id for o in account.open_orders()} == await open_ids(broker)
                 (recovered,) = published.of(ev.Recovered)
                 assert isinstance(recovered, ev.Recovered)
                 if run == "c":
                     assert recovered.booked_trades == ()
                 await trio.sleep(60)  # the background reconciler settles what was unknown
+                assert {o.client_order_id for o in account.open_orders()} == await open_ids(broker)
                 nursery.cancel_scope.cancel()
             recorder.run_id = run
             recorder.write(list(enumerate(published, 1)))

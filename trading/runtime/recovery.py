@@ -190,13 +190,13 @@ def _check_holdings(account: Account, balances: Mapping[str, Decimal]) -> None:
     plus what the strategy's own open sells lock): the books and the exchange disagree."""
     for symbol, position in account.book.positions.items():
         base = account.book.symbols[symbol][0]
-        if position.quantity <= 0 or base not in balances:
+        if position.quantity <= 0:
             continue
         locked = sum(
             (o.remaining_quantity for o in account.open_orders(symbol) if o.side is Side.SELL),
             Decimal(0),
         )
-        held = balances[base] + locked
+        held = balances.get(base, Decimal(0)) + locked  # an asset not listed is not held
         if position.quantity > held:
             log.warning(
                 "%s: recovered position %s %s but the exchange holds %s %s: check the account",

@@ -11,6 +11,7 @@ Usage::
     fx = FaultyExchange(broker)
     fx.script("submit", AcceptThenHang())   # the next submit is placed, its reply never comes
     fx.script("query", Delay(2))            # the next query answers, 2 seconds late
+    fx.read_faults = 3                      # the next 3 open_orders/trades_since reads fail
     ... run the engine ...
     assert fx.placed["tt-x-000001-r1"] == 1
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Final, Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeAlias, TypeVar, cast
 
 import attrs
 import trio
@@ -59,6 +60,7 @@ __all__ = [
     "PushThenFail",
     "RaiseBefore",
     "Reject",
+    "WithoutFills",
 ]
 
 Method: TypeAlias = Literal["submit", "cancel", "query"]
@@ -145,6 +147,12 @@ class NotFound:
 
 
 @attrs.frozen
+class WithoutFills:
+    """(query) Answer as Binance's ``GET /api/v3/order`` does: the state and the cumulative
+    filled quantity and price, but no trades (those come from ``myTrades`` or the stream)."""
+
+
+@attrs.frozen
 class PushThenAnswer:
     """Forward, push the answer on the stream (``on_update``) first, then return it: the
     stream beats the REST answer."""
@@ -166,6 +174,7 @@ Fault: TypeAlias = (
     | RaiseBefore
     | Reject
     | NotFound
+    | WithoutFills
     | AcceptThenHang
     | AcceptThenDelay
     | AcceptThenFail
@@ -324,6 +333,8 @@ class FaultyExchange:
                 raise ExchangeError(message)
             case AcceptThenRaise(error=error):
                 raise error
+            case WithoutFills() if isinstance(result, ExchangeOrder):
+                return cast(_T, attrs.evolve(result, fills=()))
             case PushThenAnswer() | PushThenFail() if isinstance(result, ExchangeOrder):
                 self.push(result)
                 if isinstance(fault, PushThenFail):
