@@ -283,6 +283,45 @@ async def test_an_adopted_order_is_cancelled_by_cancel_and_by_stop(
     }
 
 
+async def test_two_adds_of_one_name_recover_it_once(
+    clock: MockClock, vclock: trading.VirtualClock, tmp_path: Path
+) -> None:
+    broker = new_broker(vclock, Prices())
+    fx = FaultyExchange(broker)
+    db = tmp_path / "trades.sqlite"
+    async with trading.Runner(
+        clock=vclock, exchange=fx, observers=[Recorder(db)], recover=True
+    ) as runner:
+        await runner.add(Quiet(), name="s")
+        assert runner.engine is not None
+        await runner.engine.account("s").submit(Side.BUY, "0.02", SYMBOL)
+        await runner.engine.account("s").submit(Side.BUY, "0.01", SYMBOL, price="59000")
+        await runner.flush()
+    events = EventLog()
+    outcomes: list[object] = []
+    async with trading.Runner(
+        clock=vclock, exchange=fx, observers=[Recorder(db)], publish=events, recover=True
+    ) as runner:
+
+        async def add() -> None:
+            try:
+                outcomes.append(await runner.add(Quiet(), name="s"))
+            except ValueError as exc:
+                outcomes.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(add)
+            nursery.start_soon(add)
+        assert sorted(type(o).__name__ for o in outcomes) == ["StrategyRunner", "ValueError"]
+        assert len(events.of(ev.Recovered)) == 1
+        assert runner.engine is not None
+        account = runner.engine.account("s")
+        assert account.position(SYMBOL).quantity == D("0.02")
+        assert len(account.open_orders()) == 1
+        same_books(account.book, await truth(broker, "s"))
+        await runner.flush()
+
+
 async def test_orders_of_other_strategies_and_strangers_are_left_alone(
     clock: MockClock, vclock: trading.VirtualClock, tmp_path: Path
 ) -> None:

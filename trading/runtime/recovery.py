@@ -147,6 +147,8 @@ class Recovery:
         if lost:  # those reads took time: read the trades again, last
             await self._read_trades(exchange, plan, symbols, since)
         balances = await self._read("balances", engine.balances)
+        if engine.has_account(strategy):  # recovered by a concurrent add meanwhile
+            return engine.account(strategy, limits)
         account = engine.account(strategy, limits)
         try:
             event = plan.apply(engine, account)  # no await from here on

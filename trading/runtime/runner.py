@@ -247,11 +247,13 @@ class Runner:
         Raises ValueError if a strategy of that name is still running, RunnerNotRunning
         outside the ``async with`` block. If the start fails or is cancelled, whatever its
         ``on_start`` left at the exchange is wound down (bounded) before the error propagates.
+        With recovery on, the strategy's account is recovered first (RecoveryFailed if not).
         """
         nursery = self.nursery
+        spec = inspect_strategy(type(strategy), name=name)
+        account = await self._account(spec.name, spec.cls.risk, spec.symbols)  # may await
         if self._state != "running":
             raise RunnerNotRunning("the Runner is closing: it starts no more strategies")
-        spec = inspect_strategy(type(strategy), name=name)
         existing = self._strategies.get(spec.name)
         if existing is not None and not existing.finished.is_set():
             raise ValueError(
@@ -265,7 +267,7 @@ class Runner:
             publish=self.publish,
             restart_policy=self.restart_policy,
             stop_timeout=self.stop_timeout,
-            account=await self._account(spec.name, spec.cls.risk, spec.symbols),
+            account=account,
             on_given_up=self._check_idle,
             flush=self._stop_flush,
             scheduler=self.scheduler,
