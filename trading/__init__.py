@@ -9,6 +9,7 @@ from trading.core.events import (
     BarsSkipped,
     CommandHandled,
     Event,
+    Recovered,
     StrategyError,
     StrategyFailed,
     StrategyStateChanged,
@@ -30,6 +31,7 @@ from trading.core.states import StrategyState
 from trading.exchanges import MarketData, SimulatedMarket, UnknownSymbol
 from trading.exchanges.defaults import simulated
 from trading.runtime.clock import Clock, VirtualClock, WallClock
+from trading.runtime.recovery import RecoveryFailed
 from trading.runtime.runner import Runner, RunnerNotRunning, RunnerThreadError, StartFailed
 from trading.runtime.services import MarketUnavailable
 from trading.runtime.strategy import Context, Strategy, StrategyDefinitionError
@@ -57,6 +59,8 @@ __all__ = [
     "OrderUnresolved",
     "ParamError",
     "Position",
+    "Recovered",
+    "RecoveryFailed",
     "RestartPolicy",
     "RiskLimits",
     "Runner",

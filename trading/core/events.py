@@ -25,6 +25,7 @@ __all__ = [
     "OrderSubmitted",
     "OrderUnknown",
     "PositionSnapshot",
+    "Recovered",
     "RiskBreached",
     "StrategyError",
     "StrategyFailed",
@@ -175,6 +176,29 @@ class RiskBreached(Event):
     action: str
 
 
+@attrs.frozen(slots=True)
+class Recovered(Event):
+    """What a restart found of a strategy's earlier runs and took over (crash recovery).
+
+    ``restored_fills`` fills were replayed from the database into the books; ``adopted_orders``
+    (client ids) were open on the exchange and are tracked again; ``booked_trades``
+    (``SYMBOL:trade_id``) had happened on the exchange but were missing from the database (a
+    crash lost them, or they happened while nothing ran) and were booked now, once;
+    ``closed_orders`` (``client_id state``) are final on the exchange but were open, or missing,
+    in the database (they are recorded final now); ``unresolved_orders`` the exchange did not know (yet): they are reconciled in the
+    background; ``left_alone`` open orders on the exchange that are not this strategy's (another
+    strategy's, or not placed by trio-trade). ``positions`` are (symbol, quantity) afterwards.
+    """
+
+    restored_fills: int
+    adopted_orders: tuple[str, ...]
+    booked_trades: tuple[str, ...]
+    closed_orders: tuple[str, ...]
+    unresolved_orders: tuple[str, ...]
+    left_alone: tuple[str, ...]
+    positions: tuple[tuple[str, Decimal], ...]
+
+
 def describe(event: Event) -> str:
     """One readable line per event, for logs and console notifiers."""
     who = event.strategy or "runner"
@@ -210,4 +234,12 @@ def describe(event: Event) -> str:
         )
     if isinstance(event, RiskBreached):
         return f"{who}: risk {event.rule}: {event.detail}; {event.action}"
+    if isinstance(event, Recovered):
+        held = ", ".join(f"{s} {q}" for s, q in event.positions if q) or "flat"
+        return (
+            f"{who}: recovered {event.restored_fills} recorded fill(s); positions {held}; "
+            f"adopted {len(event.adopted_orders)} open order(s), booked "
+            f"{len(event.booked_trades)} missed trade(s), closed {len(event.closed_orders)}, "
+            f"unresolved {len(event.unresolved_orders)}, left alone {len(event.left_alone)}"
+        )
     return f"{who}: {event!r}"

@@ -14,7 +14,7 @@ import trio
 
 from trading.core.bars import Bar, Interval
 from trading.core.filters import SymbolInfo
-from trading.core.records import OrderSpec
+from trading.core.records import Fill, OrderSpec
 from trading.core.updates import ExchangeOrder
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "OrderRequest",
     "OrderUpdate",
     "PriceSource",
+    "Recoverable",
     "SymbolInfo",
     "UnknownSymbol",
 ]
@@ -142,4 +143,38 @@ class Exchange(Protocol):
 
     async def last_price(self, symbol: str) -> Decimal:
         """The last traded price. Read-only; cancelling is safe."""
+        ...
+
+
+@runtime_checkable
+class Recoverable(Protocol):
+    """What crash recovery reads from an exchange (``trading.runtime.recovery``); optional.
+
+    An :class:`Exchange` that also has these two methods lets a restarted run adopt the open
+    orders and book the trades a crash (``kill -9``) left behind. Both are read-only: cancelling
+    either is always safe, and recovery retries a call that raised (any exception means "ask
+    again"). Neither may return a partial answer: a trade left out would be a wrong position, an
+    order left out would be a resting order nobody tracks. Raise instead.
+    """
+
+    async def open_orders(self) -> list[ExchangeOrder]:
+        """Every open order of the account, in every symbol (Binance: ``GET /api/v3/openOrders``
+        without a symbol, weight 80), each with its ``client_order_id`` (``clientOrderId``),
+        ``exchange_order_id``, spec fields, state, ``filled_quantity`` and ``average_price``.
+        ``fills`` may be empty: recovery books trades from :meth:`trades_since`."""
+        ...
+
+    async def trades_since(self, symbol: str, since: float) -> list[Fill]:
+        """Every trade of the account in ``symbol`` at or after ``since`` (epoch seconds), oldest
+        first, paging as needed (Binance: ``GET /api/v3/myTrades`` with ``startTime`` then
+        ``fromId``).
+
+        Each trade is a :class:`Fill` *already matched to its order's client id*: Binance's
+        myTrades carry ``orderId``, not ``clientOrderId``, so an implementation maps ``orderId``
+        to ``clientOrderId`` (``GET /api/v3/order?orderId=`` or ``allOrders``; cache it). Fields:
+        ``trade_id`` = ``str(id)``, ``quantity`` = ``qty``, ``fee``/``fee_asset`` =
+        ``commission``/``commissionAsset`` as charged, ``side`` BUY if ``isBuyer``, ``time`` =
+        ``time / 1000``. A trade whose order cannot be found keeps ``client_order_id=""``:
+        recovery reports it and never books it.
+        """
         ...

@@ -133,6 +133,10 @@ class _Order:
 class PaperBroker:
     """An :class:`~trading.exchanges.base.Exchange` that keeps a spot account in memory."""
 
+    #: Its account dies with the object: a Runner does not recover against it by default
+    #: (``recover=True`` when the same broker outlives a Runner, as in tests).
+    outlives_process = False
+
     def __init__(
         self,
         prices: PriceSource,
@@ -175,6 +179,9 @@ class PaperBroker:
         self._open: dict[tuple[str, str], _Order] = {}
         self._order_ids: Iterator[int] = itertools.count(1)
         self._trade_ids: defaultdict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
+        # Every trade, oldest first, for ``trades_since`` (Binance's myTrades); bounded like the
+        # finished orders, so a long paper run does not grow without bound.
+        self._trades: deque[Fill] = deque(maxlen=10 * keep_finished)
 
     # ------------------------------------------------------------------ Exchange protocol
 
@@ -229,9 +236,15 @@ class PaperBroker:
     # ------------------------------------------------------------------ beyond the protocol
 
     async def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
-        """Binance's GET /openOrders: what reconciliation after a restart starts from."""
+        """Binance's GET /openOrders, what recovery starts from (``Recoverable``)."""
         await trio.lowlevel.checkpoint()
         return [o.report() for o in self._open.values() if symbol in (None, o.request.symbol)]
+
+    async def trades_since(self, symbol: str, since: float) -> list[Fill]:
+        """Binance's GET /myTrades from ``since`` on (``Recoverable``): every trade in ``symbol``
+        at or after ``since``, oldest first, each carrying its order's client id."""
+        await trio.lowlevel.checkpoint()
+        return [f for f in self._trades if f.symbol == symbol and f.time >= since]
 
     @property
     def locked(self) -> Mapping[str, Decimal]:
@@ -353,6 +366,7 @@ class PaperBroker:
             trade_id=str(next(self._trade_ids[request.symbol])),
         )
         order.fills.append(fill)
+        self._trades.append(fill)
         order.state = OrderState.FILLED
         self._retire(order)
         return fill

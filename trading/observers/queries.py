@@ -25,6 +25,7 @@ __all__ = [
     "POSITION_COLUMNS",
     "format_table",
     "read_fills",
+    "read_last_event_time",
     "read_orders",
     "read_positions",
 ]
@@ -89,9 +90,7 @@ def read_orders(path: str | os.PathLike[str], strategy: str | None = None) -> li
     strategy's clock, which two runs may share, nor by client order id); only ``strategy``'s
     if given."""
     where, params = _strategy_filter(strategy)
-    return _query(
-        path, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where} ORDER BY id", params
-    )
+    return _query(path, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where} ORDER BY id", params)
 
 
 def read_fills(
@@ -126,6 +125,12 @@ def read_positions(
     else:
         sql = f"SELECT {columns} FROM positions{where} ORDER BY id"
     return _query(path, sql, params)
+
+
+def read_last_event_time(path: str | os.PathLike[str], strategy: str) -> float | None:
+    """The time of ``strategy``'s last recorded event (any run), None if it has none."""
+    rows = _query(path, "SELECT MAX(time) AS time FROM events WHERE strategy = ?", (strategy,))
+    return rows[0]["time"] if rows else None
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -56,7 +56,9 @@ from trading.core.events import (
     PositionSnapshot,
 )
 from trading.core.orders import OrderState
+from trading.observers.history import read_recorded
 from trading.observers.schema import SCHEMA_VERSION, RecorderError, check_schema, open_database
+from trading.runtime.history import Recorded
 
 __all__ = ["SCHEMA_VERSION", "Recorder", "RecorderError"]
 
@@ -162,6 +164,14 @@ class Recorder:
                 self.on_commit(last)
             except Exception:
                 log.exception("recorder on_commit callback raised (events are recorded)")
+
+    async def recorded(self, strategy: str) -> Recorded:
+        """What crash recovery needs of ``strategy`` (the runtime's ``TradeHistory`` port),
+        read over a read-only connection of its own in a worker thread (under WAL it never
+        waits for the writer). Cancelling it abandons the read, which changes nothing."""
+        return await trio.to_thread.run_sync(
+            read_recorded, self.path, strategy, abandon_on_cancel=True
+        )
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):

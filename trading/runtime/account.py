@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 
 import attrs
@@ -146,6 +146,17 @@ class Account:
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open and unknown orders, O(open): finished ones are not kept."""
         return [o for o in self.orders.values() if symbol is None or o.symbol == symbol]
+
+    def restore(self, fills: Iterable[Fill]) -> int:
+        """Rebuild the books from the fills earlier runs booked (crash recovery), in the order
+        they were booked: no events, no kill switch (they are not today's news). Returns how
+        many there were. Raises PortfolioError, changing nothing, for a fill the books cannot
+        take."""
+        symbols = self.engine.symbols()
+        book = Portfolio(symbols={s: (i.base, i.quote) for s, i in symbols.items()})
+        restored = sum(1 for fill in fills if book.apply_fill(fill))
+        self._book = book  # all or nothing
+        return restored
 
     def forget(self, order: Order) -> None:
         """The router's word that ``order`` is final: it leaves the open index."""

@@ -158,6 +158,30 @@ class TradeEngine:
             account.limits = limits
         return account
 
+    def has_account(self, strategy: str) -> bool:
+        return strategy in self._accounts
+
+    def adopt(self, order: Order) -> bool:
+        """Track ``order``, placed by an earlier run (crash recovery), as if sent from here:
+        pushes and reports for it apply, its strategy's account lists it, stop and flatten
+        cancel it. It is never sent. False (and nothing changes) if it is tracked already."""
+        cid = order.client_order_id
+        if cid in self.orders or cid in self._awaiting_trades:
+            return False
+        self.orders[cid] = order
+        account = self._accounts.get(order.strategy)
+        if account is not None:
+            account.orders[cid] = order
+        return True
+
+    def chase(self, order: Order) -> None:
+        """Reconcile an adopted order in the background (the exchange did not know it yet): as
+        for a lost submit, "not found" is believed only after ``not_found_grace``."""
+        cid = order.client_order_id
+        self._attempt_ended.setdefault(cid, trio.current_time())
+        self._unresolved[cid] = order
+        self._wake_reconciler.set()
+
     def release(self, strategy: str) -> None:
         """Forget a removed strategy: its account goes now, or when its last open or unknown
         order is resolved (fills of those still reach its books). Unknown names are ignored."""

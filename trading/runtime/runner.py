@@ -36,13 +36,16 @@ from trading.core.commands import Command, CommandResult
 from trading.core.events import Event
 from trading.core.ids import check_run_token, new_run_id
 from trading.core.restart import RestartPolicy
+from trading.core.risk import RiskLimits
 from trading.exchanges.base import Exchange, MarketData
 from trading.runtime import threads
+from trading.runtime.account import Account
 from trading.runtime.bus import EventBus, Observer
 from trading.runtime.clock import Clock, WallClock
 from trading.runtime.delivery import CommandRouter, OnReply
 from trading.runtime.engine import TradeEngine
 from trading.runtime.host import GRACE, ServiceHost
+from trading.runtime.recovery import recovery_for
 from trading.runtime.scheduler import BarScheduler
 from trading.runtime.services import (
     NoMarket,
@@ -73,7 +76,9 @@ class Runner:
 
     ``run_id`` (default: 8 fresh hex digits; 1-8 ASCII letters/digits, else ValueError) names
     the run: every client order id ends with it; give the same id to a Recorder so its rows
-    join the orders (the CLI does).
+    join the orders (the CLI does). ``recover`` (default: on when a Recorder is attached and
+    the exchange's state outlives the process) rebuilds each strategy's positions and adopts
+    its open orders before it starts (:mod:`~trading.runtime.recovery`).
 
     Commands come in through :meth:`send` (from trio code) or :meth:`send_from_thread` /
     :meth:`send_soon` (from other threads, signal handlers, notebook cells).
@@ -93,6 +98,7 @@ class Runner:
         observer_timeout: float = 10.0,
         lossy_observer_timeout: float = 1.0,
         run_id: str | None = None,
+        recover: bool | None = None,
     ) -> None:
         # One id for the whole run: the engine's client order ids end with it, and the CLI's
         # Recorder keys its rows by it, so a row and the orders of its run can be joined.
@@ -134,6 +140,8 @@ class Runner:
             scheduler=self.scheduler,
             run_id=self.run_id,
         )
+        # Crash recovery before each strategy starts (trading.runtime.recovery); None: off.
+        self._recovery = recovery_for(recover, exchange, observers, self._flush_lossless)
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: int | None = None
         self._idle = trio.Event()
@@ -239,11 +247,13 @@ class Runner:
         Raises ValueError if a strategy of that name is still running, RunnerNotRunning
         outside the ``async with`` block. If the start fails or is cancelled, whatever its
         ``on_start`` left at the exchange is wound down (bounded) before the error propagates.
+        With recovery on, the strategy's account is recovered first (RecoveryFailed if not).
         """
         nursery = self.nursery
+        spec = inspect_strategy(type(strategy), name=name)
+        account = await self._account(spec.name, spec.cls.risk, spec.symbols)  # may await
         if self._state != "running":
             raise RunnerNotRunning("the Runner is closing: it starts no more strategies")
-        spec = inspect_strategy(type(strategy), name=name)
         existing = self._strategies.get(spec.name)
         if existing is not None and not existing.finished.is_set():
             raise ValueError(
@@ -261,7 +271,7 @@ class Runner:
             publish=self.publish,
             restart_policy=self.restart_policy,
             stop_timeout=self.stop_timeout,
-            account=None if self.engine is None else self.engine.account(spec.name, spec.cls.risk),
+            account=account,
             on_given_up=self._check_idle,
             flush=self._stop_flush,
             scheduler=self.scheduler,
@@ -281,6 +291,13 @@ class Runner:
             await wind_down_failed_start(runner, self.stop_timeout)
             raise
         return runner
+
+    async def _account(
+        self, name: str, limits: RiskLimits | None, symbols: Sequence[str]
+    ) -> Account | None:
+        if self.engine is None or self._recovery is None:
+            return None if self.engine is None else self.engine.account(name, limits)
+        return await self._recovery.account(self.engine, name, limits, symbols)
 
     async def add_many(
         self, strategies: Iterable[Strategy | tuple[str, Strategy]]

@@ -11,6 +11,7 @@ Usage::
     fx = FaultyExchange(broker)
     fx.script("submit", AcceptThenHang())   # the next submit is placed, its reply never comes
     fx.script("query", Delay(2))            # the next query answers, 2 seconds late
+    fx.read_faults = 3                      # the next 3 open_orders/trades_since reads fail
     ... run the engine ...
     assert fx.placed["tt-x-000001-r1"] == 1
 
@@ -24,11 +25,12 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Final, Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeAlias, TypeVar, cast
 
 import attrs
 import trio
 
+from trading.core.records import Fill
 from trading.exchanges.base import (
     Exchange,
     ExchangeError,
@@ -36,6 +38,7 @@ from trading.exchanges.base import (
     ExchangeRejected,
     OrderRequest,
     OrderUpdate,
+    Recoverable,
     SymbolInfo,
 )
 
@@ -57,6 +60,7 @@ __all__ = [
     "PushThenFail",
     "RaiseBefore",
     "Reject",
+    "WithoutFills",
 ]
 
 Method: TypeAlias = Literal["submit", "cancel", "query"]
@@ -143,6 +147,12 @@ class NotFound:
 
 
 @attrs.frozen
+class WithoutFills:
+    """(query) Answer as Binance's ``GET /api/v3/order`` does: the state and the cumulative
+    filled quantity and price, but no trades (those come from ``myTrades`` or the stream)."""
+
+
+@attrs.frozen
 class PushThenAnswer:
     """Forward, push the answer on the stream (``on_update``) first, then return it: the
     stream beats the REST answer."""
@@ -164,6 +174,7 @@ Fault: TypeAlias = (
     | RaiseBefore
     | Reject
     | NotFound
+    | WithoutFills
     | AcceptThenHang
     | AcceptThenDelay
     | AcceptThenFail
@@ -201,6 +212,8 @@ class FaultyExchange:
         self.forwarded: Counter[tuple[str, str]] = Counter()
         self._faults: dict[Method, deque[Fault]] = {m: deque() for m in METHODS}
         self._on_update: OrderUpdate | None = None
+        #: How many of the next recovery reads (``open_orders``, ``trades_since``) fail.
+        self.read_faults = 0
 
     def script(self, method: Method, *faults: Fault) -> None:
         """Queue ``faults`` for the next calls of ``method``, one per call."""
@@ -254,6 +267,32 @@ class FaultyExchange:
     async def last_price(self, symbol: str) -> Decimal:
         return await self.inner.last_price(symbol)
 
+    # ------------------------------------------------------------------ Recoverable
+
+    @property
+    def outlives_process(self) -> bool:
+        """The inner exchange's (see ``trading.runtime.recovery.recovery_for``)."""
+        return getattr(self.inner, "outlives_process", True) is not False
+
+    async def open_orders(self) -> list[ExchangeOrder]:
+        """The inner exchange's open orders (it must be ``Recoverable``); ``read_faults``
+        makes the next reads fail first, as a down exchange would at a restart."""
+        return await self._read(lambda inner: inner.open_orders())
+
+    async def trades_since(self, symbol: str, since: float) -> list[Fill]:
+        """The inner exchange's trades since ``since``; subject to ``read_faults`` too."""
+        return await self._read(lambda inner: inner.trades_since(symbol, since))
+
+    async def _read(self, call: Callable[[Recoverable], Awaitable[_T]]) -> _T:
+        inner = self.inner
+        if not isinstance(inner, Recoverable):
+            raise TypeError(f"{type(inner).__name__} cannot list open orders or trades")
+        await trio.lowlevel.checkpoint()
+        if self.read_faults:
+            self.read_faults -= 1
+            raise ExchangeError("recovery read failed (scripted)")
+        return await call(inner)
+
     # ------------------------------------------------------------------ internals
 
     async def _call(
@@ -294,6 +333,8 @@ class FaultyExchange:
                 raise ExchangeError(message)
             case AcceptThenRaise(error=error):
                 raise error
+            case WithoutFills() if isinstance(result, ExchangeOrder):
+                return cast(_T, attrs.evolve(result, fills=()))
             case PushThenAnswer() | PushThenFail() if isinstance(result, ExchangeOrder):
                 self.push(result)
                 if isinstance(fault, PushThenFail):
