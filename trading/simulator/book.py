@@ -2,7 +2,8 @@
 
 Rules this module keeps (the shape of the market the account trades against):
 
-* Time moves in steps of :data:`STEP_MS` (one second). At time ``t`` the path price ``p`` (in
+* Time moves in steps of :data:`STEP_MS` (one second; resting orders are matched at the last
+  millisecond of each second, see ``engine.py``). At time ``t`` the path price ``p`` (in
   ``trading.simulator.market``) is the **best ask**; the best bid is one tick below it (a
   one-tick spread, as on BTCUSDT).
 * Each side has ``shape.levels`` levels (20 by default). Level ``i`` (0-based) is ``i * gap``

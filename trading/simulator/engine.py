@@ -14,6 +14,11 @@ Rules this module keeps:
   base, and the commission (``taker_fee`` / ``maker_fee`` of what is received) is charged in the
   asset received. ``locked`` is always what the open orders reserve, and nothing goes negative.
 * An order's executed quantity only grows; a closed order (FILLED, CANCELED, EXPIRED) never trades.
+* Resting orders are matched once a second, at the second's last millisecond, at their own price
+  (maker), as ``trading.simulator.book`` describes. The first fill happens in the second the path
+  reaches the price, so it lies inside every kline holding it; while the path stays beyond the
+  price, the rest fills there step by step as the depth allows, at a price the klines (the
+  market's path, not the account's trades) may no longer show.
 """
 
 from __future__ import annotations
@@ -380,10 +385,13 @@ class MatchingEngine:
         start = self.now_ms
         if now_ms <= start:
             return
-        t = (start // STEP_MS + 1) * STEP_MS
-        last = now_ms // STEP_MS * STEP_MS
+        # Steps fall on the last millisecond of each second (k * 1000 + 999): the path's move
+        # into a step happens inside the second, hence inside every bar holding the fill.
+        end = STEP_MS - 1
+        t = ((start - end) // STEP_MS + 1) * STEP_MS + end
+        last = (now_ms - end) // STEP_MS * STEP_MS + end
         while t <= last and any(self._open.values()):
-            seg_end = min(last, t // _MINUTE_MS * _MINUTE_MS + _MINUTE_MS - STEP_MS)
+            seg_end = min(last, t // _MINUTE_MS * _MINUTE_MS + _MINUTE_MS - 1)
             active = [
                 s for s, book in self._open.items() if book and self._may_trade(s, t, seg_end)
             ]
