@@ -7,6 +7,8 @@ rebuilds the account from the reports alone and checks, after every step:
 * conservation: each asset's free + locked equals the initial funds moved by the reported trades
   (``qty`` against ``quoteQty``) less the reported commissions, exactly;
 * nothing is ever negative, and ``locked`` is exactly what the open orders reserve;
+* a FOK order fills entirely or expires with nothing, IOC and MARKET orders never rest, a
+  LIMIT_MAKER never takes, and nothing that trades while placing is a maker;
 * an order's executed quantity never decreases and equals the sum of its trades; a closed order
   (cancelled, filled, expired) never trades again; trade ids are unique and increasing;
 * the engine's open orders are the orders the reports leave open; reports arrive in time order;
@@ -127,6 +129,17 @@ class EngineVersusModel(RuleBasedStateMachine):
             return
         self.apply(events)
         event(f"placed {record.type} -> {record.status}")
+        # what each kind of order may end as, right after placing it
+        if req.time_in_force == "FOK":
+            assert record.status == "FILLED" or (record.status, record.executed_qty) == (
+                "EXPIRED",
+                D(0),
+            )
+        if req.time_in_force == "IOC" or req.type == "MARKET":
+            assert record.status in ("FILLED", "EXPIRED")
+        if req.type == "LIMIT_MAKER":
+            assert (record.status, record.fills) == ("NEW", ())
+        assert all(not f.is_maker for f in record.fills)
         assert self.orders[record.order_id].executed_qty == record.executed_qty
         assert sum((f.qty for f in record.fills), D(0)) == record.executed_qty
 
