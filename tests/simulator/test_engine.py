@@ -274,6 +274,36 @@ def test_time_never_goes_backwards() -> None:
         (market("BUY", quote="4.99"), -1013, "Filter failure: NOTIONAL"),
         (limit("BUY", "0", "50000"), -1013, "Invalid quantity."),
         (
+            NewOrder("BTCUSDT", "BUY", "MARKET", quantity=D(1), quote_order_qty=D(10)),
+            -1106,
+            "Parameter 'quoteOrderQty' sent when not required.",
+        ),
+        (
+            NewOrder(
+                "BTCUSDT",
+                "BUY",
+                "LIMIT",
+                quantity=D(1),
+                price=D(1),
+                time_in_force="GTC",
+                quote_order_qty=D(1),
+            ),
+            -1106,
+            "Parameter 'quoteOrderQty' sent when not required.",
+        ),
+        (
+            NewOrder(
+                "BTCUSDT", "BUY", "LIMIT_MAKER", quantity=D(1), price=D(1), time_in_force="GTC"
+            ),
+            -1106,
+            "Parameter 'timeInForce' sent when not required.",
+        ),
+        (
+            NewOrder("BTCUSDT", "BUY", "MARKET", quantity=D(1), resp_type="SHORT"),
+            -1102,
+            "Mandatory parameter 'newOrderRespType' was not sent, was empty/null, or malformed.",
+        ),
+        (
             limit("BUY", "0.000010001", "50000"),
             -1111,
             "Precision is over the maximum defined for this asset.",
@@ -471,3 +501,56 @@ def test_a_resting_orders_first_fill_lies_inside_the_bars_that_hold_it(
             length = iv.seconds * 1000
             bar = engine.prices.kline(symbol, iv, fill.time // length * length)
             assert bar.low <= fill.price <= bar.high, (interval, fill, bar)
+
+
+def test_a_refused_place_leaves_the_advances_events_for_the_next_call() -> None:
+    engine = make()
+    price = engine.prices.price("BTCUSDT", T0)
+    resting, _ = engine.place(limit("BUY", "0.001", price - 1), T0)
+    later = T0 + 3 * 3_600_000
+    assert engine.prices.range_ticks("BTCUSDT", T0, later)[0] * D("0.01") <= price - 1
+    with pytest.raises(SimError):
+        engine.place(limit("BUY", "9000", "1000"), later)  # insufficient balance, after advancing
+    queued = engine.advance(later)
+    assert any(r.order.order_id == resting.order_id for r in reports(queued))
+    assert engine.get("BTCUSDT", order_id=resting.order_id).status == "FILLED"
+    assert engine.advance(later) == []
+
+
+def test_open_orders_of_all_symbols_oldest_first() -> None:
+    engine = MatchingEngine(
+        balances={"USDT": D(10**6), "ETH": D(10)}, prices=PricePath(), start_ms=T0
+    )
+    a, _ = engine.place(
+        NewOrder("ETHUSDT", "SELL", "LIMIT", quantity=D(1), price=D(9000), time_in_force="GTC"), T0
+    )
+    b, _ = engine.place(limit("BUY", "0.01", "1000"), T0)
+    c, _ = engine.place(
+        NewOrder("ETHUSDT", "BUY", "LIMIT", quantity=D(1), price=D(100), time_in_force="GTC"), T0
+    )
+    assert [o.order_id for o in engine.open_orders()] == [a.order_id, b.order_id, c.order_id]
+    assert [o.order_id for o in engine.open_orders("ETHUSDT")] == [a.order_id, c.order_id]
+    with pytest.raises(SimError) as info:
+        engine.open_orders("NOPE")
+    assert info.value.code == -1121
+
+
+def test_engine_symbols_must_be_on_the_price_path() -> None:
+    from trading.simulator import DEFAULT_SYMBOLS
+
+    path = PricePath(symbols={"BTCUSDT": DEFAULT_SYMBOLS["BTCUSDT"]})
+    with pytest.raises(ValueError, match="ETHUSDT"):
+        MatchingEngine(balances={}, prices=path)
+    engine = MatchingEngine(
+        balances={"USDT": D(1)}, prices=path, symbols={"BTCUSDT": DEFAULT_SYMBOLS["BTCUSDT"]}
+    )
+    assert engine.balances() == {"BTC": (D(0), D(0)), "USDT": (D(1), D(0))}
+
+
+def test_the_book_does_not_depend_on_its_cache() -> None:
+    engine = make()
+    first = engine.depth("BTCUSDT", T0 + 5_000)
+    for k in range(400):
+        engine.depth("BTCUSDT", T0 + k * 1_000 + 7)
+    assert engine.depth("BTCUSDT", T0 + 5_000) == first
+    assert make().depth("BTCUSDT", T0 + 5_000) == first
