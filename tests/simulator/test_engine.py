@@ -554,3 +554,46 @@ def test_the_book_does_not_depend_on_its_cache() -> None:
         engine.depth("BTCUSDT", T0 + k * 1_000 + 7)
     assert engine.depth("BTCUSDT", T0 + 5_000) == first
     assert make().depth("BTCUSDT", T0 + 5_000) == first
+
+
+_NUMBERS = st.one_of(
+    st.none(),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["0", "-1", "1E+1000", "1E-1000", "0.00001", "60000.01", "sNaN"]).map(D),
+)
+
+
+@given(
+    symbol=st.sampled_from(["BTCUSDT", "ETHUSDT", "btcusdt", ""]),
+    side=st.sampled_from(["BUY", "SELL", "buy", ""]),
+    kind=st.sampled_from(["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", ""]),
+    quantity=_NUMBERS,
+    quote=_NUMBERS,
+    price=_NUMBERS,
+    tif=st.sampled_from([None, "GTC", "IOC", "FOK", "GTX"]),
+    cid=st.one_of(st.none(), st.text(max_size=40)),
+    resp=st.sampled_from([None, "ACK", "RESULT", "FULL", "full"]),
+)
+def test_any_request_is_answered_with_a_record_or_a_sim_error(
+    symbol: str,
+    side: str,
+    kind: str,
+    quantity: Decimal | None,
+    quote: Decimal | None,
+    price: Decimal | None,
+    tif: str | None,
+    cid: str | None,
+    resp: str | None,
+) -> None:
+    engine = make()
+    before = engine.balances()
+    req = NewOrder(symbol, side, kind, quantity, quote, price, tif, cid, resp)
+    try:
+        record, _ = engine.place(req, T0)
+    except SimError as error:
+        assert error.code < 0 and error.msg
+        assert engine.balances() == before
+        return
+    assert record.to_response(resp)["symbol"] == symbol
+    for free, locked in engine.balances().values():
+        assert free >= 0 and locked >= 0
