@@ -88,3 +88,9 @@ def test_sim_error_carries_binances_body() -> None:
     error = SimError(-1121, "Invalid symbol.")
     assert error.to_json() == {"code": -1121, "msg": "Invalid symbol."}
     assert (error.http_status, str(error)) == (400, "Invalid symbol. (code -1121)")
+
+
+def test_numbers_past_decimal_precision_fail_the_filter_instead_of_raising() -> None:
+    unbounded = SymbolRules("XY", "X", "Y", D("0.01"), D("0.001"), D("0.001"), D("1E+2000"), D(1))
+    assert codes(check_price, unbounded, D("1E+1000")) == "Filter failure: PRICE_FILTER"
+    assert codes(check_lot_size, unbounded, D("1E+1000")) == "Filter failure: LOT_SIZE"
