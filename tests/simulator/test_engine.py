@@ -400,6 +400,12 @@ def test_trades_queries_follow_my_trades() -> None:
     assert [t.time for t in engine.trades("BTCUSDT", start_ms=T0 + 2000, limit=1)] == [T0 + 2000]
     assert {t.time for t in engine.trades("BTCUSDT", end_ms=T0 + 1000)} == {T0, T0 + 1000}
     assert engine.trades("ETHUSDT") == []
+    with pytest.raises(SimError) as info:
+        engine.trades("BTCUSDT", start_ms=T0, end_ms=T0 + 86_400_001)
+    assert (info.value.code, info.value.msg) == (
+        -1127,
+        "More than 24 hours between startTime and endTime.",
+    )
     row = all_trades[0].to_json()
     assert set(row) == {
         "symbol",

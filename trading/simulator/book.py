@@ -17,7 +17,8 @@ Rules this module keeps (the shape of the market the account trades against):
   a resting buy trades when the best ask is at or below its price, a resting sell when the best
   bid is at or above it, at the order's own price (maker), at most :meth:`Book.resting_depth` per
   step for each side of a symbol, shared by price then time priority. So a large order fills over
-  several steps.
+  several steps. (A limit order larger than every level it may take rests, for the rest, at its
+  own price like any other, and fills there over the next steps.)
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ __all__ = [
 _ID_CHARS = string.ascii_letters + string.digits
 _ZERO = Decimal(0)
 _MINUTE_MS = 60_000
+_DAY_MS = 86_400_000
 _OPEN = ("NEW", "PARTIALLY_FILLED")
 
 
@@ -148,9 +149,12 @@ class MatchingEngine:
         """``myTrades``: oldest first, at most ``limit`` (clamped to 1..1000).
 
         ``from_id``: trades with that id or later. Else with ``start_ms``: the first ones from it
-        (up to ``end_ms``); with only ``end_ms``, or nothing: the latest ones.
+        (up to ``end_ms``); with only ``end_ms``, or nothing: the latest ones. A window longer
+        than 24 hours is -1127, as on Binance.
         """
         self.rules(symbol)
+        if start_ms is not None and end_ms is not None and end_ms - start_ms > _DAY_MS:
+            raise SimError(-1127, "More than 24 hours between startTime and endTime.")
         limit = min(max(limit, 1), 1000)
         return self._trades[symbol].query(
             start_ms=start_ms, end_ms=end_ms, from_id=from_id, limit=limit
