@@ -8,14 +8,15 @@ Rules this module keeps:
 * ``place`` and ``cancel`` first advance the market to ``now_ms`` (matching resting orders on the
   way), so an order only ever trades against prices after it was placed and before it was
   cancelled. Their event lists therefore may hold other orders' fills, oldest first.
-* Refusals raise :class:`SimError` with Binance's code and message and change nothing.
+* Refusals raise :class:`SimError` with Binance's code and message and change nothing (but the
+  advance to ``now_ms``, whose events the next ``place`` / ``cancel`` / ``advance`` returns).
 * Balances are exact Decimals: a buy locks ``price * quantity`` of the quote asset, a sell locks
   the quantity of the base asset; a fill moves exactly ``price * qty`` of quote against ``qty`` of
   base, and the commission (``taker_fee`` / ``maker_fee`` of what is received) is charged in the
   asset received. ``locked`` is always what the open orders reserve, and nothing goes negative.
 * An order's executed quantity only grows; a closed order (FILLED, CANCELED, EXPIRED) never trades.
 * Resting orders are matched once a second, at the second's last millisecond, at their own price
-  (maker), as ``trading.simulator.book`` describes. The first fill happens in the second the path
+  (maker), as ``book.py`` and ``resting.py`` describe. The first fill happens in the second the path
   reaches the price, so it lies inside every kline holding it; while the path stays beyond the
   price, the rest fills there step by step as the depth allows, at a price the klines (the
   market's path, not the account's trades) may no longer show.
