@@ -185,9 +185,10 @@ class Recovered(Event):
     (``SYMBOL:trade_id``) had happened on the exchange but were missing from the database (a
     crash lost them, or they happened while nothing ran) and were booked now, once;
     ``closed_orders`` (``client_id state``) are final on the exchange but were open, or missing,
-    in the database (they are recorded final now); ``unresolved_orders`` the exchange did not know (yet): they are reconciled in the
-    background; ``left_alone`` open orders on the exchange that are not this strategy's (another
-    strategy's, or not placed by trio-trade). ``positions`` are (symbol, quantity) afterwards.
+    in the database (they are recorded final now); ``unresolved_orders`` the exchange did not
+    know (yet): they are reconciled in the background; ``left_alone`` open orders on the
+    exchange that are not this strategy's (another strategy's, or not placed by trio-trade).
+    ``positions`` are (symbol, quantity) afterwards.
     """
 
     restored_fills: int

@@ -27,7 +27,6 @@ from trading.core.records import OrderRefused, OrderSpec, OrderType, Side
 __all__ = ["FilterError", "SymbolInfo", "apply_filters", "round_price", "round_quantity"]
 
 
-
 @attrs.frozen(slots=True)
 class SymbolInfo:
     """Trading rules of one symbol, as Binance's exchangeInfo filters give them (0 = no rule)."""

@@ -17,8 +17,8 @@ __all__ = ["simulated"]
 def simulated(clock: Clock, *, seed: int = 7) -> tuple[SimulatedMarket, PaperBroker]:
     """A seeded market and a paper broker on ``clock`` (pass the Runner's clock too)::
 
-        market, exchange = trading.simulated(clock)
-        async with trading.Runner(clock=clock, market=market, exchange=exchange) as runner: ...
+    market, exchange = trading.simulated(clock)
+    async with trading.Runner(clock=clock, market=market, exchange=exchange) as runner: ...
     """
     market = SimulatedMarket(seed=seed)
     return market, PaperBroker(market, clock)

@@ -160,7 +160,5 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         )
         conn.execute(f"DROP TABLE {table}_v1")
     started = conn.execute("SELECT MIN(time) FROM events").fetchone()[0]
-    conn.execute(
-        "INSERT INTO runs (run, started_at) VALUES (?, ?)", (LEGACY_RUN, started or 0.0)
-    )
+    conn.execute("INSERT INTO runs (run, started_at) VALUES (?, ?)", (LEGACY_RUN, started or 0.0))
     conn.execute("UPDATE meta SET version = ?", (SCHEMA_VERSION,))

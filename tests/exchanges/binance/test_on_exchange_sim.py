@@ -9,10 +9,11 @@ bounded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import itertools
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 import trio
@@ -20,7 +21,7 @@ import trio
 import trading
 from trading.core.bars import Bar
 from trading.exchanges.binance.rest import Credentials
-from trading.exchanges.binance.venue import Venue, open_binance
+from trading.exchanges.binance.venue import open_binance
 from trading.exchanges.binance.ws import ReconnectBackoff
 from trading.observers.queries import read_fills, read_orders
 from trading.observers.recorder import Recorder
@@ -40,12 +41,15 @@ class Tape(trading.Strategy):
     symbols = ("BTCUSDT",)
     compute_on_start = False
     seen: ClassVar[list[Bar]] = []
+    computed: ClassVar[trio.Event]
     orders: ClassVar[list[trading.Order]] = []
     trade = True
 
     async def next(self, ctx: trading.Context) -> None:
         bars = await ctx.history(limit=1)
         type(self).seen.append(bars[-1])
+        done, type(self).computed = type(self).computed, trio.Event()
+        done.set()
         if not self.trade:
             return
         n = len(type(self).seen)
@@ -63,23 +67,31 @@ async def sim() -> AsyncIterator[ExchangeSim]:
         nursery.cancel_scope.cancel()
 
 
-async def until(what: Callable[[], bool], timeout: float = 10.0) -> None:
-    with trio.fail_after(timeout):
-        while not what():
+async def computes(count: int, seconds: float = 10.0) -> None:
+    """Until the strategy has computed ``count`` times (bounded)."""
+    with trio.fail_after(seconds):
+        while len(Tape.seen) < count:
+            await Tape.computed.wait()
+
+
+async def filled(order: trading.Order, seconds: float = 10.0) -> None:
+    with trio.fail_after(seconds):
+        while order.state is not trading.OrderState.FILLED:  # noqa: ASYNC110 (no event to wait on)
             await trio.sleep(0.005)
 
 
-async def step_bars(sim: ExchangeSim, venue: Venue, count: int, seen: list[Bar]) -> None:
+async def step_bars(sim: ExchangeSim, count: int) -> None:
     """Close ``count`` one-minute bars on the exchange, each time until the strategy computed."""
     for _ in range(count):
-        before = len(seen)
+        expected = len(Tape.seen) + 1
         await sim.advance(60)
-        await until(lambda: len(seen) > before)
+        await computes(expected)
 
 
 @pytest.fixture(autouse=True)
 def fresh_tape() -> None:
     Tape.seen = []
+    Tape.computed = trio.Event()
     Tape.orders = []
     Tape.trade = True
 
@@ -103,13 +115,13 @@ async def test_a_live_run_trades_and_the_database_equals_the_exchange(
             run_id="e2e",
         ) as runner:
             await runner.add(Tape(), name="tape")
-            await step_bars(sim, venue, 5, Tape.seen)
+            await step_bars(sim, 5)
             # bars came in order, once each, one minute apart
             opens = [bar.open_time for bar in Tape.seen]
             assert opens == sorted(set(opens)) and len(opens) == 5
-            assert all(b - a == 60 for a, b in zip(opens, opens[1:], strict=False))
+            assert all(b - a == 60 for a, b in itertools.pairwise(opens))
             buy, sell = Tape.orders
-            await until(lambda: sell.state is trading.OrderState.FILLED)
+            await filled(sell)
             assert buy.state is trading.OrderState.FILLED
             await runner.stop_all()
     # what the database holds is what the exchange did
@@ -143,12 +155,12 @@ async def test_a_hundred_dropped_connections_lose_no_bar_and_repeat_none(
     ):
         await runner.add(Tape(), name="tape")
         for i in range(100):
-            before = len(Tape.seen)
+            expected = len(Tape.seen) + 1
             await sim.advance(60)
             if i % 3 == 0:
                 await trio.sleep(0.01)  # sometimes the close got out before the drop
             await sim.drop_stream_connections()
-            await until(lambda: len(Tape.seen) > before, timeout=20)
+            await computes(expected, 20)
         await runner.stop_all()
     opens = [bar.open_time for bar in Tape.seen]
     assert len(opens) == 100
@@ -157,7 +169,3 @@ async def test_a_hundred_dropped_connections_lose_no_bar_and_repeat_none(
     for bar in Tape.seen[:5] + Tape.seen[-5:]:
         row = sim.prices.kline("BTCUSDT", trading.Interval.parse("1m"), int(bar.open_time * 1000))
         assert Decimal(repr(bar.close)) == Decimal(row.close)
-
-
-def _unused(*_: Any) -> None:
-    """(keeps the Any import honest for type checkers)"""

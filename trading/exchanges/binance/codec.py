@@ -213,9 +213,7 @@ def decode_order(data: object, spec: OrderSpec | None = None) -> ExchangeOrder:
     symbol = _str(d, "symbol", what)
     order_id = _int(d, "orderId", what)
     if "status" not in d and spec is not None:  # ACK: accepted, nothing more said
-        return ExchangeOrder.of(
-            spec, exchange_order_id=str(order_id), state=OrderState.SUBMITTED
-        )
+        return ExchangeOrder.of(spec, exchange_order_id=str(order_id), state=OrderState.SUBMITTED)
     try:
         state = order_state(_str(d, "status", what))
     except UnknownEnum as exc:

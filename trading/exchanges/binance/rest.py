@@ -79,9 +79,7 @@ class _NoQueryInLogs(logging.Filter):
     This filter, on httpx2's own logger, logs the URL without its query."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(a, httpx2.URL) for a in record.args
-        ):
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx2.URL) for a in record.args):
             record.args = tuple(
                 a.copy_with(query=None) if isinstance(a, httpx2.URL) else a for a in record.args
             )
@@ -123,8 +121,10 @@ class Credentials:
             return None
         if not key or not secret:
             missing = "BINANCE_API_KEY" if not key else "BINANCE_API_SECRET"
-            raise ValueError(f"{missing} is not set (both BINANCE_API_KEY and "
-                             "BINANCE_API_SECRET are needed for signed calls)")
+            raise ValueError(
+                f"{missing} is not set (both BINANCE_API_KEY and "
+                "BINANCE_API_SECRET are needed for signed calls)"
+            )
         return cls(key, secret)
 
 
@@ -206,8 +206,9 @@ class BinanceRest:
         server = codec.decode_server_time(data)
         self.offset_ms = server - (before + after) // 2
         self._synced = True
-        logger.info("binance clock offset %+d ms (round trip %d ms)", self.offset_ms,
-                    after - before)
+        logger.info(
+            "binance clock offset %+d ms (round trip %d ms)", self.offset_ms, after - before
+        )
 
     # ----------------------------------------------------------- the request
 
@@ -228,8 +229,7 @@ class BinanceRest:
         except TimestampOutsideWindow:
             if not signed:
                 raise
-            logger.warning("%s %s: timestamp outside recvWindow; resyncing the clock", method,
-                           path)
+            logger.warning("%s %s: timestamp outside recvWindow; resyncing the clock", method, path)
             await self.sync_time()
             return await self._send_once(method, path, params, signed=signed, weight=cost)
 
@@ -307,8 +307,10 @@ class BinanceRest:
     ) -> list[Kline]:
         """Kline rows as served, oldest first, the last possibly still open. Weight 2."""
         if interval.text not in KLINE_INTERVALS:
-            raise ValueError(f"Binance has no {interval.text!r} klines; it serves "
-                             f"{', '.join(sorted(KLINE_INTERVALS))}")
+            raise ValueError(
+                f"Binance has no {interval.text!r} klines; it serves "
+                f"{', '.join(sorted(KLINE_INTERVALS))}"
+            )
         params: Params = [("symbol", symbol), ("interval", interval.text)]
         if start_ms is not None:
             params.append(("startTime", start_ms))

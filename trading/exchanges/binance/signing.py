@@ -144,9 +144,7 @@ def timestamp_ok(timestamp_ms: int, server_ms: int, recv_window_ms: float) -> bo
 
 def ws_api_payload(params: Mapping[str, object]) -> str:
     """The WebSocket API's signing payload: parameters sorted by name, not percent-encoded."""
-    return "&".join(
-        f"{k}={_text(v)}" for k, v in sorted(params.items()) if k != "signature"
-    )
+    return "&".join(f"{k}={_text(v)}" for k, v in sorted(params.items()) if k != "signature")
 
 
 def ws_api_signature(secret: str, params: Mapping[str, object]) -> str:
