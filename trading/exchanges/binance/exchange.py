@@ -13,6 +13,9 @@ The rules this module keeps:
   process placed that is not known final is asked for over REST and its report pushed, so a
   fill during the outage is booked (once) without waiting for the next push.
 * Marks come from the market's stream cache; REST is the fallback before its first update.
+* Crash recovery (:class:`~trading.exchanges.base.Recoverable`): ``open_orders`` and
+  ``trades_since`` answer completely or raise, never in part; myTrades names orders by the
+  exchange's id, so trades are matched to client ids through ``allOrders`` (cached).
 * Keys live in the REST client and the user stream; nothing here logs or prints them.
 """
 
@@ -24,9 +27,10 @@ from decimal import Decimal
 
 import trio
 
+from trading.core.records import Fill
 from trading.core.updates import ExchangeOrder
 from trading.exchanges.base import OrderRequest, OrderUpdate, SymbolInfo
-from trading.exchanges.binance.rest import BinanceRest
+from trading.exchanges.binance.rest import BinanceRest, Trade
 from trading.exchanges.binance.user_stream import UserDataStream
 
 __all__ = ["BinanceExchange"]
@@ -34,6 +38,8 @@ __all__ = ["BinanceExchange"]
 log = logging.getLogger(__name__)
 
 Mark = Callable[[str], Decimal | None]
+#: Binance's largest page for myTrades and allOrders.
+_PAGE = 1000
 
 
 class BinanceExchange:
@@ -53,6 +59,7 @@ class BinanceExchange:
         self._wanted = symbols
         self._info: dict[str, SymbolInfo] = {}
         self._open: dict[str, str] = {}  # client order id -> symbol, for orders not known final
+        self._client_of: dict[str, str] = {}  # exchange order id -> client order id
         self._on_update: OrderUpdate | None = None
         self._resync = trio.Event()
 
@@ -105,6 +112,58 @@ class BinanceExchange:
             if mark is not None:
                 return mark
         return await self.rest.ticker_price(symbol)
+
+    # -- crash recovery ----------------------------------------------------------------------------
+
+    async def open_orders(self) -> list[ExchangeOrder]:
+        """Every open order of the account (``openOrders`` without a symbol, weight 80)."""
+        orders = await self.rest.open_orders()
+        for order in orders:
+            self._open[order.client_order_id] = order.symbol
+        return orders
+
+    async def trades_since(self, symbol: str, since: float) -> list[Fill]:
+        """Every trade in ``symbol`` at or after ``since``, oldest first, each matched to its
+        order's client id (``""`` when the exchange no longer lists the order)."""
+        trades = await self._trades_since(symbol, round(since * 1000))
+        ids = await self._client_ids(symbol, {t.order_id for t in trades})
+        return [t.to_fill(ids.get(t.order_id, "")) for t in trades]
+
+    async def _trades_since(self, symbol: str, since_ms: int) -> list[Trade]:
+        # startTime finds the first page (Binance answers up to 24 h after it); fromId pages on
+        # from there with no time limit. If that day is empty, walk back from the newest.
+        page = await self.rest.my_trades(symbol, start_ms=since_ms, limit=_PAGE)
+        if not page:
+            page = await self._newest_back_to(symbol, since_ms)
+        trades = list(page)
+        while len(page) == _PAGE:
+            page = await self.rest.my_trades(symbol, from_id=int(trades[-1].trade_id) + 1)
+            trades += page
+        return [t for t in trades if t.time * 1000 >= since_ms]
+
+    async def _newest_back_to(self, symbol: str, since_ms: int) -> list[Trade]:
+        page = await self.rest.my_trades(symbol, limit=_PAGE)
+        trades = list(page)
+        while len(page) == _PAGE and trades[0].time * 1000 >= since_ms:
+            first = int(trades[0].trade_id)
+            page = await self.rest.my_trades(symbol, from_id=max(0, first - _PAGE), limit=_PAGE)
+            page = [t for t in page if int(t.trade_id) < first]
+            trades[:0] = page
+        return trades
+
+    async def _client_ids(self, symbol: str, order_ids: set[str]) -> dict[str, str]:
+        missing = order_ids - self._client_of.keys()
+        if missing:
+            first = min(int(i) for i in missing)
+            page = await self.rest.all_orders(symbol, order_id=first, limit=_PAGE)
+            while True:
+                for order in page:
+                    self._client_of[order.exchange_order_id] = order.client_order_id
+                if len(page) < _PAGE or missing <= self._client_of.keys():
+                    break
+                last = max(int(o.exchange_order_id) for o in page)
+                page = await self.rest.all_orders(symbol, order_id=last + 1, limit=_PAGE)
+        return {i: self._client_of[i] for i in order_ids if i in self._client_of}
 
     # -- internals ---------------------------------------------------------------------------------
 

@@ -373,6 +373,25 @@ class BinanceRest:
         data = await self._send("GET", "/api/v3/account", [], signed=True)
         return codec.decode_account(data)
 
+    async def all_orders(
+        self,
+        symbol: str,
+        *,
+        start_ms: int | None = None,
+        order_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[ExchangeOrder]:
+        """Our orders on ``symbol``, open and closed (``GET /api/v3/allOrders``, weight 20),
+        from ``order_id`` up or from ``start_ms``; oldest first."""
+        params: Params = [("symbol", symbol)]
+        if order_id is not None:
+            params.append(("orderId", order_id))
+        if start_ms is not None:
+            params.append(("startTime", start_ms))
+        params.append(("limit", limit))
+        data = await self._send("GET", "/api/v3/allOrders", params, signed=True)
+        return codec.decode_orders(data)
+
     async def my_trades(
         self,
         symbol: str,

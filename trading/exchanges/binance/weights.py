@@ -67,6 +67,7 @@ ENDPOINT_WEIGHTS: Final[Mapping[tuple[str, str], int]] = {
     ("GET", "/api/v3/openOrders"): 6,  # 80 without a symbol: see OPEN_ORDERS_ALL_WEIGHT
     ("GET", "/api/v3/account"): 20,
     ("GET", "/api/v3/myTrades"): 20,
+    ("GET", "/api/v3/allOrders"): 20,
 }
 OPEN_ORDERS_ALL_WEIGHT: Final = 80
 
