@@ -102,6 +102,8 @@ class MarketEndpoints:
         self.engine = engine
         self.prices = engine.prices
         self.market_ms = market_ms
+        #: REQUEST_WEIGHT per minute that exchangeInfo publishes (the server's own limit).
+        self.weight_limit = 6000
 
     def symbol(self, params: Mapping[str, str]) -> str:
         symbol = required(params, "symbol")
@@ -146,7 +148,7 @@ class MarketEndpoints:
         return {
             "timezone": "UTC",
             "serverTime": call.now_ms,
-            "rateLimits": RATE_LIMITS,
+            "rateLimits": [{**RATE_LIMITS[0], "limit": self.weight_limit}, *RATE_LIMITS[1:]],
             "exchangeFilters": [],
             "symbols": symbols,
         }

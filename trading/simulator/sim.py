@@ -122,6 +122,7 @@ class ExchangeSim:
         self.streams = MarketStreams(self.engine.book, self.faults, self.now_ms, config.outbox_size)
         self.ws_api = WsApi(secrets, self.ledger, self.faults, self.wall_ms)
         self.endpoints = Endpoints(self.engine, self._market_now, self._publish)
+        self.endpoints.market.weight_limit = config.weight_limit
         self.rest = RestApi(
             self.endpoints.routes(), secrets, self.ledger, self.faults, self.wall_ms
         )

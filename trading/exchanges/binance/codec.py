@@ -302,6 +302,25 @@ def decode_server_time(data: object) -> int:
     return _int(_obj(data, "time"), "serverTime", "time")
 
 
+def decode_weight_limit(data: object) -> int | None:
+    """exchangeInfo's REQUEST_WEIGHT limit per one minute, or None if it does not say."""
+    if not isinstance(data, Mapping):
+        return None
+    limits = data.get("rateLimits")
+    if not isinstance(limits, list):
+        return None
+    for entry in limits:
+        if (
+            isinstance(entry, Mapping)
+            and entry.get("rateLimitType") == "REQUEST_WEIGHT"
+            and entry.get("interval") == "MINUTE"
+            and entry.get("intervalNum") == 1
+            and isinstance(entry.get("limit"), int)
+        ):
+            return int(entry["limit"])
+    return None
+
+
 def decode_ticker_price(data: object) -> Decimal:
     """``GET /api/v3/ticker/price?symbol=`` -> the last price."""
     return _decimal(_obj(data, "ticker price"), "price", "ticker price")

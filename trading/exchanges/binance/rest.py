@@ -294,6 +294,9 @@ class BinanceRest:
         if symbols:
             params.append(("symbols", json.dumps(list(symbols), separators=(",", ":"))))
         data = await self._send("GET", "/api/v3/exchangeInfo", params, signed=False)
+        limit = codec.decode_weight_limit(data)
+        if limit is not None:
+            self.budget.adopt_exchange_limit(limit)
         return codec.decode_exchange_info(data)
 
     async def klines(

@@ -184,6 +184,17 @@ class WeightBudget:
     def __repr__(self) -> str:
         return f"WeightBudget({self.name!r}, limit={self.limit})"
 
+    def adopt_exchange_limit(self, per_minute: int) -> None:
+        """The exchange published its REQUEST_WEIGHT limit (exchangeInfo ``rateLimits``): budget
+        that, less the safety margin, instead of the default. Never raises the limit above what
+        the exchange allows; a nonsensical figure is ignored."""
+        if per_minute <= 0:
+            return
+        limit = max(1, int(per_minute * SAFETY_MARGIN))
+        if limit != self.limit:
+            self.limit = limit
+            self.core.limit = limit
+
     @property
     def core(self) -> WeightWindow:
         """The sans-IO window, for this ``trio.run``: each run's clock has its own origin, so a
