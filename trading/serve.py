@@ -18,7 +18,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import attrs
 import trio
@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.verbose:
         logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
+        # One line per HTTP request is noise at INFO (and -v shows it).
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+        logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
         return _run_specs(args, specs, out, err)
     finally:
@@ -86,6 +89,22 @@ def _run_specs(
     args: argparse.Namespace, specs: list[StrategySpec], out: TerminalWriter, err: TerminalWriter
 ) -> int:
     """The run, on the venue ``args`` picks."""
+    if args.exchange != "binance" and (args.live or args.symbol):
+        flag = "--live" if args.live else "--symbol"
+        print(f"trio-trade: {flag} needs --exchange binance", file=sys.stderr)
+        return EXIT_USAGE
+    if args.exchange == "binance" and args.live:
+        from trading.exchanges.binance.rest import Credentials
+
+        try:
+            if Credentials.from_env() is None:
+                raise ValueError(
+                    "--live needs API keys: set BINANCE_API_KEY and BINANCE_API_SECRET "
+                    "(without --live, orders go to the paper broker)"
+                )
+        except ValueError as exc:
+            print(f"trio-trade: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     clock: Clock | None = None
     if args.exchange == "sim":
         speed = args.speed or float(min(spec.interval.seconds for spec in specs))
@@ -96,6 +115,19 @@ def _run_specs(
         return trio.run(_serve, specs, clock, args, out, err)
     except KeyboardInterrupt:
         return EXIT_FORCED
+    except VenueUnavailable as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+
+
+class VenueUnavailable(Exception):
+    """The exchange could not be reached or refused us at start; the message says why."""
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class _FailureWatch:
@@ -242,13 +274,23 @@ async def _venue(
 
     symbols = sorted({symbol for spec in specs for symbol in spec.symbols})
     credentials = Credentials.from_env() if args.live else None
-    async with open_binance(
-        base_url=args.base_url,
-        ws_url=args.ws_url,
-        symbols=symbols,
-        live=args.live,
-        credentials=credentials,
-    ) as venue:
+    stack = AsyncExitStack()
+    try:
+        venue = await stack.enter_async_context(
+            open_binance(
+                base_url=args.base_url,
+                ws_url=args.ws_url,
+                symbols=symbols,
+                live=args.live,
+                credentials=credentials,
+            )
+        )
+    except Exception as exc:  # unreachable, refused keys, unknown symbol: say which, exit 1
+        cause = _leaf(exc)
+        raise VenueUnavailable(
+            f"cannot start on {args.base_url}: {type(cause).__name__}: {cause}"
+        ) from None
+    async with stack:
         log.info(
             "Binance at %s (%s): %s; type 'help' for commands",
             args.base_url,

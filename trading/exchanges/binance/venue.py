@@ -132,6 +132,7 @@ async def open_binance(
         exchange: Exchange
         if live:
             assert credentials is not None
+            await rest.account()  # the keys work (AuthError naming the exchange's words if not)
             user = UserDataStream(ws_api, credentials, now_ms=rest.server_now_ms, backoff=backoff)
             exchange = BinanceExchange(rest, user, marks=market.mark, symbols=tuple(symbols))
         else:
