@@ -169,3 +169,32 @@ async def test_a_hundred_dropped_connections_lose_no_bar_and_repeat_none(
     for bar in Tape.seen[:5] + Tape.seen[-5:]:
         row = sim.prices.kline("BTCUSDT", trading.Interval.parse("1m"), int(bar.open_time * 1000))
         assert Decimal(repr(bar.close)) == Decimal(row.close)
+
+
+async def test_balances_follow_the_user_stream_without_a_request_per_order(
+    sim: ExchangeSim,
+) -> None:
+    async with (
+        open_binance(
+            base_url=sim.base_url,
+            symbols=["BTCUSDT"],
+            live=True,
+            credentials=Credentials(KEY, SECRET),
+            backoff=QUICK,
+        ) as venue,
+        trading.Runner(clock=venue.clock, market=venue.market, exchange=venue.exchange) as runner,
+    ):
+        assert runner.engine is not None
+        account = runner.engine.account("balances")
+        order = await account.submit(trading.Side.BUY, "0.01", "BTCUSDT")
+        assert order.state is trading.OrderState.FILLED
+        truth = {asset: free for asset, (free, _) in sim.engine.balances().items()}
+        with trio.fail_after(5):
+            while (await venue.exchange.balances()).get("BTC") != truth["BTC"]:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        used = sim.weight_used(KEY).current
+        for _ in range(20):
+            await venue.exchange.balances()
+        assert sim.weight_used(KEY).current == used  # the cache, not 20 × 20 weight
+        mine = await venue.exchange.balances()
+        assert {a: mine[a] for a in ("BTC", "USDT")} == {a: truth[a] for a in ("BTC", "USDT")}

@@ -13,6 +13,9 @@ The rules this module keeps:
   process placed that is not known final is asked for over REST and its report pushed, so a
   fill during the outage is booked (once) without waiting for the next push.
 * Marks come from the market's stream cache; REST is the fallback before its first update.
+  Balances too: a REST snapshot once the user stream is subscribed (and after each
+  resubscription), kept current by its ``outboundAccountPosition`` pushes; the pre-trade check
+  costs no request weight. (The exchange stays the judge: it refuses what the cache let by.)
 * Crash recovery (:class:`~trading.exchanges.base.Recoverable`): ``open_orders`` and
   ``trades_since`` answer completely or raise, never in part; myTrades names orders by the
   exchange's id, so trades are matched to client ids through ``allOrders`` (cached).
@@ -30,6 +33,7 @@ import trio
 from trading.core.records import Fill
 from trading.core.updates import ExchangeOrder
 from trading.exchanges.base import OrderRequest, OrderUpdate, SymbolInfo
+from trading.exchanges.binance.frames import AccountUpdate
 from trading.exchanges.binance.rest import BinanceRest, Trade
 from trading.exchanges.binance.user_stream import UserDataStream
 
@@ -60,6 +64,7 @@ class BinanceExchange:
         self._info: dict[str, SymbolInfo] = {}
         self._open: dict[str, str] = {}  # client order id -> symbol, for orders not known final
         self._client_of: dict[str, str] = {}  # exchange order id -> client order id
+        self._free: dict[str, Decimal] | None = None  # streamed balances, once snapshotted
         self._on_update: OrderUpdate | None = None
         self._resync = trio.Event()
 
@@ -77,8 +82,9 @@ class BinanceExchange:
         async with trio.open_nursery() as nursery:
             if self.user_stream is not None:
                 await nursery.start(
-                    self.user_stream.run, self._pushed, self._ignore_account, self._resubscribed
+                    self.user_stream.run, self._pushed, self._on_account, self._resubscribed
                 )
+                await self._refresh_balances()
                 nursery.start_soon(self._resyncer)
             task_status.started()
 
@@ -103,6 +109,10 @@ class BinanceExchange:
         return report
 
     async def balances(self) -> Mapping[str, Decimal]:
+        """Free balances: the user stream's, cached (no REST call per order), else REST."""
+        if self._free is not None:
+            await trio.lowlevel.checkpoint()
+            return dict(self._free)
         account = await self.rest.account()
         return {asset: balance.free for asset, balance in account.items()}
 
@@ -179,15 +189,28 @@ class BinanceExchange:
     def _resubscribed(self) -> None:
         self._resync.set()
 
-    @staticmethod
-    def _ignore_account(_: object) -> None:
-        """Balances are read when needed (``balances``); the push is not cached."""
+    def _on_account(self, update: AccountUpdate) -> None:
+        """``outboundAccountPosition``: the assets that changed."""
+        if self._free is not None:
+            for asset, (free, _locked) in update.balances.items():
+                self._free[asset] = free
+
+    async def _refresh_balances(self) -> None:
+        """A full snapshot over REST, then pushes keep it current (after every resubscription
+        too: pushes missed while disconnected are not replayed)."""
+        account = await self.rest.account()
+        self._free = {asset: balance.free for asset, balance in account.items()}
 
     async def _resyncer(self) -> None:
         """After each resubscription, ask for every order not known final and push its report."""
         while True:
             await self._resync.wait()
             self._resync = trio.Event()
+            try:
+                await self._refresh_balances()
+            except Exception as exc:  # until it works, balances() goes to REST
+                self._free = None
+                log.warning("balances after resubscribing: %s", type(exc).__name__)
             for cid, symbol in list(self._open.items()):
                 try:
                     report = await self.rest.get_order(symbol, cid)
