@@ -8,12 +8,14 @@ Public extension points (DESIGN.md: edges depend on core and runtime, never the 
   what it may raise and what cancelling it does.
 * Records: :class:`OrderRequest` (the order's spec), :class:`ExchangeOrder` (a report),
   :class:`SymbolInfo`, :class:`~trading.core.records.Fill`; the callback type
-  :data:`OrderUpdate`; :class:`PriceSource` (what a paper broker fills against).
+  :data:`OrderUpdate`; :class:`PriceSource` (what a paper broker fills against);
+  :class:`Recoverable` (what crash recovery reads: open orders, trades since).
 * Errors: :class:`ExchangeRejected` (answered and refused: nothing placed), :class:`ExchangeError`
   (outcome unknown; any other exception means the same), :class:`UnknownSymbol`.
 
 Implementations here: :class:`SimulatedMarket` (bars), :class:`PaperBroker` (an in-memory spot
-account). ``trading.testing.FaultyExchange`` wraps any Exchange with scripted faults.
+account), and Binance in ``trading.exchanges.binance`` (``open_binance``).
+``trading.testing.FaultyExchange`` wraps any Exchange with scripted faults.
 """
 
 from trading.core.records import Fill
@@ -26,6 +28,7 @@ from trading.exchanges.base import (
     OrderRequest,
     OrderUpdate,
     PriceSource,
+    Recoverable,
     SymbolInfo,
     UnknownSymbol,
 )
@@ -43,6 +46,7 @@ __all__ = [
     "OrderUpdate",
     "PaperBroker",
     "PriceSource",
+    "Recoverable",
     "SimulatedMarket",
     "SymbolInfo",
     "UnknownSymbol",
