@@ -198,3 +198,53 @@ async def test_balances_follow_the_user_stream_without_a_request_per_order(
         assert sim.weight_used(KEY).current == used  # the cache, not 20 × 20 weight
         mine = await venue.exchange.balances()
         assert {a: mine[a] for a in ("BTC", "USDT")} == {a: truth[a] for a in ("BTC", "USDT")}
+
+
+async def test_partial_fills_and_base_asset_fees_keep_the_position_exact() -> None:
+    """A limit buy larger than the book near its price takes several levels, rests, and fills
+    in parts; Binance charges the buyer's commission in BTC, so the position must be what the
+    account really holds, to the last satoshi."""
+    config = SimConfig(
+        api_key=KEY,
+        api_secret=SECRET,
+        stepped=True,
+        ping_interval=None,
+        balances={"USDT": Decimal(500_000), "BTC": Decimal(0)},
+    )
+    async with trio.open_nursery() as nursery:
+        sim = await nursery.start(ExchangeSim(config).serve)
+        async with (
+            open_binance(
+                base_url=sim.base_url,
+                symbols=["BTCUSDT"],
+                live=True,
+                credentials=Credentials(KEY, SECRET),
+                backoff=QUICK,
+            ) as venue,
+            trading.Runner(
+                clock=venue.clock, market=venue.market, exchange=venue.exchange
+            ) as runner,
+        ):
+            assert runner.engine is not None
+            account = runner.engine.account("partial")
+            price = (await venue.exchange.last_price("BTCUSDT")) * Decimal("1.0001")
+            order = await account.submit(trading.Side.BUY, "3", "BTCUSDT", price=price)
+            # it took the levels up to its price and rests for the rest
+            assert order.state is trading.OrderState.PARTIALLY_FILLED
+            for _ in range(40):  # the market moves: more of it may fill, in parts
+                await sim.advance(30)
+                await trio.sleep(0.01)
+                if order.state is trading.OrderState.FILLED:
+                    break
+            if order.state is not trading.OrderState.FILLED:
+                await account.cancel(order)
+            trades = sim.engine.trades("BTCUSDT", limit=1000)
+            assert len(trades) >= 2  # several levels: several trades, several fills
+            assert {f.trade_id for f in order.fills} == {str(t.id) for t in trades}
+            held = sum(sim.engine.balances()["BTC"])
+            assert all(t.commission_asset == "BTC" for t in trades)
+            assert held == sum(t.qty for t in trades) - sum(t.commission for t in trades)
+            assert order.filled_quantity == sum(t.qty for t in trades)
+            assert account.position("BTCUSDT").quantity == held  # exact, fees included
+            assert account.book.fees_paid == {"BTC": sum(t.commission for t in trades)}
+        nursery.cancel_scope.cancel()
