@@ -13,6 +13,7 @@ from decimal import Decimal
 import attrs
 import pytest
 import trio
+import websockets.frames
 
 from tests.exchanges.binance.ws_servers import (
     KEY,
@@ -286,6 +287,37 @@ async def test_cancelling_run_closes_the_connection() -> None:
                 nursery.cancel_scope.cancel()
             with trio.fail_after(2):
                 await server.clients[0].closed.wait()
+
+
+async def test_debug_logging_everywhere_shows_no_key_and_no_signature(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As WEBSOCKETS_MAX_LOG_SIZE=100000 would: websockets logs whole frames at DEBUG.
+    monkeypatch.setattr(websockets.frames.Frame, "MAX_LOG_SIZE", 100_000)
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="websockets")
+    api = WsApi(server_now_ms=wall_ms)
+    with trio.fail_after(10):
+        async with running(api.answer) as server, trio.open_nursery() as nursery:
+            stream = UserDataStream(server.url, Keys(), now_ms=wall_ms, backoff=FAST)
+            owner = Owner()
+            await owner.start(nursery, stream)
+            client = server.clients[0]
+            await client.send(user_event(0, execution_report("x", trade_id=1)))
+            await owner.wait_for(lambda: len(owner.orders) == 1)
+            await client.drop()
+            await owner.wait_for(lambda: owner.resubscribed == 1)
+            nursery.cancel_scope.cancel()
+    signatures = [r["params"]["signature"] for c in server.clients for r in c.received]
+    assert len(signatures) == 2
+    ours = "\n".join(  # the exchange's side (the test server) may log what it received
+        f"{r.name} {r.getMessage()}" for r in caplog.records if r.name != "websockets.server"
+    )
+    assert "DEBUG" in {r.levelname for r in caplog.records}  # it did log, at DEBUG too
+    assert "user data stream" in ours
+    for secret in (KEY, SECRET, *signatures):
+        for i in range(0, len(secret) - 12, 4):
+            assert secret[i : i + 12] not in ours
 
 
 def test_the_request_is_signed_as_the_documentation_says() -> None:

@@ -56,6 +56,11 @@ __all__ = ["ApiKeys", "SubscribeFailed", "UserDataStream", "UserStreamRefused"]
 
 logger = logging.getLogger(__name__)
 
+#: The connection's own logger. websockets logs frames at DEBUG, and the subscribe request holds
+#: the API key and a signature: this logger never logs below INFO, whatever the root level.
+wire_logger = logging.getLogger(__name__ + ".wire")
+wire_logger.setLevel(logging.INFO)
+
 #: Binance's code for a timestamp outside ``recvWindow``.
 TIMESTAMP_OUTSIDE_WINDOW = -1021
 
@@ -110,7 +115,7 @@ class UserDataStream:
         self._url = ws_api_url
         self._credentials = credentials
         self._now_ms = now_ms
-        self._connect = connect or websockets_connector()
+        self._connect = connect or websockets_connector(logger=wire_logger)
         self._backoff = backoff or ReconnectBackoff()
         self._resync = resync
         self._recv_window_ms = recv_window_ms
@@ -155,13 +160,16 @@ class UserDataStream:
 
     def _request(self) -> tuple[str, str]:
         """The subscribe request's id and text, signed with a fresh timestamp."""
-        params: dict[str, object] = {
-            "apiKey": self._credentials.api_key,
-            "timestamp": self._now_ms(),
-        }
+        params: dict[str, object] = {"apiKey": self._credentials.api_key}
         if self._recv_window_ms is not None:
             params["recvWindow"] = self._recv_window_ms
-        params["signature"] = ws_api_signature(self._credentials.api_secret, params)
+        timestamp = self._now_ms()
+        signature = ws_api_signature(
+            self._credentials.api_secret, {**params, "timestamp": timestamp}
+        )
+        # The key and the signature sit in the middle, the timestamp last: anything that logs a
+        # frame's beginning and end (as websockets does) shows neither.
+        params.update(signature=signature, timestamp=timestamp)
         request_id = str(uuid.uuid4())
         message = {"id": request_id, "method": "userDataStream.subscribe.signature"}
         return request_id, json.dumps({**message, "params": params})
