@@ -168,6 +168,32 @@ async def test_a_timestamp_outside_the_window_resyncs_and_retries_on_the_same_co
             nursery.cancel_scope.cancel()
 
 
+async def test_a_failing_resync_is_retried_on_a_new_connection() -> None:
+    offset = [-10_000]
+    calls = 0
+
+    async def resync() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("REST is down")
+        offset[0] = 0
+
+    api = WsApi(server_now_ms=wall_ms)
+    with trio.fail_after(10):
+        async with running(api.answer) as server, trio.open_nursery() as nursery:
+            stream = UserDataStream(
+                server.url,
+                Keys(),
+                now_ms=lambda: wall_ms() + offset[0],
+                backoff=FAST,
+                resync=resync,
+            )
+            await Owner().start(nursery, stream)
+            assert calls == 2 and len(server.clients) == 2
+            nursery.cancel_scope.cancel()
+
+
 async def test_without_resync_a_timestamp_error_is_retried_on_a_new_connection() -> None:
     offset = [-10_000]
     api = WsApi(server_now_ms=wall_ms)
@@ -187,7 +213,11 @@ async def test_without_resync_a_timestamp_error_is_retried_on_a_new_connection()
 
 @pytest.mark.parametrize(
     ("status", "code", "msg"),
-    [(503, -1001, "Internal error; unable to process your request."), (429, -1003, "Too many")],
+    [
+        (503, -1001, "Internal error; unable to process your request."),
+        (429, -1003, "Too many requests."),
+        (418, -1003, "Way too many requests; IP banned until 1735689600000."),
+    ],
 )
 async def test_busy_server_answers_are_retried(status: int, code: int, msg: str) -> None:
     api = WsApi(server_now_ms=wall_ms, forced=[(status, {"code": code, "msg": msg})])

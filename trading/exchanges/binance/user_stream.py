@@ -9,9 +9,10 @@ class keeps:
   a tracked server-time offset applies. A -1021 answer (timestamp outside the window) calls
   ``resync`` when given and retries once on the same connection with a fresh timestamp, then
   falls back to reconnecting with backoff.
-* An answer refusing the keys or the request (4xx other than 429) ends ``run()`` with
+* An answer refusing the keys or the request (4xx other than 418 and 429) ends ``run()`` with
   :class:`UserStreamRefused` carrying the exchange's code and message: retrying cannot fix it.
-  5xx, 429 and lost connections reconnect with backoff and subscribe again.
+  5xx, 418, 429, a failing ``resync`` and lost connections reconnect with backoff and subscribe
+  again.
 * Events arrive as ``{"subscriptionId": N, "event": {...}}``; events of our subscription are
   decoded and given to ``on_order`` / ``on_account``; ``eventStreamTerminated`` means subscribe
   again (on a new connection). ``on_resubscribed`` is called after every successful
@@ -188,10 +189,13 @@ class UserDataStream:
                     "user data stream: timestamp outside recvWindow: %s", reply.error_msg
                 )
                 if self._resync is not None and attempt == 0:
-                    await self._resync()
+                    try:
+                        await self._resync()
+                    except Exception as exc:  # e.g. REST down: try again on a new connection
+                        raise SubscribeFailed(f"resyncing the server time failed: {exc}") from exc
                     continue
                 raise SubscribeFailed(f"{reply.error_msg} (code {code})")
-            if reply.status >= 500 or reply.status == 429:
+            if reply.status >= 500 or reply.status in (418, 429):
                 raise SubscribeFailed(f"{reply.error_msg} (code {code}, status {reply.status})")
             raise UserStreamRefused(reply.status, code, reply.error_msg)
         raise AssertionError("unreachable")
