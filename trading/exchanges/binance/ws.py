@@ -173,8 +173,8 @@ def describe(exc: BaseException) -> str:
     """A one-line account of why a connection ended."""
     text = str(exc) or type(exc).__name__
     cause = exc.__cause__
-    if cause is not None and str(cause):
-        text += f" ({cause})"
+    if isinstance(exc, ConnectionClosed) and cause is not None and str(cause):
+        text += f" ({cause})"  # "no close frame received or sent" says little without it
     return text
 
 
