@@ -119,6 +119,33 @@ async def test_subscribe_while_connected_sends_subscribe_and_checks_the_reply() 
             nursery.cancel_scope.cancel()
 
 
+async def test_unsubscribe_while_connected_and_after_a_reconnect() -> None:
+    with trio.fail_after(10):
+        async with running(subscribe_ok) as server, trio.open_nursery() as nursery:
+            stream = KlineStream(server.url, backoff=FAST, send_interval=0.01)
+            stream.subscribe("BTCUSDT", "1m")
+            stream.subscribe("ETHUSDT", "1m")
+            recorder = Recorder()
+            await start(nursery, stream, recorder)
+            client = await server.client(0)
+            stream.unsubscribe("ETHUSDT", "1m")
+            stream.unsubscribe("ETHUSDT", "1m")  # a no-op now
+            stream.subscribe("XRPUSDT", "1m")
+            stream.unsubscribe("XRPUSDT", "1m")  # never sent: nothing to undo
+            await server.wait_for(lambda: len(client.received) == 1)
+            assert client.received[0]["method"] == "UNSUBSCRIBE"
+            assert client.received[0]["params"] == ["ethusdt@kline_1m"]
+            assert client.streams == ["btcusdt@kline_1m"]
+            stream.subscribe("SOLUSDT", "1m")
+            await server.wait_for(lambda: len(client.received) == 2)
+            assert client.received[1]["method"] == "SUBSCRIBE"
+            assert client.received[1]["params"] == ["solusdt@kline_1m"]
+            await client.drop()
+            second = await server.client(1)
+            assert second.streams == ["btcusdt@kline_1m", "solusdt@kline_1m"]
+            nursery.cancel_scope.cancel()
+
+
 async def test_subscribe_bursts_are_batched_and_paced_under_five_messages_a_second() -> None:
     with trio.fail_after(10):
         async with running(subscribe_ok) as server, trio.open_nursery() as nursery:
@@ -380,6 +407,7 @@ async def test_a_callback_blocking_the_loop_delays_pongs_but_the_connection_surv
 actions = st.lists(
     st.one_of(
         st.tuples(st.just("subscribe"), st.integers(0, 5), st.booleans()),
+        st.tuples(st.just("unsubscribe"), st.integers(0, 5), st.booleans()),
         st.tuples(st.just("frame")),
         st.tuples(st.just("drop")),
         st.tuples(st.just("shutdown")),
@@ -414,8 +442,9 @@ def test_any_interleaving_of_subscriptions_drops_and_frames(script: list[tuple[A
                     return client
 
                 for action in script:
-                    if action[0] == "subscribe":
-                        stream.subscribe(f"S{action[1]}USDT", "1m")
+                    if action[0] in ("subscribe", "unsubscribe"):
+                        change = getattr(stream, action[0])
+                        change(f"S{action[1]}USDT", "1m")
                         if action[2]:
                             await settled()
                     elif action[0] == "frame":
