@@ -57,7 +57,7 @@ MAX_STREAMS = 1024
 
 
 class SubscriptionTimeout(ConnectionError):
-    """No reply to a SUBSCRIBE in time: the connection is treated as lost and replaced."""
+    """No reply to a (UN)SUBSCRIBE in time: the connection is treated as lost and replaced."""
 
 
 #: request id -> (SUBSCRIBE or UNSUBSCRIBE, its streams, the deadline for its reply).
@@ -184,7 +184,7 @@ class KlineStream:
         )
 
     async def _session(self, conn: Connection, on_update: Callable[[KlineUpdate], None]) -> None:
-        pending: _Pending = {}  # SUBSCRIBE id -> (streams, deadline)
+        pending: _Pending = {}
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_subscriptions, conn, pending)
