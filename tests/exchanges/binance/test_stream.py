@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.trio.server import ServerConnection, serve
 
 from tests.exchanges.binance.ws_servers import (
@@ -114,6 +116,33 @@ async def test_subscribe_while_connected_sends_subscribe_and_checks_the_reply() 
             await client.send(wrapped(kline("SOLUSDT", "1h")))
             await recorder.wait_for(lambda: len(recorder.updates) == 1)
             assert stream.streams == ("solusdt@kline_1h",)
+            nursery.cancel_scope.cancel()
+
+
+async def test_unsubscribe_while_connected_and_after_a_reconnect() -> None:
+    with trio.fail_after(10):
+        async with running(subscribe_ok) as server, trio.open_nursery() as nursery:
+            stream = KlineStream(server.url, backoff=FAST, send_interval=0.01)
+            stream.subscribe("BTCUSDT", "1m")
+            stream.subscribe("ETHUSDT", "1m")
+            recorder = Recorder()
+            await start(nursery, stream, recorder)
+            client = await server.client(0)
+            stream.unsubscribe("ETHUSDT", "1m")
+            stream.unsubscribe("ETHUSDT", "1m")  # a no-op now
+            stream.subscribe("XRPUSDT", "1m")
+            stream.unsubscribe("XRPUSDT", "1m")  # never sent: nothing to undo
+            await server.wait_for(lambda: len(client.received) == 1)
+            assert client.received[0]["method"] == "UNSUBSCRIBE"
+            assert client.received[0]["params"] == ["ethusdt@kline_1m"]
+            assert client.streams == ["btcusdt@kline_1m"]
+            stream.subscribe("SOLUSDT", "1m")
+            await server.wait_for(lambda: len(client.received) == 2)
+            assert client.received[1]["method"] == "SUBSCRIBE"
+            assert client.received[1]["params"] == ["solusdt@kline_1m"]
+            await client.drop()
+            second = await server.client(1)
+            assert second.streams == ["btcusdt@kline_1m", "solusdt@kline_1m"]
             nursery.cancel_scope.cancel()
 
 
@@ -373,3 +402,76 @@ async def test_a_callback_blocking_the_loop_delays_pongs_but_the_connection_surv
                     nursery.cancel_scope.cancel()
             finally:
                 stop.set()
+
+
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("subscribe"), st.integers(0, 5), st.booleans()),
+        st.tuples(st.just("unsubscribe"), st.integers(0, 5), st.booleans()),
+        st.tuples(st.just("frame")),
+        st.tuples(st.just("drop")),
+        st.tuples(st.just("shutdown")),
+        st.tuples(st.just("junk")),
+        st.tuples(st.just("pause"), st.integers(0, 8)),  # lands inside a reconnect, or not
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=40)
+@given(actions)
+def test_any_interleaving_of_subscriptions_drops_and_frames(script: list[tuple[Any, ...]]) -> None:
+    """Subscriptions racing drops and shutdowns (sent before, during or after a reconnect):
+    every connection ends up with every subscription exactly once, every frame is delivered
+    once and in order, on_reconnect counts the reconnects."""
+
+    async def scenario() -> None:
+        with trio.fail_after(5):
+            async with running(subscribe_ok) as server, trio.open_nursery() as nursery:
+                stream = KlineStream(server.url, backoff=FAST, send_interval=0.001)
+                stream.subscribe("BASEUSDT", "1m")
+                recorder = Recorder()
+                await start(nursery, stream, recorder)
+                connections, sent = 1, 0
+
+                async def settled() -> Client:
+                    await server.wait_for(lambda: len(server.clients) == connections)
+                    client = server.clients[-1]
+                    await server.wait_for(lambda: set(client.streams) == set(stream.streams))
+                    await recorder.wait_for(lambda: recorder.reconnects == connections - 1)
+                    return client
+
+                for action in script:
+                    if action[0] in ("subscribe", "unsubscribe"):
+                        change = getattr(stream, action[0])
+                        change(f"S{action[1]}USDT", "1m")
+                        if action[2]:
+                            await settled()
+                    elif action[0] == "frame":
+                        client = await settled()
+                        await client.send(wrapped(kline(open_ms=60_000 * sent)))
+                        sent += 1
+                        await recorder.wait_for(lambda n=sent: len(recorder.updates) == n)  # type: ignore[misc]
+                    elif action[0] in ("drop", "shutdown"):
+                        await server.wait_for(lambda n=connections: len(server.clients) == n)  # type: ignore[misc]
+                        client = server.clients[-1]
+                        if action[0] == "drop":
+                            await client.drop()
+                        else:
+                            await client.send(json.dumps({"e": "serverShutdown", "E": 1}))
+                        connections += 1
+                    elif action[0] == "pause":
+                        await trio.sleep(action[1] / 1000)
+                    else:
+                        await server.wait_for(lambda n=connections: len(server.clients) == n)  # type: ignore[misc]
+                        await server.clients[-1].send("{junk")
+                await settled()
+                assert [u.bar.open_time for u in recorder.updates] == [
+                    60.0 * i for i in range(sent)
+                ]
+                assert stream.connections == connections
+                for client in server.clients:
+                    assert len(client.streams) == len(set(client.streams)), client.streams
+                nursery.cancel_scope.cancel()
+
+    trio.run(scenario)

@@ -13,6 +13,7 @@ from decimal import Decimal
 import attrs
 import pytest
 import trio
+import websockets.frames
 
 from tests.exchanges.binance.ws_servers import (
     KEY,
@@ -167,6 +168,32 @@ async def test_a_timestamp_outside_the_window_resyncs_and_retries_on_the_same_co
             nursery.cancel_scope.cancel()
 
 
+async def test_a_failing_resync_is_retried_on_a_new_connection() -> None:
+    offset = [-10_000]
+    calls = 0
+
+    async def resync() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("REST is down")
+        offset[0] = 0
+
+    api = WsApi(server_now_ms=wall_ms)
+    with trio.fail_after(10):
+        async with running(api.answer) as server, trio.open_nursery() as nursery:
+            stream = UserDataStream(
+                server.url,
+                Keys(),
+                now_ms=lambda: wall_ms() + offset[0],
+                backoff=FAST,
+                resync=resync,
+            )
+            await Owner().start(nursery, stream)
+            assert calls == 2 and len(server.clients) == 2
+            nursery.cancel_scope.cancel()
+
+
 async def test_without_resync_a_timestamp_error_is_retried_on_a_new_connection() -> None:
     offset = [-10_000]
     api = WsApi(server_now_ms=wall_ms)
@@ -186,7 +213,11 @@ async def test_without_resync_a_timestamp_error_is_retried_on_a_new_connection()
 
 @pytest.mark.parametrize(
     ("status", "code", "msg"),
-    [(503, -1001, "Internal error; unable to process your request."), (429, -1003, "Too many")],
+    [
+        (503, -1001, "Internal error; unable to process your request."),
+        (429, -1003, "Too many requests."),
+        (418, -1003, "Way too many requests; IP banned until 1735689600000."),
+    ],
 )
 async def test_busy_server_answers_are_retried(status: int, code: int, msg: str) -> None:
     api = WsApi(server_now_ms=wall_ms, forced=[(status, {"code": code, "msg": msg})])
@@ -286,6 +317,37 @@ async def test_cancelling_run_closes_the_connection() -> None:
                 nursery.cancel_scope.cancel()
             with trio.fail_after(2):
                 await server.clients[0].closed.wait()
+
+
+async def test_debug_logging_everywhere_shows_no_key_and_no_signature(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As WEBSOCKETS_MAX_LOG_SIZE=100000 would: websockets logs whole frames at DEBUG.
+    monkeypatch.setattr(websockets.frames.Frame, "MAX_LOG_SIZE", 100_000)
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="websockets")
+    api = WsApi(server_now_ms=wall_ms)
+    with trio.fail_after(10):
+        async with running(api.answer) as server, trio.open_nursery() as nursery:
+            stream = UserDataStream(server.url, Keys(), now_ms=wall_ms, backoff=FAST)
+            owner = Owner()
+            await owner.start(nursery, stream)
+            client = server.clients[0]
+            await client.send(user_event(0, execution_report("x", trade_id=1)))
+            await owner.wait_for(lambda: len(owner.orders) == 1)
+            await client.drop()
+            await owner.wait_for(lambda: owner.resubscribed == 1)
+            nursery.cancel_scope.cancel()
+    signatures = [r["params"]["signature"] for c in server.clients for r in c.received]
+    assert len(signatures) == 2
+    ours = "\n".join(  # the exchange's side (the test server) may log what it received
+        f"{r.name} {r.getMessage()}" for r in caplog.records if r.name != "websockets.server"
+    )
+    assert "DEBUG" in {r.levelname for r in caplog.records}  # it did log, at DEBUG too
+    assert "user data stream" in ours
+    for secret in (KEY, SECRET, *signatures):
+        for i in range(0, len(secret) - 12, 4):
+            assert secret[i : i + 12] not in ours
 
 
 def test_the_request_is_signed_as_the_documentation_says() -> None:

@@ -8,6 +8,7 @@ a socket runs in real time under ``trio.fail_after``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -181,21 +182,20 @@ async def test_a_connection_is_replaced_at_max_age(clock: trio.testing.MockClock
 
 
 async def test_never_a_busy_loop(clock: trio.testing.MockClock) -> None:
-    def forever() -> Iterator[tuple[float, None]]:
-        while True:
-            yield (0.0, None)  # a server that ends every connection at once
-
-    script = Script(forever())
-    with trio.move_on_after(1000):
-        await keep_connected(
-            "test",
-            lambda: "ws://fake",
-            script.session,
-            connect=script.connector,
-            backoff=ReconnectBackoff(),
-            rand=lambda: 0.0,
-        )
-    assert len(script.connects) <= 40  # 1000 s at a 30 s cap, after the ramp
+    # A server that ends every connection at once, and a failing connect, for a long while; a
+    # busy loop would run out of script (Done) at time 0 instead of hanging the test.
+    for outcome in ((0.0, None), OSError("refused")):
+        script = Script(iter([outcome] * 10_000))
+        with trio.move_on_after(1000), contextlib.suppress(Done):
+            await keep_connected(
+                "test",
+                lambda: "ws://fake",
+                script.session,
+                connect=script.connector,
+                backoff=ReconnectBackoff(),
+                rand=lambda: 0.0,
+            )
+        assert len(script.connects) <= 40  # 1000 s at a 30 s cap, after the ramp
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,9 @@ class ScriptedServer:
                 client.received_at.append(trio.current_time())
                 if request.get("method") == "SUBSCRIBE":
                     client.streams.extend(request.get("params", []))
+                elif request.get("method") == "UNSUBSCRIBE":
+                    gone = set(request.get("params", []))
+                    client.streams[:] = [name for name in client.streams if name not in gone]
                 reply = self.answer(client, request)
                 self._notify()
                 if reply is not None:

@@ -3,11 +3,12 @@
 The rules this class keeps:
 
 * Every connection opens ``<ws_base>/stream?streams=a/b/c`` with *all* current subscriptions, so
-  a reconnect restores every one of them without a message; a subscription added while connected
-  is sent as ``SUBSCRIBE`` (batched into one message, at most one message per ``send_interval``,
-  under Binance's 5 incoming messages per second per connection) and its reply is checked: an
-  error reply is logged and the streams are dropped; no reply within ``reply_timeout`` means the
-  connection is broken, and it is replaced.
+  a reconnect restores every one of them without a message; a subscription added (removed) while
+  connected is sent as ``SUBSCRIBE`` (``UNSUBSCRIBE``), batched, at most one message per
+  ``send_interval``, under Binance's 5 incoming messages per second per connection; each stream
+  is subscribed once per connection. Replies are checked: a refused SUBSCRIBE is logged and its
+  streams dropped; no reply within ``reply_timeout`` means the connection is broken, and it is
+  replaced.
 * ``on_update`` gets every decoded kline, open or closed, exactly once per frame received, in
   the order received. ``on_reconnect`` is called after every reconnect (not the first connect),
   once the new connection is open, so the owner can fill what it missed from REST.
@@ -56,11 +57,11 @@ MAX_STREAMS = 1024
 
 
 class SubscriptionTimeout(ConnectionError):
-    """No reply to a SUBSCRIBE in time: the connection is treated as lost and replaced."""
+    """No reply to a (UN)SUBSCRIBE in time: the connection is treated as lost and replaced."""
 
 
-#: SUBSCRIBE request id -> (its streams, the deadline for its reply).
-_Pending = dict[int, tuple[list[str], float]]
+#: request id -> (SUBSCRIBE or UNSUBSCRIBE, its streams, the deadline for its reply).
+_Pending = dict[int, tuple[str, list[str], float]]
 
 
 def _nothing() -> None:
@@ -85,7 +86,10 @@ class KlineStream:
         self._send_interval = send_interval
         self._reply_timeout = reply_timeout
         self._streams: dict[str, None] = {}  # ordered set of stream names
-        self._unsent: dict[str, None] = {}  # subscribed while connected, SUBSCRIBE not sent yet
+        # Changes made while connected that the server has not been sent yet (a name is in at
+        # most one of them: undoing a change not sent yet just forgets it).
+        self._unsent: dict[str, None] = {}  # to SUBSCRIBE
+        self._unsent_unsubscribe: dict[str, None] = {}  # to UNSUBSCRIBE
         self._wake = trio.Event()
         self._connected = False
         self._opening: frozenset[str] = frozenset()  # the streams in the URL being opened
@@ -124,8 +128,26 @@ class KlineStream:
             )
         self._streams[name] = None
         if self._connected:
-            self._unsent[name] = None
-            self._wake.set()
+            if name in self._unsent_unsubscribe:
+                del self._unsent_unsubscribe[name]  # the server never stopped sending it
+            else:
+                self._unsent[name] = None
+                self._wake.set()
+
+    def unsubscribe(self, symbol: str, interval: Interval | str) -> None:
+        """Stop ``symbol``'s klines of ``interval``; a no-op if not subscribed. Never blocks:
+        while connected an UNSUBSCRIBE is sent (updates already in flight may still arrive);
+        otherwise the next connection leaves it out."""
+        name = kline_stream_name(symbol, Interval.parse(interval))
+        if name not in self._streams:
+            return
+        del self._streams[name]
+        if self._connected:
+            if name in self._unsent:
+                del self._unsent[name]  # never sent: nothing to undo
+            else:
+                self._unsent_unsubscribe[name] = None
+                self._wake.set()
 
     async def run(
         self,
@@ -145,6 +167,7 @@ class KlineStream:
             # The URL carried every subscription made before it was built; any made during the
             # handshake still needs a SUBSCRIBE.
             self._unsent = {n: None for n in self._streams if n not in self._opening}
+            self._unsent_unsubscribe = {n: None for n in self._opening if n not in self._streams}
             self._connected = True
             try:
                 if first:
@@ -161,7 +184,7 @@ class KlineStream:
         )
 
     async def _session(self, conn: Connection, on_update: Callable[[KlineUpdate], None]) -> None:
-        pending: _Pending = {}  # SUBSCRIBE id -> (streams, deadline)
+        pending: _Pending = {}
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_subscriptions, conn, pending)
@@ -197,33 +220,46 @@ class KlineStream:
         if entry is None:
             logger.debug("kline stream: reply to an unknown request id %r", reply.id)
             return
-        streams = entry[0]
+        method, streams, _ = entry
         if reply.error is not None:
-            logger.error("kline stream: SUBSCRIBE %s refused: %s", streams, reply.error)
-            for name in streams:
-                self._streams.pop(name, None)
+            logger.error("kline stream: %s %s refused: %s", method, streams, reply.error)
+            if method == "SUBSCRIBE":
+                for name in streams:
+                    self._streams.pop(name, None)
 
     async def _send_subscriptions(self, conn: Connection, pending: _Pending) -> None:
-        """Send SUBSCRIBE for what was added while connected, paced; fail if a reply is late."""
+        """Send (UN)SUBSCRIBE for changes made while connected, one message per
+        ``send_interval`` at most; fail if a reply is late."""
         while True:
-            if self._unsent:
-                names = list(self._unsent)[:200]  # one message, well under 1024 streams
+            for method, unsent in (
+                ("UNSUBSCRIBE", self._unsent_unsubscribe),
+                ("SUBSCRIBE", self._unsent),
+            ):
+                if not unsent:
+                    continue
+                names = list(unsent)[:200]  # one message, well under 1024 streams
                 for name in names:
-                    del self._unsent[name]
+                    del unsent[name]
                 request_id = next(self._ids)
-                pending[request_id] = (names, trio.current_time() + self._reply_timeout)
-                message = {"method": "SUBSCRIBE", "params": names, "id": request_id}
+                pending[request_id] = (method, names, trio.current_time() + self._reply_timeout)
+                message = {"method": method, "params": names, "id": request_id}
                 await conn.send(json.dumps(message))
                 await trio.sleep(self._send_interval)
-                continue
-            self._wake = trio.Event()
-            with trio.move_on_at(min((d for _, d in pending.values()), default=float("inf"))):
-                await self._wake.wait()
-            late = [names for names, d in pending.values() if d <= trio.current_time()]
-            if late:
-                raise SubscriptionTimeout(
-                    f"no reply to SUBSCRIBE {late[0]} within {self._reply_timeout} s"
-                )
+                break
+            else:
+                await self._wait_for_changes(pending)
+
+    async def _wait_for_changes(self, pending: _Pending) -> None:
+        """Until a change is queued; SubscriptionTimeout if a reply is due first."""
+        self._wake = trio.Event()
+        with trio.move_on_at(min((d for *_, d in pending.values()), default=float("inf"))):
+            await self._wake.wait()
+        late = [(m, names) for m, names, d in pending.values() if d <= trio.current_time()]
+        if late:
+            method, names = late[0]
+            raise SubscriptionTimeout(
+                f"no reply to {method} {names} within {self._reply_timeout} s"
+            )
 
     def _call(self, callback: Callable[..., None], *args: object) -> None:
         try:

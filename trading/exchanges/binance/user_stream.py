@@ -9,9 +9,10 @@ class keeps:
   a tracked server-time offset applies. A -1021 answer (timestamp outside the window) calls
   ``resync`` when given and retries once on the same connection with a fresh timestamp, then
   falls back to reconnecting with backoff.
-* An answer refusing the keys or the request (4xx other than 429) ends ``run()`` with
+* An answer refusing the keys or the request (4xx other than 418 and 429) ends ``run()`` with
   :class:`UserStreamRefused` carrying the exchange's code and message: retrying cannot fix it.
-  5xx, 429 and lost connections reconnect with backoff and subscribe again.
+  5xx, 418, 429, a failing ``resync`` and lost connections reconnect with backoff and subscribe
+  again.
 * Events arrive as ``{"subscriptionId": N, "event": {...}}``; events of our subscription are
   decoded and given to ``on_order`` / ``on_account``; ``eventStreamTerminated`` means subscribe
   again (on a new connection). ``on_resubscribed`` is called after every successful
@@ -55,6 +56,11 @@ from trading.exchanges.binance.ws import (
 __all__ = ["ApiKeys", "SubscribeFailed", "UserDataStream", "UserStreamRefused"]
 
 logger = logging.getLogger(__name__)
+
+#: The connection's own logger. websockets logs frames at DEBUG, and the subscribe request holds
+#: the API key and a signature: this logger never logs below INFO, whatever the root level.
+wire_logger = logging.getLogger(__name__ + ".wire")
+wire_logger.setLevel(logging.INFO)
 
 #: Binance's code for a timestamp outside ``recvWindow``.
 TIMESTAMP_OUTSIDE_WINDOW = -1021
@@ -110,7 +116,7 @@ class UserDataStream:
         self._url = ws_api_url
         self._credentials = credentials
         self._now_ms = now_ms
-        self._connect = connect or websockets_connector()
+        self._connect = connect or websockets_connector(logger=wire_logger)
         self._backoff = backoff or ReconnectBackoff()
         self._resync = resync
         self._recv_window_ms = recv_window_ms
@@ -155,13 +161,16 @@ class UserDataStream:
 
     def _request(self) -> tuple[str, str]:
         """The subscribe request's id and text, signed with a fresh timestamp."""
-        params: dict[str, object] = {
-            "apiKey": self._credentials.api_key,
-            "timestamp": self._now_ms(),
-        }
+        params: dict[str, object] = {"apiKey": self._credentials.api_key}
         if self._recv_window_ms is not None:
             params["recvWindow"] = self._recv_window_ms
-        params["signature"] = ws_api_signature(self._credentials.api_secret, params)
+        timestamp = self._now_ms()
+        signature = ws_api_signature(
+            self._credentials.api_secret, {**params, "timestamp": timestamp}
+        )
+        # The key and the signature sit in the middle, the timestamp last: anything that logs a
+        # frame's beginning and end (as websockets does) shows neither.
+        params.update(signature=signature, timestamp=timestamp)
         request_id = str(uuid.uuid4())
         message = {"id": request_id, "method": "userDataStream.subscribe.signature"}
         return request_id, json.dumps({**message, "params": params})
@@ -180,10 +189,13 @@ class UserDataStream:
                     "user data stream: timestamp outside recvWindow: %s", reply.error_msg
                 )
                 if self._resync is not None and attempt == 0:
-                    await self._resync()
+                    try:
+                        await self._resync()
+                    except Exception as exc:  # e.g. REST down: try again on a new connection
+                        raise SubscribeFailed(f"resyncing the server time failed: {exc}") from exc
                     continue
                 raise SubscribeFailed(f"{reply.error_msg} (code {code})")
-            if reply.status >= 500 or reply.status == 429:
+            if reply.status >= 500 or reply.status in (418, 429):
                 raise SubscribeFailed(f"{reply.error_msg} (code {code}, status {reply.status})")
             raise UserStreamRefused(reply.status, code, reply.error_msg)
         raise AssertionError("unreachable")

@@ -83,10 +83,11 @@ def websockets_connector(
     max_size: int = 2**20,
     open_timeout: float = 10.0,
     close_timeout: float = 5.0,
+    logger: logging.Logger | None = None,
 ) -> Connector:
     """websockets' Trio client with our limits: ``max_size`` bounds one message (Binance's are
     small), the keepalive ping detects a dead peer our side (the server's pings are answered
-    regardless)."""
+    regardless). ``logger`` replaces websockets' own (which logs frames at DEBUG)."""
 
     def connector(url: str) -> AbstractAsyncContextManager[Connection]:
         return _ws_connect(
@@ -96,6 +97,7 @@ def websockets_connector(
             max_size=max_size,
             open_timeout=open_timeout,
             close_timeout=close_timeout,
+            logger=logger,
         )
 
     return connector
@@ -171,8 +173,8 @@ def describe(exc: BaseException) -> str:
     """A one-line account of why a connection ended."""
     text = str(exc) or type(exc).__name__
     cause = exc.__cause__
-    if cause is not None and str(cause):
-        text += f" ({cause})"
+    if isinstance(exc, ConnectionClosed) and cause is not None and str(cause):
+        text += f" ({cause})"  # "no close frame received or sent" says little without it
     return text
 
 
