@@ -17,10 +17,13 @@ from typing import ClassVar
 
 import pytest
 import trio
+import trio.testing
 
 import trading
 from trading.core.bars import Bar
-from trading.exchanges.binance.rest import Credentials
+from trading.exchanges.binance.market import BinanceMarket
+from trading.exchanges.binance.rest import BinanceRest, Credentials
+from trading.exchanges.binance.stream import KlineStream
 from trading.exchanges.binance.venue import open_binance
 from trading.exchanges.binance.ws import ReconnectBackoff
 from trading.observers.queries import read_fills, read_orders
@@ -248,3 +251,18 @@ async def test_partial_fills_and_base_asset_fees_keep_the_position_exact() -> No
             assert account.position("BTCUSDT").quantity == held  # exact, fees included
             assert account.book.fees_paid == {"BTC": sum(t.commission for t in trades)}
         nursery.cancel_scope.cancel()
+
+
+async def test_a_stream_that_never_connects_fails_the_start_clearly(sim: ExchangeSim) -> None:
+    rest = BinanceRest(sim.base_url)
+    market = BinanceMarket(
+        rest, KlineStream("ws://127.0.0.1:9", backoff=QUICK), symbols=["BTCUSDT"],
+        connect_timeout=0.5,
+    )  # fmt: skip
+    with trio.testing.RaisesGroup(
+        trio.testing.Matcher(ConnectionError, match=r"no market stream connection within 0.5 s"),
+        flatten_subgroups=True,
+    ):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(market.run)
+    await rest.aclose()

@@ -56,8 +56,10 @@ class BinanceExchange:
         *,
         marks: Mark | None = None,
         symbols: tuple[str, ...] = (),
+        connect_timeout: float = 30.0,
     ) -> None:
         self.rest = rest
+        self.connect_timeout = connect_timeout
         self.user_stream = user_stream
         self._marks = marks
         self._wanted = symbols
@@ -81,9 +83,15 @@ class BinanceExchange:
         self._on_update = on_update
         async with trio.open_nursery() as nursery:
             if self.user_stream is not None:
-                await nursery.start(
-                    self.user_stream.run, self._pushed, self._on_account, self._resubscribed
-                )
+                try:
+                    with trio.fail_after(self.connect_timeout):
+                        await nursery.start(
+                            self.user_stream.run, self._pushed, self._on_account, self._resubscribed
+                        )
+                except trio.TooSlowError:
+                    raise ConnectionError(
+                        f"no user data stream subscription within {self.connect_timeout:g} s"
+                    ) from None
                 await self._refresh_balances()
                 nursery.start_soon(self._resyncer)
             task_status.started()

@@ -81,8 +81,10 @@ class BinanceMarket:
         *,
         symbols: Sequence[str] = (),
         grace: float = 5.0,
+        connect_timeout: float = 30.0,
     ) -> None:
         self.rest = rest
+        self.connect_timeout = connect_timeout
         self.stream = stream
         self._exchange_clock: ExchangeClock | None = None
         self._base: Clock = clock if clock is not None else _Deferred(self)
@@ -115,7 +117,14 @@ class BinanceMarket:
             await nursery.start(self.feed.run)
             for symbol in self._wanted:
                 self.stream.subscribe(symbol, _MARK_INTERVAL)  # marks before any strategy watches
-            await nursery.start(self.stream.run, self._on_update, self.feed.on_reconnect)
+            try:
+                with trio.fail_after(self.connect_timeout):
+                    await nursery.start(self.stream.run, self._on_update, self.feed.on_reconnect)
+            except trio.TooSlowError:
+                raise ConnectionError(
+                    f"no market stream connection within {self.connect_timeout:g} s "
+                    f"({self.stream.url()}): check --ws-url"
+                ) from None
             for symbol in self._wanted:  # a price for each before the first update
                 rows = await self.rest.klines(symbol, _MARK_INTERVAL, limit=1)
                 if rows:
