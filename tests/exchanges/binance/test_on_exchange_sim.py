@@ -17,7 +17,6 @@ from typing import ClassVar
 
 import pytest
 import trio
-import trio.testing
 
 import trading
 from trading.core.bars import Bar
@@ -259,8 +258,8 @@ async def test_a_stream_that_never_connects_fails_the_start_clearly(sim: Exchang
         rest, KlineStream("ws://127.0.0.1:9", backoff=QUICK), symbols=["BTCUSDT"],
         connect_timeout=0.5,
     )  # fmt: skip
-    with trio.testing.RaisesGroup(
-        trio.testing.Matcher(ConnectionError, match=r"no market stream connection within 0.5 s"),
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(ConnectionError, match=r"no market stream connection within 0.5 s"),
         flatten_subgroups=True,
     ):
         async with trio.open_nursery() as nursery:
