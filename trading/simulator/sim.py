@@ -231,6 +231,17 @@ class ExchangeSim:
         self._advance_to(self._stepped_ms)
         await trio.lowlevel.checkpoint()
 
+    async def flush_streams(self, timeout: float = 5.0) -> bool:
+        """Wait until every market-stream frame queued so far was written to its socket.
+
+        For producers that must not outrun their readers (benchmarks, long stepped runs): a
+        client that reads keeps up; one that does not makes this time out (False) and is dropped
+        once its queue is full. Cancelling it is safe."""
+        with trio.move_on_after(timeout):
+            await self.streams.flushed()
+            return True
+        return False
+
     def _advance_to(self, now_ms: int) -> None:
         self._publish(self.endpoints.engine.advance(now_ms))
         self.streams.tick(now_ms)

@@ -205,6 +205,11 @@ class MarketStreams:
             "a": f"{asks[0][0]:.{p}f}", "A": f"{asks[0][1]:.{q}f}",
         }  # fmt: skip
 
+    async def flushed(self) -> None:
+        """Wait until every connection's queued frames were written (see ``Outbox.drained``)."""
+        for client in list(self._clients):
+            await client.outbox.drained()
+
     def shutdown_notice(self) -> None:
         """Tell every client the server is going away (``serverShutdown``)."""
         frame = json.dumps({"e": "serverShutdown", "E": self.now_ms()})
