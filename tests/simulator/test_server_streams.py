@@ -250,3 +250,31 @@ async def test_a_client_that_does_not_read_is_dropped_not_buffered(
             await sim.advance(1)
             await trio.lowlevel.checkpoint()
     await stream.aclose()
+
+
+async def test_drop_faults_on_streams_armed_over_http(
+    sim: ExchangeSim, http: httpx2.AsyncClient, wall: WallClock
+) -> None:
+    async with (
+        connect(sim.ws_url + "/ws/btcusdt@kline_1m") as market,
+        connect(sim.ws_url + "/ws-api/v3") as user,
+    ):
+        await user.send(_subscribe_request(wall))
+        assert (await _recv(user))["status"] == 200
+        r = await http.post(
+            "/_sim/faults",
+            json=[{"kind": "drop", "stream": "market"}, {"kind": "drop", "stream": "user"}],
+        )
+        assert len(r.json()["armed"]) == 2
+        assert (await http.get("/api/v3/ping")).status_code == 200  # requests do not match them
+        await sim.advance(1)
+        with trio.fail_after(5), pytest.raises(ConnectionClosed):
+            await market.recv()
+        p = "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001"
+        await http.post("/api/v3/order?" + signed_query(p, wall), headers={"X-MBX-APIKEY": KEY})
+        with trio.fail_after(5), pytest.raises(ConnectionClosed):
+            await user.recv()
+        assert user.close_code in (None, 1006)  # abrupt: no close frame
+    async with connect(sim.ws_url + "/ws/btcusdt@kline_1m"):
+        await trio.sleep(0.05)
+        assert (await http.post("/_sim/drop_streams")).json() == {"dropped": 1}

@@ -171,6 +171,12 @@ class HttpServer:
             scope.cancel(reason="simulator: drop stream connections")
         return len(scopes)
 
+    def drop_websocket(self, conn: ServerConnection) -> None:
+        """Drop one WebSocket connection abruptly (no close frame)."""
+        entry = self._ws_scopes.get(conn)
+        if entry is not None:
+            entry[0].cancel(reason="simulator: drop fault")
+
     async def close_websockets(self, code: int = 1001, reason: str = "server shutdown") -> None:
         """Close every WebSocket politely (close frame 1001), each under a short deadline."""
         async with trio.open_nursery() as nursery:

@@ -19,6 +19,7 @@ The rules this module keeps:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,9 +34,9 @@ from trading.simulator.faults import Faults
 from trading.simulator.market import PricePath
 from trading.simulator.orders import Event
 from trading.simulator.rate_limits import WeightLedger, WeightUsage
-from trading.simulator.rest_api import RestApi
+from trading.simulator.rest_api import RestApi, error_response
 from trading.simulator.rest_endpoints import Endpoints
-from trading.simulator.server import HttpServer
+from trading.simulator.server import HttpRequest, HttpResponse, HttpServer
 from trading.simulator.streams import MarketStreams
 from trading.simulator.symbols import DEFAULT_SYMBOLS
 from trading.simulator.ws_api import PATH as WS_API_PATH
@@ -44,6 +45,8 @@ from trading.simulator.ws_api import WsApi
 __all__ = ["ExchangeSim", "SimConfig"]
 
 log = logging.getLogger(__name__)
+
+DROP_STREAMS_PATH = "/_sim/drop_streams"
 
 
 def _symbols(value: Sequence[str]) -> tuple[str, ...]:
@@ -119,14 +122,16 @@ class ExchangeSim:
         secrets = {config.api_key: config.api_secret}
         self._stepped_ms = self.start_ms
         self._t0: float | None = None
-        self.streams = MarketStreams(self.engine.book, self.faults, self.now_ms, config.outbox_size)
-        self.ws_api = WsApi(secrets, self.ledger, self.faults, self.wall_ms)
+        self.streams = MarketStreams(
+            self.engine.book, self.faults, self.now_ms, config.outbox_size, self._drop_one
+        )
+        self.ws_api = WsApi(secrets, self.ledger, self.faults, self.wall_ms, self._drop_one)
         self.endpoints = Endpoints(self.engine, self._market_now, self._publish)
         self.rest = RestApi(
             self.endpoints.routes(), secrets, self.ledger, self.faults, self.wall_ms
         )
         self.server = HttpServer(
-            self.rest,
+            self._http,
             self._websocket,
             lambda path: path == WS_API_PATH or MarketStreams.is_path(path),
             ping_interval=config.ping_interval,
@@ -231,16 +236,13 @@ class ExchangeSim:
         self._advance_to(self._stepped_ms)
         await trio.lowlevel.checkpoint()
 
-    async def flush_streams(self, timeout: float = 5.0) -> bool:
+    async def flush_streams(self) -> None:
         """Wait until every market-stream frame queued so far was written to its socket.
 
         For producers that must not outrun their readers (benchmarks, long stepped runs): a
-        client that reads keeps up; one that does not makes this time out (False) and is dropped
-        once its queue is full. Cancelling it is safe."""
-        with trio.move_on_after(timeout):
-            await self.streams.flushed()
-            return True
-        return False
+        client that reads keeps up; one that does not blocks this until its queue overflows and
+        it is dropped, so bound the wait (``trio.fail_after``). Cancelling it is safe."""
+        await self.streams.flushed()
 
     def _advance_to(self, now_ms: int) -> None:
         self._publish(self.endpoints.engine.advance(now_ms))
@@ -258,6 +260,17 @@ class ExchangeSim:
             await self.ws_api.serve(conn, client)
         else:
             await self.streams.serve(conn, path, query)
+
+    def _drop_one(self, conn: Any) -> None:
+        self.server.drop_websocket(conn)
+
+    async def _http(self, request: HttpRequest) -> HttpResponse | None:
+        if request.path == DROP_STREAMS_PATH:
+            if request.method != "POST":
+                return error_response(405, -1000, f"use POST on {DROP_STREAMS_PATH}")
+            n = await self.drop_stream_connections()
+            return HttpResponse(200, json.dumps({"dropped": n}).encode())
+        return await self.rest(request)
 
     async def drop_stream_connections(self) -> int:
         """Close every WebSocket abruptly (no close frame), as a network failure would."""

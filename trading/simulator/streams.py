@@ -49,13 +49,26 @@ MAX_STREAMS = 1024
 
 
 class _Client:
-    def __init__(self, conn: ServerConnection, combined: bool, outbox_size: int) -> None:
+    def __init__(
+        self,
+        conn: ServerConnection,
+        combined: bool,
+        outbox_size: int,
+        drop: Callable[[ServerConnection], None],
+    ) -> None:
         self.conn = conn
+        self.drop = drop
         self.combined = combined
         self.outbox = Outbox(conn, outbox_size)
         self.streams: list[str] = []  # subscription order, as LIST_SUBSCRIPTIONS reports it
 
     def send(self, stream: str, data: dict[str, Any], faults: Faults) -> None:
+        if self.outbox.closed.is_set():
+            return
+        if faults.take("drop", stream="market") is not None:
+            self.outbox.close()
+            self.drop(self.conn)
+            return
         if faults.take("malformed", stream="market") is not None:
             self.outbox.put(MALFORMED_FRAME)
         payload = {"stream": stream, "data": data} if self.combined else data
@@ -71,8 +84,10 @@ class MarketStreams:
         faults: Faults,
         now_ms: Callable[[], int],
         outbox_size: int = OUTBOX_SIZE,
+        drop: Callable[[ServerConnection], None] = lambda conn: None,
     ) -> None:
         self.outbox_size = outbox_size
+        self.drop = drop
         self.book = book
         self.prices = book.prices
         self.faults = faults
@@ -98,7 +113,7 @@ class MarketStreams:
     async def serve(self, conn: ServerConnection, path: str, query: str) -> None:
         """Run one connection until the client leaves. Cancelling it drops the connection."""
         combined = path == "/stream"
-        client = _Client(conn, combined, self.outbox_size)
+        client = _Client(conn, combined, self.outbox_size, self.drop)
         if combined:
             wanted = "/".join(parse_qs(query).get("streams", []))
         else:
