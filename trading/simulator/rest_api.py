@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 FAULTS_PATH: Final = "/_sim/faults"
 PUSH_GAP_S: Final = 0.02
+_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
 
 
 @attrs.frozen(slots=True)
@@ -131,6 +132,14 @@ class RestApi:
         self._wall_ms = wall_ms
 
     async def __call__(self, request: HttpRequest) -> HttpResponse | None:
+        answer = await self._route(request)
+        if answer is None or any(name == _WEIGHT_HEADER for name, _ in answer.headers):
+            return answer
+        # Answers decided before weight is charged (faults, unknown paths) carry it too.
+        used = self._ledger.used(f"ip:{request.client}")
+        return attrs.evolve(answer, headers=((_WEIGHT_HEADER, str(used)), *answer.headers))
+
+    async def _route(self, request: HttpRequest) -> HttpResponse | None:
         if request.path == FAULTS_PATH:
             return self._faults_api(request)
         route = self._routes.get((request.method, request.path))
@@ -193,7 +202,7 @@ class RestApi:
         except SimError as exc:
             refusal, weight = exc, 1
         verdict = self._ledger.charge(who, weight)
-        headers.append(("X-MBX-USED-WEIGHT-1M", str(verdict.used)))
+        headers.append((_WEIGHT_HEADER, str(verdict.used)))
         if verdict.status != 200:
             headers.append(("Retry-After", str(verdict.retry_after)))
             msg = _BANNED if verdict.status == 418 else _TOO_MUCH
