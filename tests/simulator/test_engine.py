@@ -5,7 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from trading.core.bars import Interval
 from trading.simulator import (
     AccountPosition,
     Event,
@@ -271,6 +274,36 @@ def test_time_never_goes_backwards() -> None:
         (market("BUY", quote="4.99"), -1013, "Filter failure: NOTIONAL"),
         (limit("BUY", "0", "50000"), -1013, "Invalid quantity."),
         (
+            NewOrder("BTCUSDT", "BUY", "MARKET", quantity=D(1), quote_order_qty=D(10)),
+            -1106,
+            "Parameter 'quoteOrderQty' sent when not required.",
+        ),
+        (
+            NewOrder(
+                "BTCUSDT",
+                "BUY",
+                "LIMIT",
+                quantity=D(1),
+                price=D(1),
+                time_in_force="GTC",
+                quote_order_qty=D(1),
+            ),
+            -1106,
+            "Parameter 'quoteOrderQty' sent when not required.",
+        ),
+        (
+            NewOrder(
+                "BTCUSDT", "BUY", "LIMIT_MAKER", quantity=D(1), price=D(1), time_in_force="GTC"
+            ),
+            -1106,
+            "Parameter 'timeInForce' sent when not required.",
+        ),
+        (
+            NewOrder("BTCUSDT", "BUY", "MARKET", quantity=D(1), resp_type="SHORT"),
+            -1102,
+            "Mandatory parameter 'newOrderRespType' was not sent, was empty/null, or malformed.",
+        ),
+        (
             limit("BUY", "0.000010001", "50000"),
             -1111,
             "Precision is over the maximum defined for this asset.",
@@ -367,6 +400,12 @@ def test_trades_queries_follow_my_trades() -> None:
     assert [t.time for t in engine.trades("BTCUSDT", start_ms=T0 + 2000, limit=1)] == [T0 + 2000]
     assert {t.time for t in engine.trades("BTCUSDT", end_ms=T0 + 1000)} == {T0, T0 + 1000}
     assert engine.trades("ETHUSDT") == []
+    with pytest.raises(SimError) as info:
+        engine.trades("BTCUSDT", start_ms=T0, end_ms=T0 + 86_400_001)
+    assert (info.value.code, info.value.msg) == (
+        -1127,
+        "More than 24 hours between startTime and endTime.",
+    )
     row = all_trades[0].to_json()
     assert set(row) == {
         "symbol",
@@ -433,3 +472,137 @@ def test_execution_report_has_every_field() -> None:
         for a, (free, locked) in engine.balances().items()
         if a in ("BTC", "USDT")
     ]
+
+
+@given(
+    symbol=st.sampled_from(["BTCUSDT", "ETHUSDT"]),
+    side=st.sampled_from(["BUY", "SELL"]),
+    offset=st.integers(1, 400),
+    start=st.integers(0, 86_400_000),
+)
+@settings(max_examples=40)
+def test_a_resting_orders_first_fill_lies_inside_the_bars_that_hold_it(
+    symbol: str, side: str, offset: int, start: int
+) -> None:
+    engine = MatchingEngine(
+        balances={"USDT": D(10**7), "BTC": D(100), "ETH": D(1000)},
+        prices=PricePath(seed=7),
+        start_ms=T0 + start,
+    )
+    now = engine.now_ms
+    rules = engine.rules(symbol)
+    ask = engine.prices.price(symbol, now)
+    move = offset * ask / 20_000  # up to 2 % away
+    price = (ask - move if side == "BUY" else ask + move).quantize(rules.tick_size)
+    qty = (D(20_000) / price).quantize(rules.step_size)
+    req = NewOrder(symbol, side, "LIMIT", quantity=qty, price=price, time_in_force="GTC")
+    engine.place(req, now)
+    events = engine.advance(now + 6 * 3_600_000)
+    fills = [r.trade for r in reports(events) if r.trade is not None]
+    # The first fill happens in the second the path reaches the price. Later ones (the queue at
+    # that price, while the path stays beyond it) keep the order's price: documented in engine.
+    for fill in fills[:1]:
+        for interval in ("1s", "1m", "1h"):
+            iv = Interval.parse(interval)
+            length = iv.seconds * 1000
+            bar = engine.prices.kline(symbol, iv, fill.time // length * length)
+            assert bar.low <= fill.price <= bar.high, (interval, fill, bar)
+
+
+def test_a_refused_place_leaves_the_advances_events_for_the_next_call() -> None:
+    engine = make()
+    price = engine.prices.price("BTCUSDT", T0)
+    resting, _ = engine.place(limit("BUY", "0.001", price - 1), T0)
+    later = T0 + 3 * 3_600_000
+    assert engine.prices.range_ticks("BTCUSDT", T0, later)[0] * D("0.01") <= price - 1
+    with pytest.raises(SimError):
+        engine.place(limit("BUY", "9000", "1000"), later)  # insufficient balance, after advancing
+    queued = engine.advance(later)
+    assert any(r.order.order_id == resting.order_id for r in reports(queued))
+    assert engine.get("BTCUSDT", order_id=resting.order_id).status == "FILLED"
+    assert engine.advance(later) == []
+
+
+def test_open_orders_of_all_symbols_oldest_first() -> None:
+    engine = MatchingEngine(
+        balances={"USDT": D(10**6), "ETH": D(10)}, prices=PricePath(), start_ms=T0
+    )
+    a, _ = engine.place(
+        NewOrder("ETHUSDT", "SELL", "LIMIT", quantity=D(1), price=D(9000), time_in_force="GTC"), T0
+    )
+    b, _ = engine.place(limit("BUY", "0.01", "1000"), T0)
+    c, _ = engine.place(
+        NewOrder("ETHUSDT", "BUY", "LIMIT", quantity=D(1), price=D(100), time_in_force="GTC"), T0
+    )
+    assert [o.order_id for o in engine.open_orders()] == [a.order_id, b.order_id, c.order_id]
+    assert [o.order_id for o in engine.open_orders("ETHUSDT")] == [a.order_id, c.order_id]
+    with pytest.raises(SimError) as info:
+        engine.open_orders("NOPE")
+    assert info.value.code == -1121
+
+
+def test_engine_symbols_must_be_on_the_price_path() -> None:
+    from trading.simulator import DEFAULT_SYMBOLS
+
+    path = PricePath(symbols={"BTCUSDT": DEFAULT_SYMBOLS["BTCUSDT"]})
+    with pytest.raises(ValueError, match="ETHUSDT"):
+        MatchingEngine(balances={}, prices=path)
+    engine = MatchingEngine(
+        balances={"USDT": D(1)}, prices=path, symbols={"BTCUSDT": DEFAULT_SYMBOLS["BTCUSDT"]}
+    )
+    assert engine.balances() == {"BTC": (D(0), D(0)), "USDT": (D(1), D(0))}
+
+
+def test_the_book_does_not_depend_on_its_cache() -> None:
+    engine = make()
+    first = engine.depth("BTCUSDT", T0 + 5_000)
+    for k in range(400):
+        engine.depth("BTCUSDT", T0 + k * 1_000 + 7)
+    assert engine.depth("BTCUSDT", T0 + 5_000) == first
+    assert make().depth("BTCUSDT", T0 + 5_000) == first
+
+
+_WEIRD = ["0", "-1", "1E+1000", "1E-1000", "NaN", "sNaN", "Infinity", "-Infinity", "0.00001"]
+_NUMBERS = st.one_of(
+    st.none(),
+    st.sampled_from(_WEIRD).map(D),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.decimals(min_value=0, max_value=100_000, places=5),
+)
+
+
+@settings(max_examples=400)
+@given(
+    symbol=st.sampled_from(["BTCUSDT", "BTCUSDT", "ETHUSDT", "btcusdt"]),
+    side=st.sampled_from(["BUY", "SELL", "SELL", "buy"]),
+    kind=st.sampled_from(["LIMIT", "LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS"]),
+    quantity=_NUMBERS,
+    quote=_NUMBERS,
+    price=_NUMBERS,
+    tif=st.sampled_from([None, "GTC", "IOC", "FOK", "GTX"]),
+    cid=st.one_of(st.none(), st.just("client-1"), st.text(max_size=40)),
+    resp=st.sampled_from([None, "ACK", "RESULT", "FULL", "full"]),
+)
+def test_any_request_is_answered_with_a_record_or_a_sim_error(
+    symbol: str,
+    side: str,
+    kind: str,
+    quantity: Decimal | None,
+    quote: Decimal | None,
+    price: Decimal | None,
+    tif: str | None,
+    cid: str | None,
+    resp: str | None,
+) -> None:
+    engine = make()
+    before = engine.balances()
+    req = NewOrder(symbol, side, kind, quantity, quote, price, tif, cid, resp)
+    try:
+        record, _ = engine.place(req, T0)
+    except SimError as error:
+        assert error.code < 0 and error.msg
+        assert engine.balances() == before
+        return
+    assert record.to_response(resp)["symbol"] == symbol
+    for free, locked in engine.balances().values():
+        assert free >= 0 and locked >= 0

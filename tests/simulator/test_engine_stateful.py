@@ -7,6 +7,8 @@ rebuilds the account from the reports alone and checks, after every step:
 * conservation: each asset's free + locked equals the initial funds moved by the reported trades
   (``qty`` against ``quoteQty``) less the reported commissions, exactly;
 * nothing is ever negative, and ``locked`` is exactly what the open orders reserve;
+* a FOK order fills entirely or expires with nothing, IOC and MARKET orders never rest, a
+  LIMIT_MAKER never takes, and nothing that trades while placing is a maker;
 * an order's executed quantity never decreases and equals the sum of its trades; a closed order
   (cancelled, filled, expired) never trades again; trade ids are unique and increasing;
 * the engine's open orders are the orders the reports leave open; reports arrive in time order;
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from trading.simulator import (
     AccountPosition,
+    BookShape,
     Event,
     ExecutionReport,
     MatchingEngine,
@@ -54,6 +57,8 @@ class EngineVersusModel(RuleBasedStateMachine):
             start_ms=T0,
             maker_fee=D("0.00075"),
             taker_fee=D("0.001"),
+            # A thin book: orders outgrow it and resting ones fill over many steps.
+            depth=BookShape(levels=8, notional_multiple=500, resting_share=D("0.05")),
         )
         self.rules = self.engine.symbols
         self.totals = dict.fromkeys(self.engine.balances(), D(0)) | dict(FUNDS)
@@ -65,18 +70,18 @@ class EngineVersusModel(RuleBasedStateMachine):
     # -- feeding the model ----------------------------------------------------------------------
 
     def apply(self, events: list[Event]) -> None:
-        for event in events:
-            assert event.event_ms >= self.last_event_ms, "events out of time order"
-            self.last_event_ms = event.event_ms
-            if isinstance(event, AccountPosition):
-                for free, locked in event.balances.values():
+        for pushed in events:
+            assert pushed.event_ms >= self.last_event_ms, "events out of time order"
+            self.last_event_ms = pushed.event_ms
+            if isinstance(pushed, AccountPosition):
+                for free, locked in pushed.balances.values():
                     assert free >= 0 and locked >= 0
                 continue
-            assert isinstance(event, ExecutionReport)
-            self.see(event.order)
-            if event.execution_type == "TRADE":
-                trade = event.trade
-                assert trade is not None and trade.order_id == event.order.order_id
+            assert isinstance(pushed, ExecutionReport)
+            self.see(pushed.order)
+            if pushed.execution_type == "TRADE":
+                trade = pushed.trade
+                assert trade is not None and trade.order_id == pushed.order.order_id
                 self.book_trade(trade)
 
     def see(self, order: OrderRecord) -> None:
@@ -116,12 +121,25 @@ class EngineVersusModel(RuleBasedStateMachine):
             record, events = self.engine.place(req, now_ms)
         except SimError as error:
             assert error.code in (-2010, -1013), error
+            event(f"place refused {error.code}")
             if moves:
                 self.apply(self.engine.advance(now_ms))  # what the implicit advance did
             else:
                 assert self.engine.balances() == before, "a refusal changed the balances"
             return
         self.apply(events)
+        event(f"placed {record.type} -> {record.status}")
+        # what each kind of order may end as, right after placing it
+        if req.time_in_force == "FOK":
+            assert record.status == "FILLED" or (record.status, record.executed_qty) == (
+                "EXPIRED",
+                D(0),
+            )
+        if req.time_in_force == "IOC" or req.type == "MARKET":
+            assert record.status in ("FILLED", "EXPIRED")
+        if req.type == "LIMIT_MAKER":
+            assert (record.status, record.fills) == ("NEW", ())
+        assert all(not f.is_maker for f in record.fills)
         assert self.orders[record.order_id].executed_qty == record.executed_qty
         assert sum((f.qty for f in record.fills), D(0)) == record.executed_qty
 
@@ -160,7 +178,9 @@ class EngineVersusModel(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.orders))
     @rule(data=st.data(), later=st.sampled_from([0, 999, 20_000]))
     def cancel(self, data: st.DataObject, later: int) -> None:
-        order_id = data.draw(st.sampled_from(sorted(self.orders)))
+        open_ids = sorted(i for i, o in self.orders.items() if o.status in OPEN)
+        closed = st.sampled_from(sorted(self.orders))
+        order_id = data.draw(st.sampled_from(open_ids) | closed if open_ids else closed)
         symbol = self.orders[order_id].symbol
         now = self.engine.now_ms + later
         pending = self.engine.advance(now)  # so the model knows whether it is still open
@@ -170,13 +190,18 @@ class EngineVersusModel(RuleBasedStateMachine):
             record, events = self.engine.cancel(symbol, order_id=order_id, now_ms=now)
         except SimError as error:
             assert (error.code, was_open) == (-2011, False)
+            event("cancel of a closed order refused")
             return
         assert was_open and record.status == "CANCELED"
+        event(f"cancelled after {'some' if record.executed_qty else 'no'} fills")
         self.apply(events)
 
-    @rule(ms=st.sampled_from([1, 999, 1_000, 7_500, 60_000, 10 * 60_000, 3 * 3_600_000]))
+    @rule(ms=st.sampled_from([1, 999, 1_000, 2_000, 7_500, 60_000, 10 * 60_000, 3 * 3_600_000]))
     def advance(self, ms: int) -> None:
-        self.apply(self.engine.advance(self.engine.now_ms + ms))
+        events = self.engine.advance(self.engine.now_ms + ms)
+        self.apply(events)
+        trades = sum(1 for e in events if isinstance(e, ExecutionReport) and e.trade)
+        event(f"advance with {'no' if not trades else 'some'} resting fills")
 
     # -- invariants -------------------------------------------------------------------------------
 
@@ -219,6 +244,6 @@ class EngineVersusModel(RuleBasedStateMachine):
 
 
 EngineVersusModel.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=40, deadline=None
+    max_examples=100, stateful_step_count=50, deadline=None
 )
 TestEngineVersusModel = EngineVersusModel.TestCase

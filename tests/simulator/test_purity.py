@@ -20,7 +20,7 @@ import trading
 
 PACKAGE_DIR = Path(trading.__file__).resolve().parent
 FORBIDDEN = ("trio", "asyncio", "httpx", "httpx2", "websockets", "socket", "trio_parallel", "h11")
-CORE = ("account", "book", "engine", "market", "orders", "symbols", "validation")
+CORE = ("account", "book", "engine", "market", "orders", "resting", "symbols", "validation")
 
 _PROBE = textwrap.dedent(
     """
@@ -66,7 +66,7 @@ def test_the_simulator_core_imports_no_trio_and_no_io() -> None:
     assert not found, f"the simulator core imports {', '.join(found)}"
 
 
-@pytest.mark.parametrize("module", ["book", "market", "orders", "symbols", "validation"])
+@pytest.mark.parametrize("module", ["book", "market", "orders", "resting", "symbols", "validation"])
 def test_leaf_modules_import_no_trio_and_no_io(module: str) -> None:
     found = forbidden_imports(f"trading.simulator.{module}")
     assert not found, f"trading.simulator.{module} imports {', '.join(found)}"

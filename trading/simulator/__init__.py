@@ -2,7 +2,9 @@
 
 The sans-IO core (no trio, no IO; a test keeps it so):
 
-* :class:`MatchingEngine` — one account's orders, balances and trades (``engine.py``).
+* :class:`MatchingEngine` — one account's orders, balances and trades (``engine.py``; its parts:
+  ``validation.py`` checks a new order, ``account.py`` keeps balances and trades,
+  ``resting.py`` decides which resting orders trade at each step).
 * :class:`PricePath` and :class:`KlineRow` — the deterministic market and its klines
   (``market.py``); :class:`Book` / :class:`BookShape` — the synthetic order book (``book.py``).
 * :class:`SymbolRules` and :data:`DEFAULT_SYMBOLS` — listed pairs and their filters

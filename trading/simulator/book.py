@@ -2,7 +2,8 @@
 
 Rules this module keeps (the shape of the market the account trades against):
 
-* Time moves in steps of :data:`STEP_MS` (one second). At time ``t`` the path price ``p`` (in
+* Time moves in steps of :data:`STEP_MS` (one second; resting orders are matched at the last
+  millisecond of each second, see ``engine.py``). At time ``t`` the path price ``p`` (in
   ``trading.simulator.market``) is the **best ask**; the best bid is one tick below it (a
   one-tick spread, as on BTCUSDT).
 * Each side has ``shape.levels`` levels (20 by default). Level ``i`` (0-based) is ``i * gap``
@@ -16,7 +17,8 @@ Rules this module keeps (the shape of the market the account trades against):
   a resting buy trades when the best ask is at or below its price, a resting sell when the best
   bid is at or above it, at the order's own price (maker), at most :meth:`Book.resting_depth` per
   step for each side of a symbol, shared by price then time priority. So a large order fills over
-  several steps.
+  several steps. (A limit order larger than every level it may take rests, for the rest, at its
+  own price like any other, and fills there over the next steps.)
 """
 
 from __future__ import annotations

@@ -8,12 +8,18 @@ Rules this module keeps:
 * ``place`` and ``cancel`` first advance the market to ``now_ms`` (matching resting orders on the
   way), so an order only ever trades against prices after it was placed and before it was
   cancelled. Their event lists therefore may hold other orders' fills, oldest first.
-* Refusals raise :class:`SimError` with Binance's code and message and change nothing.
+* Refusals raise :class:`SimError` with Binance's code and message and change nothing (but the
+  advance to ``now_ms``, whose events the next ``place`` / ``cancel`` / ``advance`` returns).
 * Balances are exact Decimals: a buy locks ``price * quantity`` of the quote asset, a sell locks
   the quantity of the base asset; a fill moves exactly ``price * qty`` of quote against ``qty`` of
   base, and the commission (``taker_fee`` / ``maker_fee`` of what is received) is charged in the
   asset received. ``locked`` is always what the open orders reserve, and nothing goes negative.
 * An order's executed quantity only grows; a closed order (FILLED, CANCELED, EXPIRED) never trades.
+* Resting orders are matched once a second, at the second's last millisecond, at their own price
+  (maker), as ``book.py`` and ``resting.py`` describe. The first fill happens in the second the path
+  reaches the price, so it lies inside every kline holding it; while the path stays beyond the
+  price, the rest fills there step by step as the depth allows, at a price the klines (the
+  market's path, not the account's trades) may no longer show.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from trading.simulator.account import Balances, TradeLog, WorkingOrder
-from trading.simulator.book import STEP_MS, Book, BookShape, Level, walk
+from trading.simulator.book import Book, BookShape, Level, walk
 from trading.simulator.market import PricePath
 from trading.simulator.orders import (
     AccountPosition,
@@ -34,6 +40,7 @@ from trading.simulator.orders import (
     OrderRecord,
     TradeRecord,
 )
+from trading.simulator.resting import RestingOrders
 from trading.simulator.symbols import DEFAULT_SYMBOLS, INVALID_SYMBOL, SimError, SymbolRules
 from trading.simulator.validation import Plan, validate
 
@@ -51,7 +58,7 @@ __all__ = [
 
 _ID_CHARS = string.ascii_letters + string.digits
 _ZERO = Decimal(0)
-_MINUTE_MS = 60_000
+_DAY_MS = 86_400_000
 _OPEN = ("NEW", "PARTIALLY_FILLED")
 
 
@@ -92,7 +99,7 @@ class MatchingEngine:
         self._next_execution_id = 1
         self._orders: dict[int, WorkingOrder] = {}
         self._latest_by_client: dict[tuple[str, str], WorkingOrder] = {}
-        self._open: dict[str, dict[int, WorkingOrder]] = {s: {} for s in self.symbols}
+        self._resting = RestingOrders(self.book, self.symbols)
         self._trades = {s: TradeLog() for s in self.symbols}
         self._outbox: list[Event] = []
 
@@ -127,8 +134,8 @@ class MatchingEngine:
         """Open orders, oldest first (of one symbol, or of all)."""
         if symbol is not None:
             self.rules(symbol)
-            return [o.record() for o in self._open[symbol].values()]
-        found = [o for book in self._open.values() for o in book.values()]
+            return [o.record() for o in self._resting.by_symbol[symbol].values()]
+        found = [o for book in self._resting.by_symbol.values() for o in book.values()]
         return [o.record() for o in sorted(found, key=lambda o: o.order_id)]
 
     def trades(
@@ -143,9 +150,12 @@ class MatchingEngine:
         """``myTrades``: oldest first, at most ``limit`` (clamped to 1..1000).
 
         ``from_id``: trades with that id or later. Else with ``start_ms``: the first ones from it
-        (up to ``end_ms``); with only ``end_ms``, or nothing: the latest ones.
+        (up to ``end_ms``); with only ``end_ms``, or nothing: the latest ones. A window longer
+        than 24 hours is -1127, as on Binance.
         """
         self.rules(symbol)
+        if start_ms is not None and end_ms is not None and end_ms - start_ms > _DAY_MS:
+            raise SimError(-1127, "More than 24 hours between startTime and endTime.")
         limit = min(max(limit, 1), 1000)
         return self._trades[symbol].query(
             start_ms=start_ms, end_ms=end_ms, from_id=from_id, limit=limit
@@ -215,7 +225,7 @@ class MatchingEngine:
             self._close(order, "EXPIRED")
             self._report(order, "EXPIRED", None)
         else:
-            self._open[rules.symbol][order.order_id] = order
+            self._resting.add(order)
         self._account_position((rules.base, rules.quote))
         return order.record(tuple(fills)), self._drain()
 
@@ -343,7 +353,7 @@ class MatchingEngine:
         self._balances.release(order)
         order.status = status
         order.update_time = self.now_ms
-        self._open[order.rules.symbol].pop(order.order_id, None)
+        self._resting.remove(order)
 
     def _report(
         self,
@@ -372,63 +382,21 @@ class MatchingEngine:
         return events
 
     def _advance(self, now_ms: int) -> None:
-        """Match resting orders at every step in ``(self.now_ms, now_ms]``, all symbols in step.
-
-        The path is a straight line within a minute, so a minute's lowest and highest price lie
-        on its first and last step: minutes where no order can trade are skipped whole.
-        """
-        start = self.now_ms
-        if now_ms <= start:
+        """Trade the resting orders the path reaches in ``(self.now_ms, now_ms]`` (resting.py)."""
+        if now_ms <= self.now_ms:
             return
-        t = (start // STEP_MS + 1) * STEP_MS
-        last = now_ms // STEP_MS * STEP_MS
-        while t <= last and any(self._open.values()):
-            seg_end = min(last, t // _MINUTE_MS * _MINUTE_MS + _MINUTE_MS - STEP_MS)
-            active = [
-                s for s, book in self._open.items() if book and self._may_trade(s, t, seg_end)
-            ]
-            for u in range(t, seg_end + 1, STEP_MS) if active else ():
-                for symbol in active:
-                    if self._open[symbol]:
-                        self._match_step(symbol, u)
-            t = seg_end + STEP_MS
-        self.now_ms = now_ms
-
-    def _may_trade(self, symbol: str, first: int, last: int) -> bool:
-        """Can any resting order of ``symbol`` trade at a step in ``[first, last]`` (one minute)?"""
-        book = self._open[symbol].values()
-        best_buy = max((o.price_ticks for o in book if o.side == "BUY"), default=-1)
-        best_sell = min((o.price_ticks for o in book if o.side == "SELL"), default=-1)
-        a, b = self.prices.ticks(symbol, first), self.prices.ticks(symbol, last)
-        return min(a, b) <= best_buy or (best_sell >= 0 and max(a, b) - 1 >= best_sell)
-
-    def _match_step(self, symbol: str, t: int) -> None:
-        book = self._open[symbol]
-        ask = self.prices.ticks(symbol, t)
-        buys = sorted(
-            (o for o in book.values() if o.side == "BUY" and o.price_ticks >= ask),
-            key=lambda o: (-o.price_ticks, o.order_id),
-        )
-        sells = sorted(
-            (o for o in book.values() if o.side == "SELL" and o.price_ticks <= ask - 1),
-            key=lambda o: (o.price_ticks, o.order_id),
-        )
-        if not buys and not sells:
-            return
-        self.now_ms = t
-        depth = self.book.resting_depth(symbol, t)
-        for side in (buys, sells):
-            budget = depth
-            for order in side:
-                if budget <= 0:
-                    break
-                qty = min(order.orig_qty - order.executed, budget)
-                budget -= qty
+        for step, symbol in self._resting.steps(self.now_ms, now_ms):
+            fills = self._resting.allocate(symbol, step)
+            if not fills:
+                continue
+            self.now_ms = step
+            for order, qty in fills:
                 self._fill(order, order.price, qty, maker=True)
                 if order.status == "FILLED":
-                    del book[order.order_id]
-        rules = self.symbols[symbol]
-        self._account_position((rules.base, rules.quote))
+                    self._resting.remove(order)
+            rules = self.symbols[symbol]
+            self._account_position((rules.base, rules.quote))
+        self.now_ms = now_ms
 
 
 def _places(precision: int) -> Decimal:

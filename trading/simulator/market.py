@@ -14,8 +14,8 @@ Rules this module keeps:
   ``closeTime``); its close is the price at ``close_ms``. A partial bar up to ``upto_ms`` has the
   close ``price(upto_ms)`` and the high and low so far; the bar at ``upto_ms = close_ms`` is the
   closed bar, so an ``x: false`` update never contradicts the ``x: true`` one that follows.
-* Volume is synthetic (a deterministic rate per minute, prorated to the millisecond), grows with
-  ``upto_ms`` and does not include the account's own trades.
+* Volume is synthetic (a rate per minute that grows with the minute's price jump, prorated to
+  the millisecond); it grows with ``upto_ms`` and does not include the account's own trades.
 * Bars are aligned to the Unix epoch, as ``trading.core.bars`` aligns them (weekly bars therefore
   open on Thursdays, not Mondays as on Binance).
 """
@@ -63,6 +63,11 @@ def unit(seed: int, k: int) -> float:
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
     z ^= z >> 31
     return (z / 2**63) - 1.0
+
+
+def _weight_of(noise: float) -> float:
+    """A minute's volume rate (mean 1) from its noise draw: busy minutes are the jumpy ones."""
+    return 0.4 + 1.2 * abs(noise)
 
 
 @attrs.frozen(slots=True)
@@ -136,12 +141,17 @@ class KlineRow:
 class _Symbol:
     """Per-symbol constants of the path (seeded phases, tick as float, typical price)."""
 
-    __slots__ = ("base", "phases", "rules", "seed", "step_f", "tick_f")
+    __slots__ = ("base", "phases", "rules", "seed", "step_f", "tick_f", "waves")
 
     def __init__(self, seed: int, rules: SymbolRules, base: float) -> None:
         digest = hashlib.blake2b(f"{seed}:{rules.symbol}".encode(), digest_size=8).digest()
         self.seed: int = struct.unpack("<Q", digest)[0]
         self.phases = tuple(math.pi * (unit(self.seed, -i - 1) + 1.0) for i in range(len(_WAVES)))
+        # (radians per minute, amplitude, phase) of each wave
+        self.waves = tuple(
+            (2 * math.pi * 60.0 / period, amplitude, phase)
+            for (period, amplitude), phase in zip(_WAVES, self.phases, strict=True)
+        )
         self.rules = rules
         self.base = base
         self.tick_f = float(rules.tick_size)
@@ -191,16 +201,22 @@ class PricePath:
 
     # -- the path ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _raw_knot(s: _Symbol, m: int, noise: float) -> float:
+        """The path's value at minute ``m`` (the one formula; the caches only remember it).
+
+        ``noise`` is ``unit(s.seed, m)``, passed in because the volume weight shares it.
+        """
+        x = _NOISE * noise
+        for omega, amplitude, phase in s.waves:
+            x += amplitude * math.sin(omega * m + phase)
+        return s.base * math.exp(x)
+
     def _knot(self, s: _Symbol, symbol: str, m: int) -> float:
         key = (symbol, m)
         value = self._knots.get(key)
         if value is None:
-            t = m * 60.0
-            x = 0.0
-            for (period, amplitude), phase in zip(_WAVES, s.phases, strict=True):
-                x += amplitude * math.sin(2 * math.pi * t / period + phase)
-            x += _NOISE * unit(s.seed, m)
-            value = s.base * math.exp(x)
+            value = self._raw_knot(s, m, unit(s.seed, m))
             if len(self._knots) >= _CACHE_LIMIT:
                 self._knots.clear()
             self._knots[key] = value
@@ -230,8 +246,12 @@ class PricePath:
         if hit is None:
             first = index * size
             if size == _BLOCKS[0]:
-                values = [self._knot(s, symbol, m) for m in range(first, first + size)]
-                weights = sum(self._weight(s, m) for m in range(first, first + size))
+                raw, seed = self._raw_knot, s.seed
+                noises = [unit(seed, m) for m in range(first, first + size)]
+                values = [
+                    raw(s, m, u) for m, u in zip(range(first, first + size), noises, strict=True)
+                ]
+                weights = sum(_weight_of(u) for u in noises)
                 hit = (min(values), max(values), weights)
             else:
                 small = _BLOCKS[0]
@@ -246,7 +266,7 @@ class PricePath:
 
     def _weight(self, s: _Symbol, m: int) -> float:
         """Minute ``m``'s volume rate, relative (mean 1)."""
-        return 1.0 + 0.6 * unit(s.seed ^ 0xB0B, m)
+        return _weight_of(unit(s.seed, m))
 
     def _knot_stats(self, s: _Symbol, symbol: str, m0: int, m1: int) -> tuple[float, float, float]:
         """min, max and summed volume weight of the knots/minutes ``m0 .. m1 - 1``."""

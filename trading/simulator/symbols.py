@@ -13,7 +13,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import attrs
 
@@ -143,6 +143,14 @@ DEFAULT_SYMBOLS: Mapping[str, SymbolRules] = {
 }
 
 
+def _whole_steps(value: Decimal, step: Decimal) -> bool:
+    """Is ``value`` a whole number of ``step``s? (False, not an error, past Decimal's precision.)"""
+    try:
+        return value % step == 0
+    except InvalidOperation:
+        return False
+
+
 def check_price(rules: SymbolRules, price: Decimal) -> None:
     """PRICE_FILTER: within [minPrice, maxPrice] (0 = off) and a whole number of ticks."""
     if price <= 0:
@@ -151,7 +159,7 @@ def check_price(rules: SymbolRules, price: Decimal) -> None:
         rules.max_price and price > rules.max_price
     ):
         raise SimError(-1013, "Filter failure: PRICE_FILTER")
-    if price % rules.tick_size != 0:
+    if not _whole_steps(price, rules.tick_size):
         raise SimError(-1013, "Filter failure: PRICE_FILTER")
 
 
@@ -161,7 +169,7 @@ def check_lot_size(rules: SymbolRules, quantity: Decimal) -> None:
         raise SimError(-1013, "Invalid quantity.")
     if quantity < rules.min_qty or quantity > rules.max_qty:
         raise SimError(-1013, "Filter failure: LOT_SIZE")
-    if (quantity - rules.min_qty) % rules.step_size != 0:
+    if not _whole_steps(quantity - rules.min_qty, rules.step_size):
         raise SimError(-1013, "Filter failure: LOT_SIZE")
 
 

@@ -7,7 +7,8 @@ Rules this module keeps:
   Balances, open orders and the book are the engine's business (they are checked after this).
 * Order of checks: symbol (-1121), side (-1117), type (-1116), the type's mandatory parameters
   (-1102 naming the first missing one), parameters the type does not take (-1106), time in force
-  (-1115), client order id (-1100), response type, more decimals than the asset has (-1111),
+  (-1115), client order id (-1100), response type, a NaN or infinite number (-1102 naming it),
+  more decimals than the asset has (-1111),
   then the filters (-1013: PRICE_FILTER, LOT_SIZE,
   NOTIONAL with ``applyMinToMarket`` judged at the current price).
 """
@@ -108,6 +109,13 @@ def validate(req: NewOrder, rules: SymbolRules, market_price: Decimal) -> Plan:
         )
     if req.resp_type is not None and req.resp_type not in _RESP_TYPES:
         raise mandatory("newOrderRespType")
+    for name, value in (
+        ("price", req.price),
+        ("quantity", req.quantity),
+        ("quoteOrderQty", req.quote_order_qty),
+    ):
+        if value is not None and not value.is_finite():
+            raise mandatory(name)
     for value, places in (
         (req.price, rules.quote_precision),
         (req.quantity, rules.base_precision),
