@@ -245,12 +245,7 @@ class RestApi:
             raise SimError(
                 -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
             )
-        body = (
-            request.body.decode("utf-8")
-            if "json" not in request.headers.get("content-type", "")
-            else ""
-        )
-        if not verify(secret, request.raw_query, body):
+        if not verify(secret, request.raw_query, _form_body(request)):
             raise SimError(-1022, "Signature for this request is not valid.")
         try:
             timestamp = int(params["timestamp"])
