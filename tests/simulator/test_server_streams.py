@@ -278,3 +278,26 @@ async def test_drop_faults_on_streams_armed_over_http(
     async with connect(sim.ws_url + "/ws/btcusdt@kline_1m"):
         await trio.sleep(0.05)
         assert (await http.post("/_sim/drop_streams")).json() == {"dropped": 1}
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/ws/btcusdt@kline_1m", b"Upgrade: websocket\r\nConnection: Upgrade\r\n", b"400"),
+        ("/api/v3/ping", b"Upgrade: websocket\r\nConnection: Upgrade\r\n", b"200"),
+        ("/elsewhere", b"Upgrade: websocket\r\nConnection: Upgrade\r\n", b"404"),
+    ],
+)
+async def test_bad_upgrades_are_answered(
+    sim: ExchangeSim, path: str, headers: bytes, status: bytes
+) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", sim.server.port)
+    await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: x\r\n".encode() + headers + b"\r\n")
+    with trio.fail_after(5):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = await stream.receive_some()
+            assert chunk, data
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 " + status), data
+    await stream.aclose()
