@@ -301,3 +301,19 @@ async def test_bad_upgrades_are_answered(
             data += chunk
     assert data.startswith(b"HTTP/1.1 " + status), data
     await stream.aclose()
+
+
+async def test_rotation_says_server_shutdown_closes_and_the_server_stays_up(
+    sim: ExchangeSim, http: httpx2.AsyncClient
+) -> None:
+    async with connect(sim.ws_url + "/ws/btcusdt@kline_1m") as ws:
+        await trio.sleep(0.05)
+        assert (await http.post("/_sim/rotate_streams")).json() == {"closed": 1}
+        assert (await _recv(ws))["e"] == "serverShutdown"
+        with trio.fail_after(5), pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1001
+    async with connect(sim.ws_url + "/ws/btcusdt@kline_1m") as ws:
+        await trio.sleep(0.05)
+        await sim.advance(1)
+        assert (await _recv(ws))["e"] == "kline"

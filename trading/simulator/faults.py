@@ -14,7 +14,9 @@ The rules this module keeps:
 * ``malformed`` *inserts* an unparseable text frame before the next frame of that stream kind,
   so a client that skips it loses nothing. ``drop`` with a ``stream`` cuts the connection that
   was about to send a frame, without a close frame (that frame is lost with the connection).
-* ``POST /_sim/drop_streams`` drops every WebSocket at once (``sim.drop_stream_connections()``).
+* ``POST /_sim/drop_streams`` drops every WebSocket at once (``sim.drop_stream_connections()``);
+  ``POST /_sim/rotate_streams`` says ``serverShutdown`` and closes them politely, as Binance does
+  at the 24-hour mark (``sim.rotate_stream_connections()``); the server stays up for both.
 * Everything can be armed in-process (``sim.faults.arm(...)``) or over HTTP with the same names:
   ``POST /_sim/faults`` with a JSON object of :class:`Fault`'s fields, ``GET`` lists the armed
   switches, ``DELETE`` disarms them all.

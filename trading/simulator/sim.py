@@ -47,6 +47,7 @@ __all__ = ["ExchangeSim", "SimConfig"]
 log = logging.getLogger(__name__)
 
 DROP_STREAMS_PATH = "/_sim/drop_streams"
+ROTATE_STREAMS_PATH = "/_sim/rotate_streams"
 
 
 def _symbols(value: Sequence[str]) -> tuple[str, ...]:
@@ -211,10 +212,7 @@ class ExchangeSim:
         await trio.lowlevel.checkpoint()
 
     async def _goodbye(self) -> None:
-        with trio.move_on_after(2):
-            self.streams.shutdown_notice()
-            await trio.sleep(0.05)  # let the writers flush the notice before the close frames
-            await self.server.close_websockets()
+        await self.rotate_stream_connections()
 
     async def _clock_task(self) -> None:
         real_period = max(self.config.update_ms / 1000 / self.config.speed, 0.02)
@@ -265,12 +263,28 @@ class ExchangeSim:
         self.server.drop_websocket(conn)
 
     async def _http(self, request: HttpRequest) -> HttpResponse | None:
-        if request.path == DROP_STREAMS_PATH:
+        if request.path in (DROP_STREAMS_PATH, ROTATE_STREAMS_PATH):
             if request.method != "POST":
-                return error_response(405, -1000, f"use POST on {DROP_STREAMS_PATH}")
-            n = await self.drop_stream_connections()
-            return HttpResponse(200, json.dumps({"dropped": n}).encode())
+                return error_response(405, -1000, f"use POST on {request.path}")
+            if request.path == DROP_STREAMS_PATH:
+                n = await self.drop_stream_connections()
+                return HttpResponse(200, json.dumps({"dropped": n}).encode())
+            n = await self.rotate_stream_connections()
+            return HttpResponse(200, json.dumps({"closed": n}).encode())
         return await self.rest(request)
+
+    async def rotate_stream_connections(self) -> int:
+        """What Binance does at a connection's 24-hour mark or before maintenance:
+        ``serverShutdown`` on every market stream, then a close frame (1001) on every WebSocket;
+        the server stays up, so clients reconnect. Returns how many were closed (bounded, ~2 s).
+        """
+        n = len(self.server.websockets)
+        with trio.move_on_after(2):
+            self.streams.shutdown_notice()
+            with trio.move_on_after(1):
+                await self.streams.flushed()
+            await self.server.close_websockets()
+        return n
 
     async def drop_stream_connections(self) -> int:
         """Close every WebSocket abruptly (no close frame), as a network failure would."""
