@@ -24,8 +24,8 @@ from tests.simulator.server_helpers import (
     wall,
 )
 from trading.exchanges.binance.signing import ws_api_signature
+from trading.simulator.intervals import INTERVAL_MS
 from trading.simulator.sim import ExchangeSim
-from trading.simulator.streams import INTERVAL_MS
 
 INTERVALS = list(INTERVAL_MS)
 

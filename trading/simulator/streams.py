@@ -31,19 +31,13 @@ from websockets.trio.server import ServerConnection
 from trading.core.bars import Interval
 from trading.simulator.book import Book
 from trading.simulator.faults import Faults
+from trading.simulator.intervals import INTERVAL_MS
 from trading.simulator.ws_outbox import OUTBOX_SIZE, Outbox
 
 __all__ = ["INTERVAL_MS", "MALFORMED_FRAME", "MarketStreams"]
 
 log = logging.getLogger(__name__)
 
-#: Binance's kline intervals of fixed length (``1M``, a calendar month, is not simulated).
-INTERVAL_MS: Final[dict[str, int]] = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
-    "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
-    "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000,
-    "3d": 259_200_000, "1w": 604_800_000,
-}  # fmt: skip
 MALFORMED_FRAME: Final = '{"e":"kline","k":{"t":'
 MAX_STREAMS = 1024
 
