@@ -132,6 +132,10 @@ class RestApi:
         self._wall_ms = wall_ms
 
     async def __call__(self, request: HttpRequest) -> HttpResponse | None:
+        """The answer, or None to drop the connection unanswered (faults).
+
+        Only faults wait (``delay``, ``push_before_answer``); endpoints run without awaiting, so
+        cancelling this never leaves an order half-placed: it was placed or it was not."""
         answer = await self._route(request)
         if answer is None or any(name == _WEIGHT_HEADER for name, _ in answer.headers):
             return answer

@@ -178,7 +178,9 @@ class HttpServer:
             entry[0].cancel(reason="simulator: drop fault")
 
     async def close_websockets(self, code: int = 1001, reason: str = "server shutdown") -> None:
-        """Close every WebSocket politely (close frame 1001), each under a short deadline."""
+        """Close every WebSocket politely (close frame 1001), each under a two-second deadline.
+
+        Cancelling it leaves the rest open (those already closing finish on their own)."""
         async with trio.open_nursery() as nursery:
             for conn in list(self._ws_scopes):
                 nursery.start_soon(self._close_one, conn, code, reason)

@@ -178,7 +178,10 @@ class ExchangeSim:
     # -- running --------------------------------------------------------------------------------
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen and run the market until cancelled or :meth:`aclose`; readiness gives ``self``."""
+        """Listen and run the market until cancelled or :meth:`aclose`; readiness gives ``self``.
+
+        Cancelling it shuts down as :meth:`aclose` does (the goodbye is shielded and bounded by
+        about two seconds), then returns."""
         async with trio.open_nursery() as guard:
             run_scope = trio.CancelScope(shield=True)
             await guard.start(self._run, run_scope)
@@ -287,7 +290,8 @@ class ExchangeSim:
         return n
 
     async def drop_stream_connections(self) -> int:
-        """Close every WebSocket abruptly (no close frame), as a network failure would."""
+        """Close every WebSocket abruptly (no close frame), as a network failure would; returns
+        how many. Cancelling it is safe: the drops are requested before it first yields."""
         n = self.server.drop_websockets()
         await trio.lowlevel.checkpoint()
         return n
