@@ -261,6 +261,12 @@ class HttpServer:
             )
             if answer is None:
                 raise _Dropped
+            if request.method == b"HEAD":  # the headers a GET would get, no body
+                answer = attrs.evolve(
+                    answer,
+                    body=b"",
+                    headers=(("Content-Length", str(len(answer.body))), *answer.headers),
+                )
             await self._send(stream, conn, answer)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                 return
@@ -268,11 +274,9 @@ class HttpServer:
 
     @staticmethod
     async def _send(stream: trio.abc.Stream, conn: h11.Connection, answer: HttpResponse) -> None:
-        headers = [
-            ("Content-Type", answer.content_type),
-            ("Content-Length", str(len(answer.body))),
-            *answer.headers,
-        ]
+        headers = [("Content-Type", answer.content_type), *answer.headers]
+        if not any(name == "Content-Length" for name, _ in answer.headers):
+            headers.insert(1, ("Content-Length", str(len(answer.body))))
         data = conn.send(h11.Response(status_code=answer.status, headers=headers))
         data += conn.send(h11.Data(data=answer.body)) if answer.body else b""
         data += conn.send(h11.EndOfMessage()) or b""
