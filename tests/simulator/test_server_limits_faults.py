@@ -126,7 +126,8 @@ async def test_refusing_faults_change_nothing(
 ) -> None:
     with trio.fail_after(10):
         sim.faults.server_error(status=503, path="/api/v3/order", method="POST")
-        assert (await _place(http, wall, "a")).status_code == 503
+        r = await _place(http, wall, "a")
+        assert r.status_code == 503 and "x-mbx-used-weight-1m" in r.headers
         sim.faults.rate_limit(retry_after=7, path="/api/v3/order")
         r = await _place(http, wall, "a")
         assert (r.status_code, r.headers["retry-after"], r.json()["code"]) == (429, "7", -1003)

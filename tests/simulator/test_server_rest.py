@@ -162,8 +162,12 @@ async def test_request_errors_are_json_4xx(
     with trio.fail_after(10):
         r = await http.get("/api/v3/nope")
         assert r.status_code == 404 and r.json()["code"] == -1000
+        assert "x-mbx-used-weight-1m" in r.headers
         r = await http.put("/api/v3/ping")
         assert r.status_code == 405
+        r = await http.head("/api/v3/time")  # answered without a body, connection still usable
+        assert r.status_code == 405 and r.content == b""
+        assert (await http.get("/api/v3/ping")).status_code == 200
         r = await http.get("/api/v3/klines?symbol=BTCUSDT&interval=7m")
         assert r.json()["code"] == -1120
         r = await http.get("/api/v3/klines?symbol=NOPE&interval=1m")

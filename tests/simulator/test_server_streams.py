@@ -24,8 +24,8 @@ from tests.simulator.server_helpers import (
     wall,
 )
 from trading.exchanges.binance.signing import ws_api_signature
+from trading.simulator.intervals import INTERVAL_MS
 from trading.simulator.sim import ExchangeSim
-from trading.simulator.streams import INTERVAL_MS
 
 INTERVALS = list(INTERVAL_MS)
 
@@ -250,3 +250,70 @@ async def test_a_client_that_does_not_read_is_dropped_not_buffered(
             await sim.advance(1)
             await trio.lowlevel.checkpoint()
     await stream.aclose()
+
+
+async def test_drop_faults_on_streams_armed_over_http(
+    sim: ExchangeSim, http: httpx2.AsyncClient, wall: WallClock
+) -> None:
+    async with (
+        connect(sim.ws_url + "/ws/btcusdt@kline_1m") as market,
+        connect(sim.ws_url + "/ws-api/v3") as user,
+    ):
+        await user.send(_subscribe_request(wall))
+        assert (await _recv(user))["status"] == 200
+        r = await http.post(
+            "/_sim/faults",
+            json=[{"kind": "drop", "stream": "market"}, {"kind": "drop", "stream": "user"}],
+        )
+        assert len(r.json()["armed"]) == 2
+        assert (await http.get("/api/v3/ping")).status_code == 200  # requests do not match them
+        await sim.advance(1)
+        with trio.fail_after(5), pytest.raises(ConnectionClosed):
+            await market.recv()
+        p = "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001"
+        await http.post("/api/v3/order?" + signed_query(p, wall), headers={"X-MBX-APIKEY": KEY})
+        with trio.fail_after(5), pytest.raises(ConnectionClosed):
+            await user.recv()
+        assert user.close_code in (None, 1006)  # abrupt: no close frame
+    async with connect(sim.ws_url + "/ws/btcusdt@kline_1m"):
+        await trio.sleep(0.05)
+        assert (await http.post("/_sim/drop_streams")).json() == {"dropped": 1}
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/ws/btcusdt@kline_1m", b"Upgrade: websocket\r\nConnection: Upgrade\r\n", b"400"),
+        ("/api/v3/ping", b"Upgrade: websocket\r\nConnection: Upgrade\r\n", b"200"),
+        ("/elsewhere", b"Upgrade: websocket\r\nConnection: Upgrade\r\n", b"404"),
+    ],
+)
+async def test_bad_upgrades_are_answered(
+    sim: ExchangeSim, path: str, headers: bytes, status: bytes
+) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", sim.server.port)
+    await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: x\r\n".encode() + headers + b"\r\n")
+    with trio.fail_after(5):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = await stream.receive_some()
+            assert chunk, data
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 " + status), data
+    await stream.aclose()
+
+
+async def test_rotation_says_server_shutdown_closes_and_the_server_stays_up(
+    sim: ExchangeSim, http: httpx2.AsyncClient
+) -> None:
+    async with connect(sim.ws_url + "/ws/btcusdt@kline_1m") as ws:
+        await trio.sleep(0.05)
+        assert (await http.post("/_sim/rotate_streams")).json() == {"closed": 1}
+        assert (await _recv(ws))["e"] == "serverShutdown"
+        with trio.fail_after(5), pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1001
+    async with connect(sim.ws_url + "/ws/btcusdt@kline_1m") as ws:
+        await trio.sleep(0.05)
+        await sim.advance(1)
+        assert (await _recv(ws))["e"] == "kline"

@@ -20,13 +20,13 @@ import string
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
-
-from trading.simulator.sim import ExchangeSim, SimConfig
-from trading.simulator.streams import INTERVAL_MS
+from trading.simulator.intervals import INTERVAL_MS
 from trading.simulator.symbols import DEFAULT_SYMBOLS
+
+if TYPE_CHECKING:  # the server (trio, websockets, h11) is imported only to run it
+    from trading.simulator.sim import ExchangeSim, SimConfig
 
 __all__ = ["CCXT_HINT", "add_parser", "main", "run"]
 
@@ -131,6 +131,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> tuple[SimConfig, bool]:
+    from trading.simulator.sim import SimConfig
+
     if (args.api_key is None) != (args.api_secret is None):
         raise ValueError("give both --api-key and --api-secret, or neither (a pair is generated)")
     generated = args.api_key is None
@@ -168,6 +170,10 @@ def _banner(sim: ExchangeSim, args: argparse.Namespace, generated: bool) -> str:
 
 
 async def _serve(config: SimConfig, args: argparse.Namespace, generated: bool) -> int:
+    import trio
+
+    from trading.simulator.sim import ExchangeSim
+
     sim = ExchangeSim(config)
     forced = False
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -212,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"trio-trade exchange-sim: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    import trio
+
     try:
         return trio.run(_serve, config, args, generated)
     except KeyboardInterrupt:

@@ -12,7 +12,11 @@ The rules this module keeps:
   connection without answering; ``push_before_answer`` holds the REST answer until the
   user-stream event it caused has been written to the socket.
 * ``malformed`` *inserts* an unparseable text frame before the next frame of that stream kind,
-  so a client that skips it loses nothing.
+  so a client that skips it loses nothing. ``drop`` with a ``stream`` cuts the connection that
+  was about to send a frame, without a close frame (that frame is lost with the connection).
+* ``POST /_sim/drop_streams`` drops every WebSocket at once (``sim.drop_stream_connections()``);
+  ``POST /_sim/rotate_streams`` says ``serverShutdown`` and closes them politely, as Binance does
+  at the 24-hour mark (``sim.rotate_stream_connections()``); the server stays up for both.
 * Everything can be armed in-process (``sim.faults.arm(...)``) or over HTTP with the same names:
   ``POST /_sim/faults`` with a JSON object of :class:`Fault`'s fields, ``GET`` lists the armed
   switches, ``DELETE`` disarms them all.
@@ -30,7 +34,8 @@ __all__ = ["KINDS", "PRE_KINDS", "Fault", "FaultError", "Faults"]
 #: Every kind of switch, and what it does (also the HTTP API's vocabulary).
 KINDS: Final[Mapping[str, str]] = {
     "delay": "wait `seconds` (real time) before processing the request",
-    "drop": "close the connection without processing or answering",
+    "drop": "close the connection without processing or answering; with `stream` (market|user):"
+    " drop the connection abruptly instead of sending its next frame",
     "server_error": "answer `status` (5xx) without processing the request",
     "rate_limit": "answer 429 with Retry-After `retry_after` without processing",
     "ban": "answer 418 with Retry-After `retry_after` without processing",
@@ -66,6 +71,10 @@ class Fault:
             raise FaultError(f"server_error status must be 5xx, not {self.status}")
         if self.kind == "malformed" and self.stream not in ("market", "user"):
             raise FaultError("malformed needs stream='market' or stream='user'")
+        if self.stream is not None and (
+            self.kind not in ("malformed", "drop") or self.stream not in ("market", "user")
+        ):
+            raise FaultError("only malformed and drop take a stream, 'market' or 'user'")
         if self.seconds < 0 or self.retry_after < 0:
             raise FaultError("seconds and retry_after must not be negative")
 
@@ -74,7 +83,7 @@ class Fault:
             self.kind == kind
             and (self.method is None or method is None or self.method.upper() == method)
             and (self.path is None or self.path == path)
-            and (self.stream is None or self.stream == stream)
+            and self.stream == stream  # a stream switch never matches a request, nor vice versa
         )
 
     @classmethod
@@ -149,6 +158,7 @@ class Faults:
         return self.arm("delay", seconds=seconds, **match)
 
     def drop(self, **match: Any) -> Fault:
+        """Drop the next matching request's connection (or, with ``stream=``, a stream's)."""
         return self.arm("drop", **match)
 
     def server_error(self, status: int = 503, **match: Any) -> Fault:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 FAULTS_PATH: Final = "/_sim/faults"
 PUSH_GAP_S: Final = 0.02
+_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
 
 
 @attrs.frozen(slots=True)
@@ -131,6 +132,18 @@ class RestApi:
         self._wall_ms = wall_ms
 
     async def __call__(self, request: HttpRequest) -> HttpResponse | None:
+        """The answer, or None to drop the connection unanswered (faults).
+
+        Only faults wait (``delay``, ``push_before_answer``); endpoints run without awaiting, so
+        cancelling this never leaves an order half-placed: it was placed or it was not."""
+        answer = await self._route(request)
+        if answer is None or any(name == _WEIGHT_HEADER for name, _ in answer.headers):
+            return answer
+        # Answers decided before weight is charged (faults, unknown paths) carry it too.
+        used = self._ledger.used(f"ip:{request.client}")
+        return attrs.evolve(answer, headers=((_WEIGHT_HEADER, str(used)), *answer.headers))
+
+    async def _route(self, request: HttpRequest) -> HttpResponse | None:
         if request.path == FAULTS_PATH:
             return self._faults_api(request)
         route = self._routes.get((request.method, request.path))
@@ -193,7 +206,7 @@ class RestApi:
         except SimError as exc:
             refusal, weight = exc, 1
         verdict = self._ledger.charge(who, weight)
-        headers.append(("X-MBX-USED-WEIGHT-1M", str(verdict.used)))
+        headers.append((_WEIGHT_HEADER, str(verdict.used)))
         if verdict.status != 200:
             headers.append(("Retry-After", str(verdict.retry_after)))
             msg = _BANNED if verdict.status == 418 else _TOO_MUCH
@@ -236,12 +249,7 @@ class RestApi:
             raise SimError(
                 -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
             )
-        body = (
-            request.body.decode("utf-8")
-            if "json" not in request.headers.get("content-type", "")
-            else ""
-        )
-        if not verify(secret, request.raw_query, body):
+        if not verify(secret, request.raw_query, _form_body(request)):
             raise SimError(-1022, "Signature for this request is not valid.")
         try:
             timestamp = int(params["timestamp"])

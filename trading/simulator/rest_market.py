@@ -22,8 +22,8 @@ from typing import Any
 
 from trading.core.bars import Interval, IntervalError
 from trading.simulator.engine import MatchingEngine
+from trading.simulator.intervals import INTERVAL_MS
 from trading.simulator.rest_api import Call
-from trading.simulator.streams import INTERVAL_MS
 from trading.simulator.symbols import SimError
 from trading.simulator.validation import ORDER_TYPES
 

@@ -171,8 +171,16 @@ class HttpServer:
             scope.cancel(reason="simulator: drop stream connections")
         return len(scopes)
 
+    def drop_websocket(self, conn: ServerConnection) -> None:
+        """Drop one WebSocket connection abruptly (no close frame)."""
+        entry = self._ws_scopes.get(conn)
+        if entry is not None:
+            entry[0].cancel(reason="simulator: drop fault")
+
     async def close_websockets(self, code: int = 1001, reason: str = "server shutdown") -> None:
-        """Close every WebSocket politely (close frame 1001), each under a short deadline."""
+        """Close every WebSocket politely (close frame 1001), each under a two-second deadline.
+
+        Cancelling it leaves the rest open (those already closing finish on their own)."""
         async with trio.open_nursery() as nursery:
             for conn in list(self._ws_scopes):
                 nursery.start_soon(self._close_one, conn, code, reason)
@@ -253,6 +261,12 @@ class HttpServer:
             )
             if answer is None:
                 raise _Dropped
+            if request.method == b"HEAD":  # the headers a GET would get, no body
+                answer = attrs.evolve(
+                    answer,
+                    body=b"",
+                    headers=(("Content-Length", str(len(answer.body))), *answer.headers),
+                )
             await self._send(stream, conn, answer)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                 return
@@ -260,11 +274,9 @@ class HttpServer:
 
     @staticmethod
     async def _send(stream: trio.abc.Stream, conn: h11.Connection, answer: HttpResponse) -> None:
-        headers = [
-            ("Content-Type", answer.content_type),
-            ("Content-Length", str(len(answer.body))),
-            *answer.headers,
-        ]
+        headers = [("Content-Type", answer.content_type), *answer.headers]
+        if not any(name == "Content-Length" for name, _ in answer.headers):
+            headers.insert(1, ("Content-Length", str(len(answer.body))))
         data = conn.send(h11.Response(status_code=answer.status, headers=headers))
         data += conn.send(h11.Data(data=answer.body)) if answer.body else b""
         data += conn.send(h11.EndOfMessage()) or b""

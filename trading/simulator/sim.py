@@ -19,6 +19,7 @@ The rules this module keeps:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,9 +34,9 @@ from trading.simulator.faults import Faults
 from trading.simulator.market import PricePath
 from trading.simulator.orders import Event
 from trading.simulator.rate_limits import WeightLedger, WeightUsage
-from trading.simulator.rest_api import RestApi
+from trading.simulator.rest_api import RestApi, error_response
 from trading.simulator.rest_endpoints import Endpoints
-from trading.simulator.server import HttpServer
+from trading.simulator.server import HttpRequest, HttpResponse, HttpServer
 from trading.simulator.streams import MarketStreams
 from trading.simulator.symbols import DEFAULT_SYMBOLS
 from trading.simulator.ws_api import PATH as WS_API_PATH
@@ -44,6 +45,9 @@ from trading.simulator.ws_api import WsApi
 __all__ = ["ExchangeSim", "SimConfig"]
 
 log = logging.getLogger(__name__)
+
+DROP_STREAMS_PATH = "/_sim/drop_streams"
+ROTATE_STREAMS_PATH = "/_sim/rotate_streams"
 
 
 def _symbols(value: Sequence[str]) -> tuple[str, ...]:
@@ -119,15 +123,17 @@ class ExchangeSim:
         secrets = {config.api_key: config.api_secret}
         self._stepped_ms = self.start_ms
         self._t0: float | None = None
-        self.streams = MarketStreams(self.engine.book, self.faults, self.now_ms, config.outbox_size)
-        self.ws_api = WsApi(secrets, self.ledger, self.faults, self.wall_ms)
+        self.streams = MarketStreams(
+            self.engine.book, self.faults, self.now_ms, config.outbox_size, self._drop_one
+        )
+        self.ws_api = WsApi(secrets, self.ledger, self.faults, self.wall_ms, self._drop_one)
         self.endpoints = Endpoints(self.engine, self._market_now, self._publish)
         self.endpoints.market.weight_limit = config.weight_limit
         self.rest = RestApi(
             self.endpoints.routes(), secrets, self.ledger, self.faults, self.wall_ms
         )
         self.server = HttpServer(
-            self.rest,
+            self._http,
             self._websocket,
             lambda path: path == WS_API_PATH or MarketStreams.is_path(path),
             ping_interval=config.ping_interval,
@@ -173,7 +179,10 @@ class ExchangeSim:
     # -- running --------------------------------------------------------------------------------
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen and run the market until cancelled or :meth:`aclose`; readiness gives ``self``."""
+        """Listen and run the market until cancelled or :meth:`aclose`; readiness gives ``self``.
+
+        Cancelling it shuts down as :meth:`aclose` does (the goodbye is shielded and bounded by
+        about two seconds), then returns."""
         async with trio.open_nursery() as guard:
             run_scope = trio.CancelScope(shield=True)
             await guard.start(self._run, run_scope)
@@ -207,10 +216,7 @@ class ExchangeSim:
         await trio.lowlevel.checkpoint()
 
     async def _goodbye(self) -> None:
-        with trio.move_on_after(2):
-            self.streams.shutdown_notice()
-            await trio.sleep(0.05)  # let the writers flush the notice before the close frames
-            await self.server.close_websockets()
+        await self.rotate_stream_connections()
 
     async def _clock_task(self) -> None:
         real_period = max(self.config.update_ms / 1000 / self.config.speed, 0.02)
@@ -232,6 +238,14 @@ class ExchangeSim:
         self._advance_to(self._stepped_ms)
         await trio.lowlevel.checkpoint()
 
+    async def flush_streams(self) -> None:
+        """Wait until every market-stream frame queued so far was written to its socket.
+
+        For producers that must not outrun their readers (benchmarks, long stepped runs): a
+        client that reads keeps up; one that does not blocks this until its queue overflows and
+        it is dropped, so bound the wait (``trio.fail_after``). Cancelling it is safe."""
+        await self.streams.flushed()
+
     def _advance_to(self, now_ms: int) -> None:
         self._publish(self.endpoints.engine.advance(now_ms))
         self.streams.tick(now_ms)
@@ -249,8 +263,36 @@ class ExchangeSim:
         else:
             await self.streams.serve(conn, path, query)
 
+    def _drop_one(self, conn: Any) -> None:
+        self.server.drop_websocket(conn)
+
+    async def _http(self, request: HttpRequest) -> HttpResponse | None:
+        if request.path in (DROP_STREAMS_PATH, ROTATE_STREAMS_PATH):
+            if request.method != "POST":
+                return error_response(405, -1000, f"use POST on {request.path}")
+            if request.path == DROP_STREAMS_PATH:
+                n = await self.drop_stream_connections()
+                return HttpResponse(200, json.dumps({"dropped": n}).encode())
+            n = await self.rotate_stream_connections()
+            return HttpResponse(200, json.dumps({"closed": n}).encode())
+        return await self.rest(request)
+
+    async def rotate_stream_connections(self) -> int:
+        """What Binance does at a connection's 24-hour mark or before maintenance:
+        ``serverShutdown`` on every market stream, then a close frame (1001) on every WebSocket;
+        the server stays up, so clients reconnect. Returns how many were closed (bounded, ~2 s).
+        """
+        n = len(self.server.websockets)
+        with trio.move_on_after(2):
+            self.streams.shutdown_notice()
+            with trio.move_on_after(1):
+                await self.streams.flushed()
+            await self.server.close_websockets()
+        return n
+
     async def drop_stream_connections(self) -> int:
-        """Close every WebSocket abruptly (no close frame), as a network failure would."""
+        """Close every WebSocket abruptly (no close frame), as a network failure would; returns
+        how many. Cancelling it is safe: the drops are requested before it first yields."""
         n = self.server.drop_websockets()
         await trio.lowlevel.checkpoint()
         return n

@@ -31,31 +31,38 @@ from websockets.trio.server import ServerConnection
 from trading.core.bars import Interval
 from trading.simulator.book import Book
 from trading.simulator.faults import Faults
+from trading.simulator.intervals import INTERVAL_MS
 from trading.simulator.ws_outbox import OUTBOX_SIZE, Outbox
 
 __all__ = ["INTERVAL_MS", "MALFORMED_FRAME", "MarketStreams"]
 
 log = logging.getLogger(__name__)
 
-#: Binance's kline intervals of fixed length (``1M``, a calendar month, is not simulated).
-INTERVAL_MS: Final[dict[str, int]] = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
-    "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
-    "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000,
-    "3d": 259_200_000, "1w": 604_800_000,
-}  # fmt: skip
 MALFORMED_FRAME: Final = '{"e":"kline","k":{"t":'
 MAX_STREAMS = 1024
 
 
 class _Client:
-    def __init__(self, conn: ServerConnection, combined: bool, outbox_size: int) -> None:
+    def __init__(
+        self,
+        conn: ServerConnection,
+        combined: bool,
+        outbox_size: int,
+        drop: Callable[[ServerConnection], None],
+    ) -> None:
         self.conn = conn
+        self.drop = drop
         self.combined = combined
         self.outbox = Outbox(conn, outbox_size)
         self.streams: list[str] = []  # subscription order, as LIST_SUBSCRIPTIONS reports it
 
     def send(self, stream: str, data: dict[str, Any], faults: Faults) -> None:
+        if self.outbox.closed.is_set():
+            return
+        if faults.take("drop", stream="market") is not None:
+            self.outbox.close()
+            self.drop(self.conn)
+            return
         if faults.take("malformed", stream="market") is not None:
             self.outbox.put(MALFORMED_FRAME)
         payload = {"stream": stream, "data": data} if self.combined else data
@@ -71,8 +78,10 @@ class MarketStreams:
         faults: Faults,
         now_ms: Callable[[], int],
         outbox_size: int = OUTBOX_SIZE,
+        drop: Callable[[ServerConnection], None] = lambda conn: None,
     ) -> None:
         self.outbox_size = outbox_size
+        self.drop = drop
         self.book = book
         self.prices = book.prices
         self.faults = faults
@@ -98,7 +107,7 @@ class MarketStreams:
     async def serve(self, conn: ServerConnection, path: str, query: str) -> None:
         """Run one connection until the client leaves. Cancelling it drops the connection."""
         combined = path == "/stream"
-        client = _Client(conn, combined, self.outbox_size)
+        client = _Client(conn, combined, self.outbox_size, self.drop)
         if combined:
             wanted = "/".join(parse_qs(query).get("streams", []))
         else:
@@ -204,6 +213,11 @@ class MarketStreams:
             "b": f"{bids[0][0]:.{p}f}", "B": f"{bids[0][1]:.{q}f}",
             "a": f"{asks[0][0]:.{p}f}", "A": f"{asks[0][1]:.{q}f}",
         }  # fmt: skip
+
+    async def flushed(self) -> None:
+        """Wait until every connection's queued frames were written (see ``Outbox.drained``)."""
+        for client in list(self._clients):
+            await client.outbox.drained()
 
     def shutdown_notice(self) -> None:
         """Tell every client the server is going away (``serverShutdown``)."""

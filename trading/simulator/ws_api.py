@@ -66,7 +66,9 @@ class WsApi:
         ledger: WeightLedger,
         faults: Faults,
         wall_ms: Callable[[], int],
+        drop: Callable[[ServerConnection], None] = lambda conn: None,
     ) -> None:
+        self._drop = drop
         self._secrets = secrets
         self._ledger = ledger
         self._faults = faults
@@ -209,8 +211,12 @@ class WsApi:
         written: list[trio.Event] = []
         for session in list(self._sessions):
             for sub_id, key in list(session.subscriptions.items()):
-                if key != api_key:
+                if key != api_key or session.outbox.closed.is_set():
                     continue
+                if self._faults.take("drop", stream="user") is not None:
+                    session.outbox.close()
+                    self._drop(session.conn)
+                    break
                 if self._faults.take("malformed", stream="user") is not None:
                     session.outbox.put(MALFORMED_FRAME)
                 frame = json.dumps(

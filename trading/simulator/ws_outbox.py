@@ -31,6 +31,9 @@ class Outbox:
         self._send, self._receive = trio.open_memory_channel[tuple[str, trio.Event | None]](size)
         self.overflowed = False
         self.closed = trio.Event()
+        self._pending = 0
+        self._drained = trio.Event()
+        self._drained.set()
 
     def put(self, text: str, *, notify: bool = False) -> trio.Event | None:
         """Queue one text frame; with ``notify``, an event set once it was written (or lost)."""
@@ -41,9 +44,12 @@ class Outbox:
             return done
         try:
             self._send.send_nowait((text, done))
+            self._pending += 1
+            if self._drained.is_set():
+                self._drained = trio.Event()
         except trio.WouldBlock:
             self.overflowed = True
-            log.warning("client too slow: %s frames queued, disconnecting it", OUTBOX_SIZE)
+            log.warning("client too slow: %s frames queued, disconnecting it", self._pending)
             self.close()
             if done is not None:
                 done.set()
@@ -52,7 +58,16 @@ class Outbox:
     def close(self) -> None:
         """Stop writing; frames still queued are dropped."""
         self.closed.set()
+        self._drained.set()
         self._send.close()
+
+    async def drained(self) -> None:
+        """Wait until every queued frame was handed to the socket (or the outbox closed).
+
+        The socket's own buffer then pushes back on a client that does not read, so waiting for
+        this paces a producer to its slowest reader. Cancelling it is safe."""
+        while not self._drained.is_set():
+            await self._drained.wait()
 
     async def run(self, scope: trio.CancelScope | None = None) -> None:
         """Write queued frames until closed, then cancel ``scope`` (the connection's scope).
@@ -66,10 +81,14 @@ class Outbox:
                 finally:
                     if done is not None:
                         done.set()
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._drained.set()
         except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
             self.closed.set()
+            self._drained.set()
             # Wake every waiter whose frame will never be written.
             while True:
                 try:
