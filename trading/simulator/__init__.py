@@ -11,6 +11,10 @@ The sans-IO core (no trio, no IO; a test keeps it so):
   (``symbols.py``); :class:`SimError` — a refusal with Binance's code and message.
 * Records: :class:`NewOrder`, :class:`OrderRecord`, :class:`TradeRecord`, and the user-stream
   events :class:`ExecutionReport` and :class:`AccountPosition` (``orders.py``).
+
+The server (Trio: h11 for HTTP, websockets' Trio implementation for WebSockets) is
+:class:`ExchangeSim` with its :class:`SimConfig` (``sim.py``), also ``trading.testing``'s and
+``trio-trade exchange-sim``'s.
 """
 
 from trading.simulator.book import STEP_MS, Book, BookShape
@@ -24,6 +28,7 @@ from trading.simulator.orders import (
     OrderRecord,
     TradeRecord,
 )
+from trading.simulator.sim import ExchangeSim, SimConfig
 from trading.simulator.symbols import DEFAULT_SYMBOLS, SimError, SymbolRules
 
 __all__ = [
@@ -34,12 +39,14 @@ __all__ = [
     "Book",
     "BookShape",
     "Event",
+    "ExchangeSim",
     "ExecutionReport",
     "KlineRow",
     "MatchingEngine",
     "NewOrder",
     "OrderRecord",
     "PricePath",
+    "SimConfig",
     "SimError",
     "SymbolRules",
     "TradeRecord",
