@@ -34,12 +34,17 @@ EXIT_OK, EXIT_USAGE, EXIT_FORCED = 0, 2, 130
 
 #: How to point ccxt's binance at the simulator (printed at start; the tests use the same).
 CCXT_HINT = """\
+trio-trade (another shell):
+    BINANCE_API_KEY=KEY BINANCE_API_SECRET=SECRET trio-trade run sma_cross --exchange binance \\
+        --live --base-url {base}
 ccxt:
     ex = ccxt.binance({{"apiKey": KEY, "secret": SECRET, "options": {{
         "fetchMarkets": {{"types": ["spot"]}}, "fetchCurrencies": False, "fetchMargins": False}}}})
     ex.urls["api"]["public"] = ex.urls["api"]["private"] = "{base}/api/v3"
 python-binance:
     client = Client(KEY, SECRET, ping=False); client.API_URL = "{base}/api"
+binance-connector:  Spot(api_key=KEY, api_secret=SECRET, base_url="{base}")
+binance-sdk-spot:   ConfigurationRestAPI(api_key=KEY, api_secret=SECRET, base_path="{base}")
 """
 
 
