@@ -20,76 +20,177 @@ from trading.exchanges.binance.codec import DecodeError
 D = Decimal
 
 FULL = {
-    "symbol": "BTCUSDT", "orderId": 28, "orderListId": -1, "clientOrderId": "ours-1",
-    "transactTime": 1507725176595, "price": "0.00000000", "origQty": "10.00000000",
-    "executedQty": "10.00000000", "origQuoteOrderQty": "0.000000",
-    "cummulativeQuoteQty": "10.00000000", "status": "FILLED", "timeInForce": "GTC",
-    "type": "MARKET", "side": "SELL", "workingTime": 1507725176595,
+    "symbol": "BTCUSDT",
+    "orderId": 28,
+    "orderListId": -1,
+    "clientOrderId": "ours-1",
+    "transactTime": 1507725176595,
+    "price": "0.00000000",
+    "origQty": "10.00000000",
+    "executedQty": "10.00000000",
+    "origQuoteOrderQty": "0.000000",
+    "cummulativeQuoteQty": "10.00000000",
+    "status": "FILLED",
+    "timeInForce": "GTC",
+    "type": "MARKET",
+    "side": "SELL",
+    "workingTime": 1507725176595,
     "selfTradePreventionMode": "NONE",
     "fills": [
-        {"price": "4000.00000000", "qty": "1.00000000", "commission": "4.00000000",
-         "commissionAsset": "USDT", "tradeId": 56},
-        {"price": "3999.00000000", "qty": "5.00000000", "commission": "0.00500000",
-         "commissionAsset": "BNB", "tradeId": 57},
-        {"price": "3998.00000000", "qty": "4.00000000", "commission": "0.004",
-         "commissionAsset": "BTC", "tradeId": 58},
+        {
+            "price": "4000.00000000",
+            "qty": "1.00000000",
+            "commission": "4.00000000",
+            "commissionAsset": "USDT",
+            "tradeId": 56,
+        },
+        {
+            "price": "3999.00000000",
+            "qty": "5.00000000",
+            "commission": "0.00500000",
+            "commissionAsset": "BNB",
+            "tradeId": 57,
+        },
+        {
+            "price": "3998.00000000",
+            "qty": "4.00000000",
+            "commission": "0.004",
+            "commissionAsset": "BTC",
+            "tradeId": 58,
+        },
     ],
 }
 FULL["cummulativeQuoteQty"] = "39987.00000000"  # 4000 + 5 x 3999 + 4 x 3998
 
 CANCEL = {
-    "symbol": "LTCBTC", "origClientOrderId": "myOrder1", "orderId": 4, "orderListId": -1,
-    "clientOrderId": "cancelMyOrder1", "transactTime": 1684804350068, "price": "2.00000000",
-    "origQty": "1.00000000", "executedQty": "0.00000000", "cummulativeQuoteQty": "0.00000000",
-    "status": "CANCELED", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY",
+    "symbol": "LTCBTC",
+    "origClientOrderId": "myOrder1",
+    "orderId": 4,
+    "orderListId": -1,
+    "clientOrderId": "cancelMyOrder1",
+    "transactTime": 1684804350068,
+    "price": "2.00000000",
+    "origQty": "1.00000000",
+    "executedQty": "0.00000000",
+    "cummulativeQuoteQty": "0.00000000",
+    "status": "CANCELED",
+    "timeInForce": "GTC",
+    "type": "LIMIT",
+    "side": "BUY",
     "selfTradePreventionMode": "NONE",
 }
 
 QUERIED = {
-    "symbol": "LTCBTC", "orderId": 1, "orderListId": -1, "clientOrderId": "myOrder1",
-    "price": "0.1", "origQty": "1.0", "executedQty": "0.4", "cummulativeQuoteQty": "0.04",
-    "status": "PARTIALLY_FILLED", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY",
-    "stopPrice": "0.0", "icebergQty": "0.0", "time": 1499827319559, "updateTime": 1499827319559,
-    "isWorking": True, "workingTime": 1499827319559, "origQuoteOrderQty": "0.000000",
+    "symbol": "LTCBTC",
+    "orderId": 1,
+    "orderListId": -1,
+    "clientOrderId": "myOrder1",
+    "price": "0.1",
+    "origQty": "1.0",
+    "executedQty": "0.4",
+    "cummulativeQuoteQty": "0.04",
+    "status": "PARTIALLY_FILLED",
+    "timeInForce": "GTC",
+    "type": "LIMIT",
+    "side": "BUY",
+    "stopPrice": "0.0",
+    "icebergQty": "0.0",
+    "time": 1499827319559,
+    "updateTime": 1499827319559,
+    "isWorking": True,
+    "workingTime": 1499827319559,
+    "origQuoteOrderQty": "0.000000",
     "selfTradePreventionMode": "NONE",
 }
 
 EXCHANGE_INFO = {
-    "timezone": "UTC", "serverTime": 1565246363776, "rateLimits": [], "exchangeFilters": [],
+    "timezone": "UTC",
+    "serverTime": 1565246363776,
+    "rateLimits": [],
+    "exchangeFilters": [],
     "symbols": [
-        {"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
-         "orderTypes": ["LIMIT", "MARKET"],
-         "filters": [
-             {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00",
-              "tickSize": "0.01000000"},
-             {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
-              "stepSize": "0.00001000"},
-             {"filterType": "ICEBERG_PARTS", "limit": 10},
-             {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-              "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
-             {"filterType": "SOMETHING_NEW", "whatever": [1, 2]},
-         ]},
-        {"symbol": "OLDBTC", "status": "TRADING", "baseAsset": "OLD", "quoteAsset": "BTC",
-         "filters": [{"filterType": "MIN_NOTIONAL", "minNotional": "0.0001"}]},
+        {
+            "symbol": "BTCUSDT",
+            "status": "TRADING",
+            "baseAsset": "BTC",
+            "quoteAsset": "USDT",
+            "orderTypes": ["LIMIT", "MARKET"],
+            "filters": [
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": "0.01",
+                    "maxPrice": "1000000.00",
+                    "tickSize": "0.01000000",
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": "0.00001000",
+                    "maxQty": "9000.00000000",
+                    "stepSize": "0.00001000",
+                },
+                {"filterType": "ICEBERG_PARTS", "limit": 10},
+                {
+                    "filterType": "NOTIONAL",
+                    "minNotional": "5.00000000",
+                    "applyMinToMarket": True,
+                    "maxNotional": "9000000.00000000",
+                    "applyMaxToMarket": False,
+                    "avgPriceMins": 5,
+                },
+                {"filterType": "SOMETHING_NEW", "whatever": [1, 2]},
+            ],
+        },
+        {
+            "symbol": "OLDBTC",
+            "status": "TRADING",
+            "baseAsset": "OLD",
+            "quoteAsset": "BTC",
+            "filters": [{"filterType": "MIN_NOTIONAL", "minNotional": "0.0001"}],
+        },
     ],
 }
 
-KLINE = [1499040000000, "0.01634790", "0.80000000", "0.01575800", "0.01577100",
-         "148976.11427815", 1499644799999, "2434.19055334", 308, "1756.87402397",
-         "28.46694368", "0"]
+KLINE = [
+    1499040000000,
+    "0.01634790",
+    "0.80000000",
+    "0.01575800",
+    "0.01577100",
+    "148976.11427815",
+    1499644799999,
+    "2434.19055334",
+    308,
+    "1756.87402397",
+    "28.46694368",
+    "0",
+]
 
 ACCOUNT = {
-    "makerCommission": 15, "canTrade": True, "accountType": "SPOT",
-    "balances": [{"asset": "BTC", "free": "4723846.89208129", "locked": "0.00000000"},
-                 {"asset": "USDT", "free": "10.5", "locked": "2"}],
-    "permissions": ["SPOT"], "uid": 354937868,
+    "makerCommission": 15,
+    "canTrade": True,
+    "accountType": "SPOT",
+    "balances": [
+        {"asset": "BTC", "free": "4723846.89208129", "locked": "0.00000000"},
+        {"asset": "USDT", "free": "10.5", "locked": "2"},
+    ],
+    "permissions": ["SPOT"],
+    "uid": 354937868,
 }
 
 MY_TRADE = {
-    "symbol": "BNBBTC", "id": 28457, "orderId": 100234, "orderListId": -1,
-    "price": "4.00000100", "qty": "12.00000000", "quoteQty": "48.000012",
-    "commission": "10.10000000", "commissionAsset": "BNB", "time": 1499865549590,
-    "isBuyer": True, "isMaker": False, "isBestMatch": True,
+    "symbol": "BNBBTC",
+    "id": 28457,
+    "orderId": 100234,
+    "orderListId": -1,
+    "price": "4.00000100",
+    "qty": "12.00000000",
+    "quoteQty": "48.000012",
+    "commission": "10.10000000",
+    "commissionAsset": "BNB",
+    "time": 1499865549590,
+    "isBuyer": True,
+    "isMaker": False,
+    "isBestMatch": True,
 }
 
 
@@ -103,7 +204,9 @@ def test_full_answer_with_fills_fee_as_charged() -> None:
     assert order.average_price == D("3998.7")
     assert [f.trade_id for f in order.fills] == ["56", "57", "58"]
     assert [(f.fee, f.fee_asset) for f in order.fills] == [
-        (D("4"), "USDT"), (D("0.005"), "BNB"), (D("0.004"), "BTC")
+        (D("4"), "USDT"),
+        (D("0.005"), "BNB"),
+        (D("0.004"), "BTC"),
     ]
     assert all(f.time == 1507725176.595 for f in order.fills)
     assert all(f.client_order_id == "ours-1" and f.symbol == "BTCUSDT" for f in order.fills)
@@ -128,10 +231,21 @@ def test_negative_quote_quantity_means_no_average() -> None:
 
 
 def test_ack_answer_takes_the_rest_from_the_spec() -> None:
-    spec = OrderSpec(client_order_id="ours-2", symbol="BTCUSDT", side=Side.BUY,
-                     type=OrderType.LIMIT, quantity=D(1), price=D(100))
-    ack = {"symbol": "BTCUSDT", "orderId": 29, "orderListId": -1, "clientOrderId": "ours-2",
-           "transactTime": 1507725176595}
+    spec = OrderSpec(
+        client_order_id="ours-2",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=D(1),
+        price=D(100),
+    )
+    ack = {
+        "symbol": "BTCUSDT",
+        "orderId": 29,
+        "orderListId": -1,
+        "clientOrderId": "ours-2",
+        "transactTime": 1507725176595,
+    }
     order = codec.decode_order(ack, spec)
     assert order.state is OrderState.SUBMITTED and order.exchange_order_id == "29"
     assert order.price == D(100) and order.side is Side.BUY
@@ -222,8 +336,9 @@ def test_server_time() -> None:
         (lambda d: d.update(clientOrderId=None), "clientOrderId"),
     ],
 )
-def test_malformed_order_fields_are_named(mutate: Callable[[dict[str, Any]], object],
-                                          named: str) -> None:
+def test_malformed_order_fields_are_named(
+    mutate: Callable[[dict[str, Any]], object], named: str
+) -> None:
     data = copy.deepcopy(FULL)
     mutate(data)
     with pytest.raises(DecodeError) as info:
@@ -246,22 +361,67 @@ def test_short_kline_row_is_named() -> None:
 
 # ---------------------------------------------------------------- any JSON at all
 
-KEYS = [*FULL, "filters", "filterType", "symbols", "balances", "qty", "serverTime", "tickSize",
-        "id", "isBuyer", "isMaker", "quoteQty", "origClientOrderId", "asset", "free", "locked",
-        "baseAsset", "quoteAsset", "minQty", "stepSize", "minNotional"]
+KEYS = [
+    *FULL,
+    "filters",
+    "filterType",
+    "symbols",
+    "balances",
+    "qty",
+    "serverTime",
+    "tickSize",
+    "id",
+    "isBuyer",
+    "isMaker",
+    "quoteQty",
+    "origClientOrderId",
+    "asset",
+    "free",
+    "locked",
+    "baseAsset",
+    "quoteAsset",
+    "minQty",
+    "stepSize",
+    "minNotional",
+]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
     | st.text(max_size=20)
-    | st.sampled_from(["1.5", "0", "-1", "1e5", "NEW", "FILLED", "BUY", "LIMIT", "MARKET",
-                       "PRICE_FILTER", "LOT_SIZE", "NOTIONAL", "1E+99", "9" * 70]),
-    lambda inner: st.lists(inner, max_size=8)
-    | st.dictionaries(st.sampled_from(KEYS), inner, max_size=12),
+    | st.sampled_from(
+        [
+            "1.5",
+            "0",
+            "-1",
+            "1e5",
+            "NEW",
+            "FILLED",
+            "BUY",
+            "LIMIT",
+            "MARKET",
+            "PRICE_FILTER",
+            "LOT_SIZE",
+            "NOTIONAL",
+            "1E+99",
+            "9" * 70,
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=8) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=12)
+    ),
     max_leaves=30,
 )
 
 DECODERS: list[Callable[[Any], object]] = [
-    codec.decode_order, codec.decode_orders, codec.decode_exchange_info, codec.decode_account,
-    codec.decode_trade, codec.decode_my_trades, codec.decode_server_time,
+    codec.decode_order,
+    codec.decode_orders,
+    codec.decode_exchange_info,
+    codec.decode_account,
+    codec.decode_trade,
+    codec.decode_my_trades,
+    codec.decode_server_time,
     lambda v: codec.decode_kline(v, "X", Interval.parse("1m")),
     lambda v: codec.decode_klines(v, "X", Interval.parse("1m")),
 ]
@@ -292,9 +452,13 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 DOCS: list[tuple[Callable[[Any], object], Any]] = [
-    (codec.decode_order, FULL), (codec.decode_order, QUERIED), (codec.decode_order, CANCEL),
-    (codec.decode_exchange_info, EXCHANGE_INFO), (codec.decode_account, ACCOUNT),
-    (codec.decode_trade, MY_TRADE), (DECODERS[7], KLINE),
+    (codec.decode_order, FULL),
+    (codec.decode_order, QUERIED),
+    (codec.decode_order, CANCEL),
+    (codec.decode_exchange_info, EXCHANGE_INFO),
+    (codec.decode_account, ACCOUNT),
+    (codec.decode_trade, MY_TRADE),
+    (DECODERS[7], KLINE),
 ]
 
 

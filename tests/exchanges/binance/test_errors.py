@@ -92,9 +92,9 @@ def test_429_carries_retry_after_from_the_header() -> None:
 
 
 def test_418_is_an_ip_ban_with_retry_after() -> None:
-    exc = error_for(418, body(-1003, "Way too much request weight used; IP banned"), {
-        "Retry-After": "7200"
-    })
+    exc = error_for(
+        418, body(-1003, "Way too much request weight used; IP banned"), {"Retry-After": "7200"}
+    )
     assert type(exc) is IpBanned and isinstance(exc, RateLimited)
     assert exc.retry_after == 7200
     assert not isinstance(exc, ExchangeRejected)
@@ -124,8 +124,14 @@ def test_non_json_error_names_status_and_a_prefix_of_the_body() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"code":"-2010","msg":"x"}', b'{"code":-2010}', b"[1,2]", b'{"code":true,"msg":"x"}',
-     b"\xff\xfe", b"[" * 100_000],
+    [
+        b'{"code":"-2010","msg":"x"}',
+        b'{"code":-2010}',
+        b"[1,2]",
+        b'{"code":true,"msg":"x"}',
+        b"\xff\xfe",
+        b"[" * 100_000,
+    ],
 )
 def test_unexpected_error_bodies_are_named_not_raised(raw: bytes) -> None:
     exc = error_for(400, raw, {})

@@ -17,15 +17,14 @@ import trio
 
 import trading
 from trading.core.records import OrderState, Side
-from trading.exchanges.binance.rest import Credentials
-from trading.exchanges.binance.venue import Venue, open_binance
-from trading.exchanges.binance.ws import ReconnectBackoff
+from trading.exchanges.binance.venue import Venue
 from trading.testing import ExchangeSim, SimConfig
+
+from .sim_helpers import live_runner, serving
 
 pytestmark = pytest.mark.timeout(120)
 
 KEY, SECRET = "fault-key", "fault-secret"
-QUICK = ReconnectBackoff(initial_delay=0.005, max_delay=0.05)
 ORDER = ("method", "POST"), ("path", "/api/v3/order")
 
 
@@ -59,20 +58,8 @@ async def world() -> AsyncIterator[World]:
     config = SimConfig(
         api_key=KEY, api_secret=SECRET, stepped=True, ping_interval=None, wall_clock=skew
     )
-    async with trio.open_nursery() as nursery:
-        sim = await nursery.start(ExchangeSim(config).serve)
-        async with (
-            open_binance(
-                base_url=sim.base_url,
-                symbols=["BTCUSDT"],
-                live=True,
-                credentials=Credentials(KEY, SECRET),
-                backoff=QUICK,
-            ) as venue,
-            trading.Runner(clock=venue.clock, market=venue.market, exchange=venue.exchange) as r,
-        ):
-            yield World(sim, venue, r, skew)
-        nursery.cancel_scope.cancel()
+    async with serving(config) as sim, live_runner(sim) as (venue, runner):
+        yield World(sim, venue, runner, skew)
 
 
 async def buy(world: World, quantity: str = "0.01") -> trading.Order:

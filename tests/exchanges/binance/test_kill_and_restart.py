@@ -21,6 +21,8 @@ import trio
 
 from trading.testing import ExchangeSim, SimConfig
 
+from .sim_helpers import serving
+
 pytestmark = pytest.mark.timeout(120)
 
 KEY, SECRET = "kill-key", "kill-secret"
@@ -49,9 +51,8 @@ STRATEGY = textwrap.dedent(
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSim]:
     config = SimConfig(api_key=KEY, api_secret=SECRET, stepped=True, ping_interval=None)
-    async with trio.open_nursery() as nursery:
-        yield await nursery.start(ExchangeSim(config).serve)
-        nursery.cancel_scope.cancel()
+    async with serving(config) as sim:
+        yield sim
 
 
 def start_run(sim: ExchangeSim, tmp: Path) -> subprocess.Popen[bytes]:

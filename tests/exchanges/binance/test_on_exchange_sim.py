@@ -24,16 +24,15 @@ from trading.exchanges.binance.market import BinanceMarket
 from trading.exchanges.binance.rest import BinanceRest, Credentials
 from trading.exchanges.binance.stream import KlineStream
 from trading.exchanges.binance.venue import open_binance
-from trading.exchanges.binance.ws import ReconnectBackoff
 from trading.observers.queries import read_fills, read_orders
 from trading.observers.recorder import Recorder
 from trading.testing import ExchangeSim, SimConfig
 
+from .sim_helpers import QUICK, live_runner, serving
+
 pytestmark = pytest.mark.timeout(120)
 
 KEY, SECRET = "test-key", "test-secret"
-#: Reconnect at once: these tests drop connections on purpose, many times a second.
-QUICK = ReconnectBackoff(initial_delay=0.005, max_delay=0.05)
 
 
 class Tape(trading.Strategy):
@@ -64,9 +63,8 @@ class Tape(trading.Strategy):
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSim]:
     config = SimConfig(api_key=KEY, api_secret=SECRET, stepped=True, ping_interval=None)
-    async with trio.open_nursery() as nursery:
-        yield await nursery.start(ExchangeSim(config).serve)
-        nursery.cancel_scope.cancel()
+    async with serving(config) as sim:
+        yield sim
 
 
 async def computes(count: int, seconds: float = 10.0) -> None:
@@ -176,16 +174,7 @@ async def test_a_hundred_dropped_connections_lose_no_bar_and_repeat_none(
 async def test_balances_follow_the_user_stream_without_a_request_per_order(
     sim: ExchangeSim,
 ) -> None:
-    async with (
-        open_binance(
-            base_url=sim.base_url,
-            symbols=["BTCUSDT"],
-            live=True,
-            credentials=Credentials(KEY, SECRET),
-            backoff=QUICK,
-        ) as venue,
-        trading.Runner(clock=venue.clock, market=venue.market, exchange=venue.exchange) as runner,
-    ):
+    async with live_runner(sim) as (venue, runner):
         assert runner.engine is not None
         account = runner.engine.account("balances")
         order = await account.submit(trading.Side.BUY, "0.01", "BTCUSDT")
@@ -213,43 +202,29 @@ async def test_partial_fills_and_base_asset_fees_keep_the_position_exact() -> No
         ping_interval=None,
         balances={"USDT": Decimal(500_000), "BTC": Decimal(0)},
     )
-    async with trio.open_nursery() as nursery:
-        sim = await nursery.start(ExchangeSim(config).serve)
-        async with (
-            open_binance(
-                base_url=sim.base_url,
-                symbols=["BTCUSDT"],
-                live=True,
-                credentials=Credentials(KEY, SECRET),
-                backoff=QUICK,
-            ) as venue,
-            trading.Runner(
-                clock=venue.clock, market=venue.market, exchange=venue.exchange
-            ) as runner,
-        ):
-            assert runner.engine is not None
-            account = runner.engine.account("partial")
-            price = (await venue.exchange.last_price("BTCUSDT")) * Decimal("1.0001")
-            order = await account.submit(trading.Side.BUY, "3", "BTCUSDT", price=price)
-            # it took the levels up to its price and rests for the rest
-            assert order.state is trading.OrderState.PARTIALLY_FILLED
-            for _ in range(40):  # the market moves: more of it may fill, in parts
-                await sim.advance(30)
-                await trio.sleep(0.01)
-                if order.state is trading.OrderState.FILLED:
-                    break
-            if order.state is not trading.OrderState.FILLED:
-                await account.cancel(order)
-            trades = sim.engine.trades("BTCUSDT", limit=1000)
-            assert len(trades) >= 2  # several levels: several trades, several fills
-            assert {f.trade_id for f in order.fills} == {str(t.id) for t in trades}
-            held = sum(sim.engine.balances()["BTC"])
-            assert all(t.commission_asset == "BTC" for t in trades)
-            assert held == sum(t.qty for t in trades) - sum(t.commission for t in trades)
-            assert order.filled_quantity == sum(t.qty for t in trades)
-            assert account.position("BTCUSDT").quantity == held  # exact, fees included
-            assert account.book.fees_paid == {"BTC": sum(t.commission for t in trades)}
-        nursery.cancel_scope.cancel()
+    async with serving(config) as sim, live_runner(sim) as (venue, runner):
+        assert runner.engine is not None
+        account = runner.engine.account("partial")
+        price = (await venue.exchange.last_price("BTCUSDT")) * Decimal("1.0001")
+        order = await account.submit(trading.Side.BUY, "3", "BTCUSDT", price=price)
+        # it took the levels up to its price and rests for the rest
+        assert order.state is trading.OrderState.PARTIALLY_FILLED
+        for _ in range(40):  # the market moves: more of it may fill, in parts
+            await sim.advance(30)
+            await trio.sleep(0.01)
+            if order.state is trading.OrderState.FILLED:
+                break
+        if order.state is not trading.OrderState.FILLED:
+            await account.cancel(order)
+        trades = sim.engine.trades("BTCUSDT", limit=1000)
+        assert len(trades) >= 2  # several levels: several trades, several fills
+        assert {f.trade_id for f in order.fills} == {str(t.id) for t in trades}
+        held = sum(sim.engine.balances()["BTC"])
+        assert all(t.commission_asset == "BTC" for t in trades)
+        assert held == sum(t.qty for t in trades) - sum(t.commission for t in trades)
+        assert order.filled_quantity == sum(t.qty for t in trades)
+        assert account.position("BTCUSDT").quantity == held  # exact, fees included
+        assert account.book.fees_paid == {"BTC": sum(t.commission for t in trades)}
 
 
 async def test_a_stream_that_never_connects_fails_the_start_clearly(sim: ExchangeSim) -> None:

@@ -104,8 +104,12 @@ class FakeBinance:
                 status, content, headers = self.handle(request, body)
                 if self.delay:
                     await trio.sleep(self.delay)
-                head = [("Content-Type", "application/json"), ("Content-Length", str(len(content))),
-                        ("X-MBX-USED-WEIGHT-1M", str(self.weight)), *headers.items()]
+                head = [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(content))),
+                    ("X-MBX-USED-WEIGHT-1M", str(self.weight)),
+                    *headers.items(),
+                ]
                 await stream.send_all(conn.send(h11.Response(status_code=status, headers=head)))
                 await stream.send_all(conn.send(h11.Data(data=content)))
                 await stream.send_all(conn.send(h11.EndOfMessage()))
@@ -127,8 +131,15 @@ class FakeBinance:
         body = raw_body.decode()
         # the query string wins over the body for a parameter sent in both
         params = {**dict(parse_qsl(body)), **dict(parse_qsl(raw_query))}
-        record = {"method": method, "path": path, "query": raw_query, "body": body,
-                  "headers": headers, "params": params, "verified": None}
+        record = {
+            "method": method,
+            "path": path,
+            "query": raw_query,
+            "body": body,
+            "headers": headers,
+            "params": params,
+            "verified": None,
+        }
         self.requests.append(record)
         self.weight += 1
         canned = self.script.get((method, path))
@@ -160,18 +171,34 @@ class FakeBinance:
                 return error(400, -2010, "Duplicate order sent.")
             market = params["type"] == "MARKET"
             order = {
-                "symbol": params["symbol"], "orderId": len(self.orders) + 1, "orderListId": -1,
-                "clientOrderId": cid, "transactTime": self.now_ms(),
-                "price": params.get("price", "0.00000000"), "origQty": params["quantity"],
+                "symbol": params["symbol"],
+                "orderId": len(self.orders) + 1,
+                "orderListId": -1,
+                "clientOrderId": cid,
+                "transactTime": self.now_ms(),
+                "price": params.get("price", "0.00000000"),
+                "origQty": params["quantity"],
                 "executedQty": params["quantity"] if market else "0",
                 "cummulativeQuoteQty": str(D(params["quantity"]) * 100) if market else "0",
                 "status": "FILLED" if market else "NEW",
-                "timeInForce": params.get("timeInForce", "GTC"), "type": params["type"],
+                "timeInForce": params.get("timeInForce", "GTC"),
+                "type": params["type"],
                 "side": params["side"],
             }
             self.orders[cid] = order
-            fills = [{"price": "100", "qty": params["quantity"], "commission": "0.001",
-                      "commissionAsset": "BNB", "tradeId": 7}] if market else []
+            fills = (
+                [
+                    {
+                        "price": "100",
+                        "qty": params["quantity"],
+                        "commission": "0.001",
+                        "commissionAsset": "BNB",
+                        "tradeId": 7,
+                    }
+                ]
+                if market
+                else []
+            )
             return answer(200, {**order, "fills": fills})
         if path == "/api/v3/order":
             order = self.orders.get(params["origClientOrderId"])
@@ -182,18 +209,37 @@ class FakeBinance:
             if order is None or order["status"] != "NEW":
                 return error(400, -2011, "Unknown order sent.")
             order["status"] = "CANCELED"
-            return answer(200, {**order, "origClientOrderId": order["clientOrderId"],
-                                "clientOrderId": "cancel-xyz"})
+            return answer(
+                200,
+                {
+                    **order,
+                    "origClientOrderId": order["clientOrderId"],
+                    "clientOrderId": "cancel-xyz",
+                },
+            )
         if route == ("GET", "/api/v3/openOrders"):
             return answer(200, [o for o in self.orders.values() if o["status"] == "NEW"])
         if route == ("GET", "/api/v3/account"):
-            return answer(200, {"balances": [{"asset": "USDT", "free": "100.5",
-                                              "locked": "1"}]})
+            return answer(200, {"balances": [{"asset": "USDT", "free": "100.5", "locked": "1"}]})
         if route == ("GET", "/api/v3/myTrades"):
-            return answer(200, [{"symbol": params["symbol"], "id": 7, "orderId": 1,
-                                 "price": "100", "qty": "1", "quoteQty": "100",
-                                 "commission": "0.001", "commissionAsset": "BNB",
-                                 "time": 1499865549590, "isBuyer": True, "isMaker": False}])
+            return answer(
+                200,
+                [
+                    {
+                        "symbol": params["symbol"],
+                        "id": 7,
+                        "orderId": 1,
+                        "price": "100",
+                        "qty": "1",
+                        "quoteQty": "100",
+                        "commission": "0.001",
+                        "commissionAsset": "BNB",
+                        "time": 1499865549590,
+                        "isBuyer": True,
+                        "isMaker": False,
+                    }
+                ],
+            )
         return error(404, -1000, "no such route")
 
 
@@ -206,13 +252,25 @@ async def fake(nursery: trio.Nursery) -> AsyncIterator[FakeBinance]:
 
 
 def limit_buy(cid: str = "ours-1") -> OrderSpec:
-    return OrderSpec(client_order_id=cid, symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT,
-                     quantity=D("0.00100000"), price=D("3E+4"), time_in_force=TimeInForce.GTC)
+    return OrderSpec(
+        client_order_id=cid,
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=D("0.00100000"),
+        price=D("3E+4"),
+        time_in_force=TimeInForce.GTC,
+    )
 
 
 def market_sell(cid: str = "ours-2") -> OrderSpec:
-    return OrderSpec(client_order_id=cid, symbol="BTCUSDT", side=Side.SELL,
-                     type=OrderType.MARKET, quantity=D("1E-8"))
+    return OrderSpec(
+        client_order_id=cid,
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        type=OrderType.MARKET,
+        quantity=D("1E-8"),
+    )
 
 
 def client(fake: FakeBinance, **kw: Any) -> BinanceRest:
@@ -245,8 +303,11 @@ async def test_every_call_signs_what_it_sends_and_the_server_verifies_it(
     assert cancelled.client_order_id == "ours-1" and cancelled.state is OrderState.CANCELLED
     assert balances["USDT"].free == D("100.5") and trades[0].trade_id == "7"
 
-    signed = [r for r in fake.requests if r["path"] not in
-              ("/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/klines")]
+    signed = [
+        r
+        for r in fake.requests
+        if r["path"] not in ("/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/klines")
+    ]
     assert len(signed) == 7 and all(r["verified"] for r in signed)
     for r in signed:
         assert r["headers"]["x-mbx-apikey"] == KEY
@@ -421,8 +482,12 @@ Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
 def mock(handler: Handler, budget: WeightBudget, creds: Credentials | None = CREDS) -> BinanceRest:
-    return BinanceRest("https://api.test", credentials=creds, budget=budget,
-                       transport=httpx2.MockTransport(handler))
+    return BinanceRest(
+        "https://api.test",
+        credentials=creds,
+        budget=budget,
+        transport=httpx2.MockTransport(handler),
+    )
 
 
 async def test_429_retry_after_makes_every_client_on_the_key_wait(
@@ -435,8 +500,11 @@ async def test_429_retry_after_makes_every_client_on_the_key_wait(
         sent.append(trio.current_time())
         status = statuses.pop(0)
         if status == 429:
-            return httpx2.Response(429, headers={"Retry-After": "30"},
-                                   json={"code": -1003, "msg": "Too much request weight used"})
+            return httpx2.Response(
+                429,
+                headers={"Retry-After": "30"},
+                json={"code": -1003, "msg": "Too much request weight used"},
+            )
         return httpx2.Response(200, json=[])
 
     budget = WeightBudget()

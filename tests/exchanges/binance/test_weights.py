@@ -204,8 +204,7 @@ def test_one_budget_per_key_and_ip_per_process_and_the_key_stays_out_of_its_repr
 class CountingExchange:
     """A MockTransport handler that answers like Binance and counts weight per request time."""
 
-    WEIGHTS = {"/api/v3/time": 1, "/api/v3/order": 4, "/api/v3/account": 20,
-               "/api/v3/klines": 2}
+    WEIGHTS = {"/api/v3/time": 1, "/api/v3/order": 4, "/api/v3/account": 20, "/api/v3/klines": 2}
 
     def __init__(self) -> None:
         self.sends: list[tuple[float, int]] = []
@@ -228,9 +227,18 @@ class CountingExchange:
             return httpx2.Response(200, json={"balances": []}, headers=headers)
         if path == "/api/v3/klines":
             return httpx2.Response(200, json=[], headers=headers)
-        body = {"symbol": "BTCUSDT", "orderId": 1, "clientOrderId": "c", "price": "0",
-                "origQty": "1", "executedQty": "0", "cummulativeQuoteQty": "0",
-                "status": "NEW", "type": "MARKET", "side": "BUY"}
+        body = {
+            "symbol": "BTCUSDT",
+            "orderId": 1,
+            "clientOrderId": "c",
+            "price": "0",
+            "origQty": "1",
+            "executedQty": "0",
+            "cummulativeQuoteQty": "0",
+            "status": "NEW",
+            "type": "MARKET",
+            "side": "BUY",
+        }
         return httpx2.Response(200, content=json.dumps(body).encode(), headers=headers)
 
 
@@ -241,13 +249,22 @@ async def test_five_clients_on_one_key_never_exceed_the_limit(
     limit = 200
     budget = WeightBudget(limit=limit)
     creds = Credentials("k", "s")
-    spec = OrderSpec(client_order_id="c", symbol="BTCUSDT", side=Side.BUY,
-                     type=OrderType.MARKET, quantity=Decimal(1))
+    spec = OrderSpec(
+        client_order_id="c",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=Decimal(1),
+    )
     start = trio.current_time()
 
     async def strategy(n: int) -> None:
-        async with BinanceRest("https://api.test", credentials=creds, budget=budget,
-                               transport=httpx2.MockTransport(exchange)) as rest:
+        async with BinanceRest(
+            "https://api.test",
+            credentials=creds,
+            budget=budget,
+            transport=httpx2.MockTransport(exchange),
+        ) as rest:
             for i in range(30):
                 if (i + n) % 3 == 0:
                     await rest.account()  # 20
