@@ -33,7 +33,9 @@ from trading.core.bars import Bar, Interval
 from trading.core.records import Fill, InvalidFill, OrderSpec, OrderState, OrderType, Side
 from trading.core.updates import ExchangeOrder
 from trading.exchanges.base import SymbolInfo
+from trading.exchanges.binance import fields
 from trading.exchanges.binance.enums import SIDE, TYPE, UnknownEnum, order_state
+from trading.exchanges.binance.fields import DecodeError
 
 __all__ = [
     "AccountBalance",
@@ -55,14 +57,10 @@ __all__ = [
 _DECIMAL_RE: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?")
 _MAX_DECIMAL_LEN: Final = 64
 _MAX_EXPONENT: Final = 40
-_MAX_INT: Final = 2**63
+_MAX_INT: Final = fields.MAX_INT
 _T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
-
-
-class DecodeError(ValueError):
-    """A response we cannot read; the message names the object and the field."""
 
 
 class UnsupportedOrder(DecodeError):
@@ -118,25 +116,6 @@ class Trade:
 # ------------------------------------------------------------------ field readers
 
 
-def _obj(value: object, what: str) -> Mapping[str, object]:
-    if not isinstance(value, Mapping):
-        raise DecodeError(f"{what}: expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: object, what: str) -> list[object]:
-    if not isinstance(value, list):
-        raise DecodeError(f"{what}: expected a JSON array, got {type(value).__name__}")
-    return value
-
-
-def _field(data: Mapping[str, object], key: str, what: str) -> object:
-    try:
-        return data[key]
-    except KeyError:
-        raise DecodeError(f"{what}: missing field {key!r}") from None
-
-
 def _show(value: object) -> str:
     if isinstance(value, int) and abs(value) >= _MAX_INT:
         return "a very large integer"  # repr of a huge int is slow, or refused
@@ -162,34 +141,11 @@ def _decimal_of(value: object, name: str) -> Decimal:
 
 
 def _decimal(data: Mapping[str, object], key: str, what: str) -> Decimal:
-    return _decimal_of(_field(data, key, what), f"{what}: field {key!r}")
-
-
-def _int(data: Mapping[str, object], key: str, what: str) -> int:
-    value = _field(data, key, what)
-    if type(value) is not int:
-        raise DecodeError(f"{what}: field {key!r}: expected an integer, got {_show(value)}")
-    if abs(value) >= _MAX_INT:
-        raise DecodeError(f"{what}: field {key!r}: out of range: {_show(value)}")
-    return value
-
-
-def _str(data: Mapping[str, object], key: str, what: str) -> str:
-    value = _field(data, key, what)
-    if not isinstance(value, str):
-        raise DecodeError(f"{what}: field {key!r}: expected a string, got {_show(value)}")
-    return value
-
-
-def _bool(data: Mapping[str, object], key: str, what: str) -> bool:
-    value = _field(data, key, what)
-    if not isinstance(value, bool):
-        raise DecodeError(f"{what}: field {key!r}: expected true or false, got {_show(value)}")
-    return value
+    return _decimal_of(fields.field(data, key, what), f"{what}: field {key!r}")
 
 
 def _enum(table: Mapping[str, _T], data: Mapping[str, object], key: str, what: str) -> _T:
-    word = _str(data, key, what)
+    word = fields.str_field(data, key, what)
     try:
         return table[word]
     except KeyError:
@@ -205,21 +161,21 @@ def decode_order(data: object, spec: OrderSpec | None = None) -> ExchangeOrder:
     ``spec`` is the order we sent; it supplies what an ACK answer leaves out.
     """
     what = "order"
-    d = _obj(data, what)
+    d = fields.obj(data, what)
     cid = d.get("origClientOrderId", d.get("clientOrderId"))
     if not isinstance(cid, str) or not cid:
         raise DecodeError(f"{what}: field 'clientOrderId': expected a non-empty string")
     what = f"order {cid!r}"
-    symbol = _str(d, "symbol", what)
-    order_id = _int(d, "orderId", what)
+    symbol = fields.str_field(d, "symbol", what)
+    order_id = fields.int_field(d, "orderId", what)
     if "status" not in d and spec is not None:  # ACK: accepted, nothing more said
         return ExchangeOrder.of(spec, exchange_order_id=str(order_id), state=OrderState.SUBMITTED)
     try:
-        state = order_state(_str(d, "status", what))
+        state = order_state(fields.str_field(d, "status", what))
     except UnknownEnum as exc:
         raise DecodeError(f"{what}: field 'status': {exc}") from None
     side = _enum(SIDE, d, "side", what)
-    kind = _str(d, "type", what)
+    kind = fields.str_field(d, "type", what)
     if kind not in TYPE:
         raise UnsupportedOrder(f"{what}: field 'type': {_show(kind)} orders are not supported")
     type_ = TYPE[kind]
@@ -235,10 +191,10 @@ def decode_order(data: object, spec: OrderSpec | None = None) -> ExchangeOrder:
     average = quote / filled if filled > 0 and quote >= 0 else None
     fills: tuple[Fill, ...] = ()
     if "fills" in d:
-        at = _int(d, "transactTime", what) / 1000
+        at = fields.int_field(d, "transactTime", what) / 1000
         fills = tuple(
             _fill(raw, i, what, cid=cid, symbol=symbol, side=side, at=at)
-            for i, raw in enumerate(_list(d["fills"], f"{what}: field 'fills'"))
+            for i, raw in enumerate(fields.array(d["fills"], f"{what}: field 'fills'"))
         )
     reason = ""
     if state in (OrderState.REJECTED, OrderState.EXPIRED):
@@ -262,7 +218,7 @@ def decode_order(data: object, spec: OrderSpec | None = None) -> ExchangeOrder:
 
 def _fill(raw: object, i: int, what: str, *, cid: str, symbol: str, side: Side, at: float) -> Fill:
     what = f"{what}: fills[{i}]"
-    f = _obj(raw, what)
+    f = fields.obj(raw, what)
     try:
         return Fill(
             client_order_id=cid,
@@ -271,9 +227,9 @@ def _fill(raw: object, i: int, what: str, *, cid: str, symbol: str, side: Side, 
             quantity=_decimal(f, "qty", what),
             price=_decimal(f, "price", what),
             fee=_decimal(f, "commission", what),
-            fee_asset=_str(f, "commissionAsset", what),
+            fee_asset=fields.str_field(f, "commissionAsset", what),
             time=at,
-            trade_id=str(_int(f, "tradeId", what)),
+            trade_id=str(fields.int_field(f, "tradeId", what)),
         )
     except InvalidFill as exc:
         raise DecodeError(f"{what}: {exc}") from None
@@ -286,7 +242,7 @@ def decode_orders(data: object) -> list[ExchangeOrder]:
     hide ours); any other malformed entry raises DecodeError.
     """
     orders: list[ExchangeOrder] = []
-    for item in _list(data, "openOrders"):
+    for item in fields.array(data, "openOrders"):
         try:
             orders.append(decode_order(item))
         except UnsupportedOrder as exc:
@@ -299,7 +255,7 @@ def decode_orders(data: object) -> list[ExchangeOrder]:
 
 def decode_server_time(data: object) -> int:
     """``GET /api/v3/time`` -> the server's time in ms."""
-    return _int(_obj(data, "time"), "serverTime", "time")
+    return fields.int_field(fields.obj(data, "time"), "serverTime", "time")
 
 
 def decode_weight_limit(data: object) -> int | None:
@@ -323,23 +279,27 @@ def decode_weight_limit(data: object) -> int | None:
 
 def decode_ticker_price(data: object) -> Decimal:
     """``GET /api/v3/ticker/price?symbol=`` -> the last price."""
-    return _decimal(_obj(data, "ticker price"), "price", "ticker price")
+    return _decimal(fields.obj(data, "ticker price"), "price", "ticker price")
 
 
 def decode_exchange_info(data: object) -> dict[str, SymbolInfo]:
     """``GET /api/v3/exchangeInfo`` -> rules per symbol; filters we do not use are ignored."""
-    top = _obj(data, "exchangeInfo")
+    top = fields.obj(data, "exchangeInfo")
     rules: dict[str, SymbolInfo] = {}
-    for i, raw in enumerate(_list(_field(top, "symbols", "exchangeInfo"), "exchangeInfo.symbols")):
+    for i, raw in enumerate(
+        fields.array(fields.field(top, "symbols", "exchangeInfo"), "exchangeInfo.symbols")
+    ):
         what = f"exchangeInfo.symbols[{i}]"
-        s = _obj(raw, what)
-        symbol = _str(s, "symbol", what)
+        s = fields.obj(raw, what)
+        symbol = fields.str_field(s, "symbol", what)
         what = f"exchangeInfo {symbol!r}"
         values: dict[str, Decimal] = {}
-        for j, fraw in enumerate(_list(_field(s, "filters", what), f"{what}: field 'filters'")):
+        for j, fraw in enumerate(
+            fields.array(fields.field(s, "filters", what), f"{what}: field 'filters'")
+        ):
             fwhat = f"{what}: filters[{j}]"
-            f = _obj(fraw, fwhat)
-            kind = _str(f, "filterType", fwhat)
+            f = fields.obj(fraw, fwhat)
+            kind = fields.str_field(f, "filterType", fwhat)
             fwhat = f"{what}: {kind}"
             if kind == "PRICE_FILTER":
                 values["tick_size"] = _decimal(f, "tickSize", fwhat)
@@ -353,8 +313,8 @@ def decode_exchange_info(data: object) -> dict[str, SymbolInfo]:
                 raise DecodeError(f"{what}: {name} is negative: {value}")
         rules[symbol] = SymbolInfo(
             symbol=symbol,
-            base=_str(s, "baseAsset", what),
-            quote=_str(s, "quoteAsset", what),
+            base=fields.str_field(s, "baseAsset", what),
+            quote=fields.str_field(s, "quoteAsset", what),
             **values,
         )
     return rules
@@ -363,13 +323,13 @@ def decode_exchange_info(data: object) -> dict[str, SymbolInfo]:
 def decode_kline(row: object, symbol: str, interval: Interval) -> Kline:
     """One ``GET /api/v3/klines`` row: ``[openTime, o, h, l, c, v, closeTime, ...]``."""
     what = f"kline {symbol} {interval}"
-    r = _list(row, what)
+    r = fields.array(row, what)
     if len(r) < 7:
         raise DecodeError(f"{what}: expected at least 7 columns, got {len(r)}")
     names = ("openTime", "open", "high", "low", "close", "volume", "closeTime")
     cols = dict(zip(names, r, strict=False))
-    open_ms = _int(cols, "openTime", what)
-    close_ms = _int(cols, "closeTime", what)
+    open_ms = fields.int_field(cols, "openTime", what)
+    close_ms = fields.int_field(cols, "closeTime", what)
     prices = [float(_decimal(cols, name, what)) for name in names[1:6]]
     return Kline(
         Bar(symbol, interval, open_ms / 1000, *prices),
@@ -379,7 +339,7 @@ def decode_kline(row: object, symbol: str, interval: Interval) -> Kline:
 
 def decode_klines(data: object, symbol: str, interval: Interval) -> list[Kline]:
     """The array ``GET /api/v3/klines`` returns, oldest first, as served."""
-    return [decode_kline(row, symbol, interval) for row in _list(data, f"klines {symbol}")]
+    return [decode_kline(row, symbol, interval) for row in fields.array(data, f"klines {symbol}")]
 
 
 # ----------------------------------------------------------------------- account
@@ -387,12 +347,14 @@ def decode_klines(data: object, symbol: str, interval: Interval) -> list[Kline]:
 
 def decode_account(data: object) -> dict[str, AccountBalance]:
     """``GET /api/v3/account`` -> balance per asset."""
-    top = _obj(data, "account")
+    top = fields.obj(data, "account")
     balances: dict[str, AccountBalance] = {}
-    for i, raw in enumerate(_list(_field(top, "balances", "account"), "account.balances")):
+    for i, raw in enumerate(
+        fields.array(fields.field(top, "balances", "account"), "account.balances")
+    ):
         what = f"account.balances[{i}]"
-        b = _obj(raw, what)
-        asset = _str(b, "asset", what)
+        b = fields.obj(raw, what)
+        asset = fields.str_field(b, "asset", what)
         balances[asset] = AccountBalance(
             asset, _decimal(b, "free", what), _decimal(b, "locked", what)
         )
@@ -402,22 +364,22 @@ def decode_account(data: object) -> dict[str, AccountBalance]:
 def decode_trade(data: object) -> Trade:
     """One ``GET /api/v3/myTrades`` entry."""
     what = "myTrades entry"
-    t = _obj(data, what)
+    t = fields.obj(data, what)
     return Trade(
-        symbol=_str(t, "symbol", what),
-        trade_id=str(_int(t, "id", what)),
-        order_id=str(_int(t, "orderId", what)),
-        side=Side.BUY if _bool(t, "isBuyer", what) else Side.SELL,
+        symbol=fields.str_field(t, "symbol", what),
+        trade_id=str(fields.int_field(t, "id", what)),
+        order_id=str(fields.int_field(t, "orderId", what)),
+        side=Side.BUY if fields.bool_field(t, "isBuyer", what) else Side.SELL,
         price=_decimal(t, "price", what),
         quantity=_decimal(t, "qty", what),
         quote_quantity=_decimal(t, "quoteQty", what),
         commission=_decimal(t, "commission", what),
-        commission_asset=_str(t, "commissionAsset", what),
-        time=_int(t, "time", what) / 1000,
-        maker=_bool(t, "isMaker", what),
+        commission_asset=fields.str_field(t, "commissionAsset", what),
+        time=fields.int_field(t, "time", what) / 1000,
+        maker=fields.bool_field(t, "isMaker", what),
     )
 
 
 def decode_my_trades(data: object) -> list[Trade]:
     """``GET /api/v3/myTrades``: an array of trades."""
-    return [decode_trade(item) for item in _list(data, "myTrades")]
+    return [decode_trade(item) for item in fields.array(data, "myTrades")]

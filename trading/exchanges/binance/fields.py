@@ -1,4 +1,5 @@
-"""Typed reads from decoded JSON: each names the field and what was wrong in a FrameError.
+"""Typed reads from decoded JSON — REST bodies and stream frames alike: each names the field and
+what was wrong in a :class:`DecodeError` (``FrameError`` is its name on the stream side).
 
 Sans-IO. Types are checked, not coerced: an integer is a JSON integer (never a bool or a string),
 a decimal is a JSON string that parses to a finite number, a flag is a JSON bool. Messages quote
@@ -14,7 +15,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 __all__ = [
+    "DecodeError",
     "FrameError",
+    "array",
     "bool_field",
     "decimal_field",
     "field",
@@ -28,8 +31,16 @@ __all__ = [
 ]
 
 
-class FrameError(ValueError):
-    """A frame that is malformed or unexpected; the message says what, never the whole frame."""
+class DecodeError(ValueError):
+    """A Binance payload (a REST body or a stream frame) that is malformed or unexpected; the
+    message names the field and what was wrong, never the whole payload."""
+
+
+#: The same error, by the name the stream decoders use.
+FrameError = DecodeError
+
+#: Integers past this are not ids or times Binance sends (and their repr is slow).
+MAX_INT = 2**63
 
 
 def parse_json(raw: str | bytes) -> Any:
@@ -70,10 +81,18 @@ def field(obj: Mapping[str, Any], key: str, where: str) -> Any:
         raise FrameError(f"{where}: missing field {key!r}") from None
 
 
+def array(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise FrameError(f"{where} must be a JSON array, not {kind_of(value)}")
+    return value
+
+
 def int_field(obj: Mapping[str, Any], key: str, where: str) -> int:
     value = field(obj, key, where)
     if type(value) is not int:
         raise FrameError(f"{where}: field {key!r} must be an integer, not {kind_of(value)}")
+    if abs(value) >= MAX_INT:
+        raise FrameError(f"{where}: field {key!r} is out of range")
     return value
 
 
