@@ -234,3 +234,16 @@ def test_whatever_the_stream_delivers_each_bar_is_seen_once_in_order(
     seen, reached = _play(script, grace)
     assert reached == [T0 + 60 * (k + 1) for k in range(10)]
     assert seen == [bar(k) for k in range(10)]
+
+
+async def test_a_long_run_keeps_a_bounded_number_of_bars(clock: trio.testing.MockClock) -> None:
+    base = VirtualClock(T0)
+    feed = BarFeed(base, Exchange(base).fetch, keep=100)
+    feed.watch("BTCUSDT", M1)
+    for k in range(1000):
+        feed.on_bar(bar(k), closed=True)
+    assert feed.through("BTCUSDT", M1) == T0 + 60 * 1000
+    assert feed.bars("BTCUSDT", M1, end=T0 + 60 * 1000, limit=100) == [
+        bar(k) for k in range(900, 1000)
+    ]
+    assert feed.bars("BTCUSDT", M1, end=T0 + 60 * 1000, limit=200) is None  # gone: REST's job
