@@ -88,6 +88,8 @@ async def ours(base: str, warmup: int, orders: int) -> dict[str, list[float]]:
         exchange = BinanceExchange(rest, user, symbols=(SYMBOL,))
         await nursery.start(exchange.run, on_update)
         for i in range(warmup + orders):
+            if i == warmup:
+                cpu0 = time.process_time()
             cid = f"bench-{os.getpid()}-{next(ids)}"
             side = Side.BUY if i % 2 == 0 else Side.SELL
             request = OrderRequest(
@@ -105,8 +107,9 @@ async def ours(base: str, warmup: int, orders: int) -> dict[str, list[float]]:
                 ack.append(acked - start)
                 push.append(pushed_at[cid] - start)
             del filled[cid]
+        cpu = (time.process_time() - cpu0) / orders
         nursery.cancel_scope.cancel()
-    return {"ours ack": ack, "ours push": push}
+    return {"ours ack": ack, "ours push": push, "ours cpu": [cpu]}
 
 
 # -- ccxt ------------------------------------------------------------------------------------------
@@ -132,6 +135,8 @@ async def with_ccxt(base: str, warmup: int, orders: int) -> dict[str, list[float
     try:
         await exchange.load_markets()
         for i in range(warmup + orders):
+            if i == warmup:
+                cpu0 = time.process_time()
             side = "buy" if i % 2 == 0 else "sell"
             start = time.perf_counter()
             order = await exchange.create_order("BTC/USDT", "market", side, float(AMOUNT))
@@ -139,9 +144,10 @@ async def with_ccxt(base: str, warmup: int, orders: int) -> dict[str, list[float
             assert order["status"] == "closed", order
             if i >= warmup:
                 times.append(elapsed)
+        cpu = (time.process_time() - cpu0) / orders
     finally:
         await exchange.close()
-    return {"ccxt": times}
+    return {"ccxt": times, "ccxt cpu": [cpu]}
 
 
 # -- the parent ------------------------------------------------------------------------------------
@@ -180,6 +186,7 @@ def main() -> None:
             f"{opt.runs} runs x {opt.orders} MARKET orders after {opt.warmup} untimed"
         )
         figures: dict[str, list[tuple[float, float]]] = {}
+        cpus: dict[str, list[float]] = {}
         for run in range(opt.runs):
             order = ("ours", "ccxt") if run % 2 == 0 else ("ccxt", "ours")
             for name in order:
@@ -188,6 +195,10 @@ def main() -> None:
                 else:
                     results = asyncio.run(with_ccxt(base, opt.warmup, opt.orders))
                 for label, samples in results.items():
+                    if label.endswith("cpu"):
+                        cpus.setdefault(label, []).append(1e6 * samples[0])
+                        print(f"  run {run + 1} {label:10} {cpus[label][-1]:6.0f} µs per order")
+                        continue
                     p50, p99 = percentiles(samples)
                     figures.setdefault(label, []).append((p50, p99))
                     print(
@@ -202,6 +213,8 @@ def main() -> None:
     print(f"\nmedians of {opt.runs} runs:")
     for label, (p50, p99) in med.items():
         print(f"  {label:10} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+    for label, values in cpus.items():
+        print(f"  {label:10} {statistics.median(values):6.0f} µs per order (client process time)")
     ratio50 = med["ours ack"][0] / med["ccxt"][0]
     ratio99 = med["ours ack"][1] / med["ccxt"][1]
     verdict = "PASS" if ratio50 <= 1.0 else "MISS"

@@ -193,10 +193,14 @@ async def trio_recv(opt: argparse.Namespace) -> dict[str, list[float]]:
             meter.hit()
 
     url = f"ws://127.0.0.1:{opt.port}/stream?streams={'/'.join(STREAMS)}"
-    async with trio_connector(opt.port)(url) as conn, trio.open_nursery() as nursery:
-        nursery.start_soon(reader, conn)
-        out = await phases_trio(meter, opt)
-        nursery.cancel_scope.cancel()
+    # Leave by cancelling the connection too: websockets 17.4's Trio client, closed politely
+    # while more than 16 messages wait unread, never returns (its reader waits for a recv()
+    # to resume reading, so the server's close frame is never read; see README).
+    with trio.CancelScope() as scope:
+        async with trio_connector(opt.port)(url) as conn, trio.open_nursery() as nursery:
+            nursery.start_soon(reader, conn)
+            out = await phases_trio(meter, opt)
+            scope.cancel()
     return out
 
 
@@ -288,7 +292,7 @@ def main() -> None:
         trio.run(serve, opt.speed)
         return
     if opt.client:
-        faulthandler.dump_traceback_later(opt.warmup + opt.window + opt.stall + 60, exit=True)
+        faulthandler.dump_traceback_later(opt.warmup + opt.window + opt.stall + 30, exit=True)
         print(json.dumps(run_client(opt)))
         return
     if opt.quick:
@@ -323,6 +327,9 @@ def measure(opt: argparse.Namespace, server: psutil.Process) -> None:
             proc = child(flags, CLIENT_CPU, stdout=subprocess.PIPE)
             out, _ = proc.communicate(timeout=opt.window + opt.warmup + opt.stall + 90)
             after, wall = server.cpu_times(), time.perf_counter() - started
+            if proc.returncode != 0 or not out.strip():
+                print(f"  run {run + 1} {name:13} FAILED (exit {proc.returncode}); not counted")
+                continue
             busy = 100 * (after.user + after.system - before.user - before.system) / wall
             line = f"  run {run + 1} {name:13}"
             for phase, (count, seconds, cpu) in json.loads(out.strip().splitlines()[-1]).items():
@@ -330,6 +337,9 @@ def measure(opt: argparse.Namespace, server: psutil.Process) -> None:
                 rows.setdefault((name, phase), []).append((rate, per_msg))
                 line += f" {phase} {rate:7,.0f}/s {per_msg:5.1f} µs/msg;"
             print(f"{line} server CPU {busy:3.0f} %, load {os.getloadavg()[0]:.2f}")
+    failed = [c for c in CLIENTS if (c, "live") not in rows]
+    if failed:
+        raise SystemExit(f"every run of {', '.join(failed)} failed")
     med = {k: tuple(statistics.median(x[i] for x in v) for i in (0, 1)) for k, v in rows.items()}
     print(f"\nmedians of {opt.runs} run(s): msg/s (client CPU µs per message)")
     print(f"  {'client':13} {'live feed':>20} {'burst (client-bound)':>22}")
