@@ -17,11 +17,14 @@ What it measures
     * ``asyncio-recv``: the baseline, ``websockets.asyncio.client.connect``, ``recv()`` only;
     * ``asyncio-json``: the baseline plus ``json.loads`` of every message.
 
-    The clients take turns against the same server, ``--runs`` times; figures are medians.
-    The ratio is ours / asyncio-json (target >= 0.8: decoding included on both sides) and
-    ours / asyncio-recv. The server's CPU share over each window is printed too: near 100 % means
-    the server, not the client, set the pace; then client CPU per message is what compares the
-    clients. ``--profile`` runs ``ours`` once more under cProfile and says where its time goes.
+    Then each client's loop is blocked for ``--stall`` seconds (a stalled consumer) and the next
+    ``--burst`` messages, already waiting in its socket buffers, are timed: the client's own
+    speed. The clients take turns against the same server, ``--runs`` times; figures are
+    medians. The server's CPU share is printed too: near 100 % means the server set the pace.
+    Target: ours >= 0.8x asyncio-json (decoding included on both sides) in *capacity*, messages
+    per second of client CPU in the burst (1 / CPU per message): the burst's wall-clock rate is
+    printed too, but on a shared machine it also waits for the server. ``--profile`` runs
+    ``ours`` once more under cProfile and says where its time goes.
 
 How to run
     . .venv/bin/activate
@@ -235,7 +238,7 @@ def run_client(opt: argparse.Namespace) -> dict[str, list[float]]:
 
 GROUPS = (  # (where, what): the first whose ``where`` is in the file name or function wins
     (("websockets",), "websockets (framing, assembling, its Trio glue)"),
-    (("/trio/", "epoll", "socket"), "trio (scheduling, sockets, epoll)"),
+    (("/trio/", "socket"), "trio (scheduling, sockets; idle epoll waits left out)"),
     (("json",), "json.loads"),
     (("frames.py", "fields.py", "bars.py", "attrs generated"), "decoding (frames, fields, Bar)"),
     (("bar_feed.py", "market.py", "stream.py"), "dispatch (KlineStream, BinanceMarket, BarFeed)"),
@@ -252,7 +255,7 @@ def profile_ours(opt: argparse.Namespace) -> None:
     groups: dict[str, float] = {}
     for (filename, _, func), (_, _, tottime, _, _) in stats.items():
         where = f"{filename} {func}"
-        if "time.sleep" in where:  # the stall, not work
+        if "time.sleep" in where or "epoll" in where:  # the stall and idle waits, not work
             continue
         if "builtins.sorted" in where:
             where = "bar_feed.py (its trim sorts every series' bars)"
@@ -282,7 +285,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=5.0, help="seconds of live feed counted")
     parser.add_argument("--warmup", type=float, default=1.5)
     parser.add_argument("--stall", type=float, default=3.0, help="seconds the client is blocked")
-    parser.add_argument("--burst", type=int, default=15_000, help="messages drained after it")
+    parser.add_argument("--burst", type=int, default=8_000, help="messages drained after it")
     parser.add_argument("--speed", type=float, default=4000.0, help="market seconds per second")
     parser.add_argument("--profile", action="store_true", help="then profile our client")
     parser.add_argument("--pin", type=int, help=argparse.SUPPRESS)
@@ -346,18 +349,22 @@ def measure(opt: argparse.Namespace, server: psutil.Process) -> None:
         raise SystemExit(f"every run of {', '.join(failed)} failed")
     med = {k: tuple(statistics.median(x[i] for x in v) for i in (0, 1)) for k, v in rows.items()}
     print(f"\nmedians of {opt.runs} run(s): msg/s (client CPU µs per message)")
-    print(f"  {'client':13} {'live feed':>20} {'burst (client-bound)':>22}")
+    print(f"  {'client':13} {'live feed':>20} {'burst':>20} {'capacity':>9}")
+    capacity = {c: 1e6 / med[(c, "burst")][1] for c in CLIENTS}
     for c in CLIENTS:
         (lr, lc), (br, bc) = med[(c, "live")], med[(c, "burst")]
-        print(f"  {c:13} {lr:10,.0f} ({lc:5.1f} µs) {br:12,.0f} ({bc:5.1f} µs)")
-    for phase in ("burst", "live"):
+        print(f"  {c:13} {lr:10,.0f} ({lc:5.1f} µs) {br:10,.0f} ({bc:5.1f} µs) {capacity[c]:9,.0f}")
+    print("  (capacity: messages per second of client CPU in the burst, 1 / CPU per message)")
+    for phase in ("live", "burst"):
         ratio = med[("ours", phase)][0] / med[("asyncio-json", phase)][0]
         plain = med[("ours", phase)][0] / med[("asyncio-recv", phase)][0]
-        verdict = ("PASS" if ratio >= TARGET else "MISS") if phase == "burst" else "(server-bound)"
-        print(
-            f"{phase:5}: ours / asyncio-json {ratio:.2f}x, ours / asyncio-recv {plain:.2f}x"
-            f"  target >= {TARGET}: {verdict}"
-        )
+        print(f"{phase:8}: ours / asyncio-json {ratio:.2f}x, ours / asyncio-recv {plain:.2f}x")
+    ratio = capacity["ours"] / capacity["asyncio-json"]
+    verdict = "PASS" if ratio >= TARGET else "MISS"
+    print(
+        f"capacity: ours / asyncio-json {ratio:.2f}x, ours / asyncio-recv "
+        f"{capacity['ours'] / capacity['asyncio-recv']:.2f}x  target >= {TARGET}: {verdict}"
+    )
 
 
 if __name__ == "__main__":
