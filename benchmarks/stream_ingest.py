@@ -47,7 +47,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psutil
@@ -127,29 +127,20 @@ def trio_connector(port: int) -> Any:
     return connector
 
 
-async def phases_trio(meter: Meter, opt: argparse.Namespace) -> dict[str, list[float]]:
+async def phases(
+    meter: Meter,
+    opt: argparse.Namespace,
+    sleep: Callable[[float], Awaitable[None]],
+    new_event: Callable[[], Any],  # trio.Event or asyncio.Event: set() and await wait()
+) -> dict[str, list[float]]:
     """Live window, then a stall (the loop blocked) and the time to drain ``burst`` messages."""
-    await trio.sleep(opt.warmup)
+    await sleep(opt.warmup)
     mark = meter.start()
-    await trio.sleep(opt.window)
+    await sleep(opt.window)
     live = meter.since(mark)
-    done = trio.Event()
+    done = new_event()
     meter.reached = done.set
     time.sleep(opt.stall)  # noqa: ASYNC251 (on purpose: the server keeps sending into the buffers)
-    mark = meter.start()
-    meter.target = meter.count + opt.burst
-    await done.wait()
-    return {"live": live, "burst": meter.since(mark)}
-
-
-async def phases_asyncio(meter: Meter, opt: argparse.Namespace) -> dict[str, list[float]]:
-    await asyncio.sleep(opt.warmup)
-    mark = meter.start()
-    await asyncio.sleep(opt.window)
-    live = meter.since(mark)
-    done = asyncio.Event()
-    meter.reached = done.set
-    time.sleep(opt.stall)  # noqa: ASYNC251 (on purpose, as above)
     mark = meter.start()
     meter.target = meter.count + opt.burst
     await done.wait()
@@ -182,7 +173,7 @@ async def ours(opt: argparse.Namespace) -> dict[str, list[float]]:
         await first.wait()  # the exchange's clock is known from the stream (see README)
         for symbol in SYMBOLS:
             market.clock.watch(symbol, Interval.parse("1s"))  # what Runner.add does
-        out = await phases_trio(meter, opt)
+        out = await phases(meter, opt, trio.sleep, trio.Event)
         nursery.cancel_scope.cancel()
     return out
 
@@ -202,7 +193,7 @@ async def trio_recv(opt: argparse.Namespace) -> dict[str, list[float]]:
     with trio.CancelScope() as scope:
         async with trio_connector(opt.port)(url) as conn, trio.open_nursery() as nursery:
             nursery.start_soon(reader, conn)
-            out = await phases_trio(meter, opt)
+            out = await phases(meter, opt, trio.sleep, trio.Event)
             scope.cancel()
     return out
 
@@ -223,7 +214,7 @@ async def asyncio_client(opt: argparse.Namespace, decode: bool) -> dict[str, lis
     sock = big_buffer_socket(opt.port)
     async with connect(url, sock=sock, max_size=2**20, ping_interval=20.0, ping_timeout=20.0) as ws:
         task = asyncio.create_task(reader(ws))
-        out = await phases_asyncio(meter, opt)
+        out = await phases(meter, opt, asyncio.sleep, asyncio.Event)
         task.cancel()
     return out
 
