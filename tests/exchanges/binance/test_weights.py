@@ -303,3 +303,35 @@ def test_a_budget_starts_afresh_in_a_new_trio_run() -> None:
 
     trio.run(banned, clock=clock)
     trio.run(fresh, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["reserve", "observe", "ban", "release"]),
+            st.integers(1, 400),
+            st.floats(0, 90, allow_nan=False),
+        ),
+        max_size=60,
+    )
+)
+def test_the_running_total_agrees_with_counting_the_window(
+    steps: list[tuple[str, int, float]],
+) -> None:
+    """The O(1) shortcuts (a running total of the books) give what counting every entry gives."""
+    core = WeightWindow(1000, 60.0)
+    now = 0.0
+    tickets = []
+    for action, weight, dt in steps:
+        now += dt
+        if action == "reserve":
+            tickets.append(core.reserve(weight, now))
+        elif action == "observe":
+            core.observe(weight, now)
+        elif action == "ban":
+            core.ban_until(weight / 100, now)
+        elif tickets:
+            core.release(tickets.pop(0))
+        entries = core._entries  # the invariant is about the books themselves
+        assert core._total == sum(e[2] for e in entries)
+        assert core.used(now) == sum(w for t, _, w, _ in entries if now - 60.0 < t <= now)

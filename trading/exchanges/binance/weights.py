@@ -95,6 +95,7 @@ class WeightWindow:
         self.last_used_header: int | None = None
         # (time, seq, weight, ticket): sorted by time; ticket None for the server's extra count.
         self._entries: list[tuple[float, int, int, Reservation | None]] = []
+        self._total = 0  # the weight of every entry, so the usual request costs O(log n)
         self._seq = 0
         self._last_at = float("-inf")
 
@@ -108,14 +109,19 @@ class WeightWindow:
         while cut < len(self._entries) and self._entries[cut][0] <= horizon:
             cut += 1
         if cut:
+            self._total -= sum(e[2] for e in self._entries[:cut])
             del self._entries[:cut]
 
     def _add(self, at: float, weight: int, ticket: Reservation | None) -> None:
         self._seq += 1
+        self._total += weight
         bisect.insort(self._entries, (at, self._seq, weight, ticket), key=lambda e: (e[0], e[1]))
 
     def used(self, now: float) -> int:
         """Weight booked in ``(now - window, now]`` (granted-and-due plus observed extra)."""
+        entries = self._entries
+        if not entries or (entries[-1][0] <= now and entries[0][0] > now - self.window):
+            return self._total  # everything on the books is in the window
         return sum(w for t, _, w, _ in self._entries if now - self.window < t <= now)
 
     def reserve(self, weight: int, now: float) -> Reservation:
@@ -125,6 +131,18 @@ class WeightWindow:
             raise ValueError(f"request weight {weight} does not fit a limit of {self.limit}")
         self._prune(now)
         t = max(now, self._last_at, self.banned_until)
+        entries = self._entries
+        if (
+            t == now
+            and self._total + weight <= self.limit
+            and (not entries or entries[-1][0] <= now)
+        ):
+            # The usual case: pruned, nothing booked ahead, room now (the slow path below would
+            # find the same).
+            ticket = Reservation(at=t, weight=weight)
+            self._add(t, weight, ticket)
+            self._last_at = t
+            return ticket
         # Everything booked is at or before t (grants are first come first served, observations
         # are booked at ``now``): while the window (t - window, t] is too heavy, move t just
         # past its oldest entry.
@@ -144,6 +162,7 @@ class WeightWindow:
         """Take back a reservation that was not sent (its waiter was cancelled, or a ban came)."""
         for i, entry in enumerate(self._entries):
             if entry[3] is ticket:
+                self._total -= entry[2]
                 del self._entries[i]
                 break
 
