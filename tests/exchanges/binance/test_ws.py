@@ -27,6 +27,7 @@ from websockets.http11 import Response
 from websockets.trio.server import ServerConnection
 
 from tests.exchanges.binance.ws_servers import eventually, running
+from trading.exchanges.binance import ws as ws_module
 from trading.exchanges.binance.ws import (
     BINANCE_MAX_AGE,
     Connection,
@@ -372,3 +373,33 @@ async def test_a_handshake_refused_with_404_ends_the_loop() -> None:
                     connect=websockets_connector(),
                     backoff=ReconnectBackoff(),
                 )
+
+
+async def test_a_close_with_many_unread_messages_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """websockets' Trio client does not read the close frame while 16 or more messages sit
+    unread, so a polite close after a planned end of session (a serverShutdown, the 24-hour
+    replacement) could wait forever; keep_connected drops it after CLOSE_GRACE and reconnects."""
+    monkeypatch.setattr(ws_module, "CLOSE_GRACE", 0.3)
+    sessions: list[float] = []
+
+    async def flood(ws: ServerConnection) -> None:
+        for i in range(200):
+            await ws.send(f'{{"n": {i}}}')
+
+    async def session(conn: Connection) -> None:
+        sessions.append(trio.current_time())
+        await trio.sleep(0.1)  # the flood arrives unread; then the session ends (planned)
+
+    with trio.fail_after(10):
+        async with running(handler=_then_wait(flood)) as server:
+            with trio.move_on_after(3):
+                await keep_connected(
+                    "flood",
+                    lambda: server.url,
+                    session,
+                    connect=websockets_connector(ping_interval=None),
+                    backoff=ReconnectBackoff(initial_delay=0.01, max_delay=0.02),
+                )
+    assert len(sessions) >= 3  # it went on reconnecting instead of hanging in the first close

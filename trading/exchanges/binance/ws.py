@@ -190,6 +190,9 @@ def single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 Session = Callable[[Connection], Awaitable[None]]
 
+#: How long closing a connection may take before it is dropped (seconds).
+CLOSE_GRACE = 5.0
+
 
 async def keep_connected(
     name: str,
@@ -215,13 +218,19 @@ async def keep_connected(
         opened_at: float | None = None
         planned = False
         try:
-            async with connect(url()) as conn:
-                opened_at = trio.current_time()
-                with trio.move_on_after(backoff.max_age) as age:
-                    await session(conn)
-                planned = True
-                if age.cancelled_caught:
-                    logger.info("%s: replacing the connection before its age limit", name)
+            # The close handshake is bounded: websockets' Trio client does not read the close
+            # frame while 16 or more messages sit unread, so a polite close could wait forever.
+            with trio.CancelScope() as closing:
+                async with connect(url()) as conn:
+                    opened_at = trio.current_time()
+                    try:
+                        with trio.move_on_after(backoff.max_age) as age:
+                            await session(conn)
+                        planned = True
+                        if age.cancelled_caught:
+                            logger.info("%s: replacing the connection before its age limit", name)
+                    finally:
+                        closing.deadline = trio.current_time() + CLOSE_GRACE
         except Exception as exc:
             if not is_transient(exc):
                 raise
