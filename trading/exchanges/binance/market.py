@@ -128,7 +128,13 @@ class BinanceMarket:
             for symbol in self._wanted:  # a price for each before the first update
                 rows = await self.rest.klines(symbol, _MARK_INTERVAL, limit=1)
                 if rows:
-                    self.feed.seed_mark(symbol, Decimal(repr(rows[-1][0].close)))
+                    bar = rows[-1][0]
+                    self.feed.seed_mark(symbol, Decimal(repr(bar.close)))
+                    # The open bar opened on the market's clock: a simulator running faster
+                    # than real time is ahead of its serverTime, and series watched from now
+                    # must start there, not back-fill what the wall clock missed.
+                    if self._exchange_clock is not None:
+                        self._exchange_clock.observe(round(bar.open_time * 1000))
             task_status.started(self)
 
     def _on_update(self, update: KlineUpdate) -> None:
