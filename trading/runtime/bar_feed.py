@@ -114,7 +114,9 @@ class BarFeed:
         self._retry = retry
         self._max_retry = max_retry
         self._series: dict[tuple[str, Interval], _Series] = {}
-        self._marks: dict[str, Decimal] = {}
+        # The latest price per symbol as it came (a float from the stream, or a Decimal from
+        # elsewhere): made a Decimal when read (per order), not per message.
+        self._marks: dict[str, float | Decimal] = {}
         self._work = trio.Event()
         self.duplicates = 0  # bars received more than once (kept once)
         self.fetched = 0  # bars that came from the fallback, not the stream
@@ -126,7 +128,7 @@ class BarFeed:
         if not (math.isfinite(bar.close) and bar.close > 0):
             log.warning("%s: unusable close price %r dropped", bar.symbol, bar.close)
             return
-        self._marks[bar.symbol] = Decimal(repr(bar.close))
+        self._marks[bar.symbol] = bar.close
         if not closed:
             return
         series = self._series.get((bar.symbol, bar.interval))
@@ -168,7 +170,10 @@ class BarFeed:
 
     def mark(self, symbol: str) -> Decimal | None:
         """The last price the stream gave for ``symbol`` (None before the first update)."""
-        return self._marks.get(symbol)
+        mark = self._marks.get(symbol)
+        if mark is None or isinstance(mark, Decimal):
+            return mark
+        return Decimal(repr(mark))
 
     def through(self, symbol: str, interval: Interval) -> float:
         """The close up to which the series is known without gaps."""
