@@ -136,3 +136,19 @@ async def test_malformed_frames_on_both_streams_are_skipped(
     with trio.fail_after(10):
         while world.venue.market.feed.mark("BTCUSDT") is None:  # noqa: ASYNC110
             await trio.sleep(0.01)
+
+
+async def test_an_answer_and_its_push_both_lost_still_books_the_fill_once(world: World) -> None:
+    """The order is placed, its REST answer is lost and the user stream drops the push: the
+    engine reconciles by client id, and the trades are read with the order (GET /order alone
+    reports only the cumulative fill), so the position is right."""
+    world.sim.faults.accept_then_drop(**dict(ORDER))
+    world.sim.faults.drop(stream="user")
+    order = await buy(world)
+    assert order.state is OrderState.FILLED
+    assert world.placed(order.client_order_id) == 1
+    trades = world.sim.engine.trades("BTCUSDT")
+    assert {f.trade_id for f in order.fills} == {str(t.id) for t in trades}
+    assert world.runner.engine is not None
+    position = world.runner.engine.account("faults").position("BTCUSDT").quantity
+    assert position == sum(t.qty - t.commission for t in trades)

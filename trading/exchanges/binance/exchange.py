@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
+import attrs
 import trio
 
 from trading.core.records import Fill
@@ -111,9 +112,19 @@ class BinanceExchange:
         return report
 
     async def query(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
+        """The order, with its trades: ``GET /order`` reports only the cumulative fill, so when
+        it traded, its trades are read too (``myTrades?orderId=``) — an answer and its pushes
+        both lost must not leave a fill unbooked."""
         report = await self.rest.get_order(symbol, client_order_id)
-        if report is not None:
-            self._seen(report)
+        if report is None:
+            return None
+        self._seen(report)
+        if report.filled_quantity > 0 and sum(f.quantity for f in report.fills) < (
+            report.filled_quantity
+        ):
+            trades = await self.rest.my_trades(symbol, order_id=report.exchange_order_id)
+            fills = tuple(t.to_fill(client_order_id) for t in trades)
+            report = attrs.evolve(report, fills=fills)
         return report
 
     async def balances(self) -> Mapping[str, Decimal]:
@@ -221,7 +232,7 @@ class BinanceExchange:
                 log.warning("balances after resubscribing: %s", type(exc).__name__)
             for cid, symbol in list(self._open.items()):
                 try:
-                    report = await self.rest.get_order(symbol, cid)
+                    report = await self.query(symbol, cid)
                 except Exception as exc:  # the engine's reconciler covers what this misses
                     log.warning(
                         "resync of %s failed (%s); the next push or query covers it",

@@ -401,10 +401,14 @@ class BinanceRest:
         *,
         start_ms: int | None = None,
         from_id: int | None = None,
+        order_id: str | None = None,
         limit: int = 1000,
     ) -> list[Trade]:
-        """Our trades on ``symbol`` (``GET /api/v3/myTrades``, weight 20), oldest first."""
+        """Our trades on ``symbol`` (``GET /api/v3/myTrades``, weight 20), oldest first; only
+        one order's with ``order_id`` (the exchange's id)."""
         params: Params = [("symbol", symbol)]
+        if order_id is not None:
+            params.append(("orderId", order_id))
         if start_ms is not None:
             params.append(("startTime", start_ms))
         if from_id is not None:
