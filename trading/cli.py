@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from trading.core.bars import IntervalError, parse_duration
+from trading.arguments import count, duration, positive_float
 from trading.core.restart import RestartPolicy
 from trading.loader import available
 from trading.observers.queries import (
@@ -52,33 +52,6 @@ TABLES: dict[str, tuple[Callable[[Path, str | None], list[dict[str, Any]]], tupl
     "fills": (read_fills, FILL_COLUMNS),
     "positions": (read_positions, POSITION_COLUMNS),
 }
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except IntervalError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,13 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--for",
         dest="duration",
-        type=_duration,
+        type=duration,
         metavar="DURATION",
         help="stop cleanly after this long (wall time), e.g. 30s, 5m, 2h",
     )
     p_run.add_argument(
         "--speed",
-        type=_positive_float,
+        type=positive_float,
         help="simulated seconds per real second (default: one bar of the shortest interval per "
         "second, e.g. 900 for 15m bars); 1 runs in real time",
     )
@@ -171,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument(
         "--stop-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         metavar="SECONDS",
         help="how long a stop may take as a whole: on_stop (at most half of it), cancelling "
@@ -180,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument(
         "--max-restarts",
-        type=_count,
+        type=count,
         default=RestartPolicy().max_restarts,
         metavar="N",
         help="restarts of a failing strategy within an hour before it is left failed for good "

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from trading.arguments import port, positive_float
 from trading.simulator.intervals import INTERVAL_MS
 from trading.simulator.symbols import DEFAULT_SYMBOLS
 
@@ -76,26 +77,6 @@ def _interval(text: str) -> str:
     return text
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, not {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {value}")
-    return value
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``exchange-sim`` verb on ``parser.add_subparsers()``'s result."""
     p = subparsers.add_parser(
@@ -110,7 +91,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog="exit status: 0 stopped by Ctrl-C; 2 a bad argument or a port in use; 130 forced",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=0, help="port (default 0: any free port)")
+    p.add_argument("--port", type=port, default=0, help="port (default 0: any free port)")
     p.add_argument("--api-key", help="the account's API key (default: a generated pair)")
     p.add_argument("--api-secret", help="the account's secret (with --api-key)")
     p.add_argument(
@@ -127,7 +108,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the bar interval shown in the connection hints (every interval is served)",
     )  # fmt: skip
     p.add_argument(
-        "--speed", type=_positive, default=1.0,
+        "--speed", type=positive_float, default=1.0,
         help="market seconds per real second (default 1: real time)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=7, help="price path seed (default 7)")

@@ -1,0 +1,52 @@
+"""Command-line value types shared by ``trio-trade``'s verbs: each refuses a bad value with a
+message naming it (argparse then exits 2 with the usage line)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from trading.core.bars import IntervalError, parse_duration
+
+__all__ = ["count", "duration", "port", "positive_float"]
+
+
+def duration(text: str) -> float:
+    """``30s``, ``5m``, ``2h``: seconds."""
+    try:
+        return parse_duration(text)
+    except IntervalError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def count(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, not {text}")
+    return value
+
+
+def port(text: str) -> int:
+    """0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {value}")
+    return value
