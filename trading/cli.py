@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from trading.arguments import count, duration, positive_float
+from trading.audit import add_parsers as add_audit
+from trading.audit import run as run_audit
 from trading.core.restart import RestartPolicy
 from trading.loader import available
 from trading.observers.queries import (
@@ -54,13 +57,23 @@ TABLES: dict[str, tuple[Callable[[Path, str | None], list[dict[str, Any]]], tupl
 }
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("trio-trade")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trio-trade",
         description="Run trading strategies you can command at any moment.",
     )
+    parser.add_argument("--version", action="version", version=f"trio-trade {_version()}")
     sub = parser.add_subparsers(
-        dest="verb", required=True, metavar="{list,run,orders,fills,positions,exchange-sim}"
+        dest="verb",
+        required=True,
+        metavar="{list,run,orders,fills,positions,events,commands,exchange-sim}",
     )
     dir_help = "folder of strategy files (default: ./strategies)"
 
@@ -184,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     from trading.simulator.cli import add_parser as add_exchange_sim
 
     add_exchange_sim(sub)
+    add_audit(sub, DEFAULT_DB)
     return parser
 
 
@@ -193,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list(args.strategies_dir)
     if args.verb in TABLES:
         return _table(args.verb, args.db, args.strategy)
+    if args.verb in ("events", "commands"):
+        return run_audit(args)
     if args.verb == "exchange-sim":
         from trading.simulator.cli import run as run_exchange_sim
 

@@ -20,10 +20,14 @@ from typing import Any
 from trading.observers.schema import SCHEMA_VERSION
 
 __all__ = [
+    "COMMAND_COLUMNS",
+    "EVENT_COLUMNS",
     "FILL_COLUMNS",
     "ORDER_COLUMNS",
     "POSITION_COLUMNS",
     "format_table",
+    "read_commands",
+    "read_events",
     "read_fills",
     "read_last_event_time",
     "read_orders",
@@ -124,6 +128,37 @@ def read_positions(
         )
     else:
         sql = f"SELECT {columns} FROM positions{where} ORDER BY id"
+    return _query(path, sql, params)
+
+
+EVENT_COLUMNS = ("run", "time", "strategy", "kind", "payload")
+COMMAND_COLUMNS = ("run", "time", "strategy", "command", "source", "ok", "message")
+
+
+def read_events(
+    path: str | os.PathLike[str],
+    strategy: str | None = None,
+    kind: str | None = None,
+    since: float | None = None,
+) -> list[dict[str, Any]]:
+    """The audit trail: every recorded event, in the order recorded (across runs); ``payload``
+    is the event's own fields as JSON text."""
+    clauses, params = [], []
+    for clause, value in (("strategy = ?", strategy), ("kind = ?", kind), ("time >= ?", since)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{where} ORDER BY id"
+    return _query(path, sql, tuple(params))
+
+
+def read_commands(
+    path: str | os.PathLike[str], strategy: str | None = None
+) -> list[dict[str, Any]]:
+    """Every command handled, with who sent it and the reply, in the order recorded."""
+    where, params = _strategy_filter(strategy)
+    sql = f"SELECT {', '.join(COMMAND_COLUMNS)} FROM commands{where} ORDER BY id"
     return _query(path, sql, params)
 
 
