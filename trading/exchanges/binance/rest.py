@@ -53,6 +53,7 @@ from trading.exchanges.binance.errors import (
     error_for,
 )
 from trading.exchanges.binance.signing import encode_params, sign_request
+from trading.exchanges.binance.transport import LeanTransport
 from trading.exchanges.binance.weights import (
     ENDPOINT_WEIGHTS,
     OPEN_ORDERS_ALL_WEIGHT,
@@ -168,8 +169,10 @@ class BinanceRest:
         self.offset_ms = 0
         self._synced = False
         self._sync_lock = trio.Lock()
+        # The lean keep-alive transport by default (an order's round trip is CPU-bound; see
+        # transport.py); tests and users may plug in any httpx2 transport instead.
         self._client = httpx2.AsyncClient(
-            base_url=self.base_url, transport=transport, timeout=timeout
+            base_url=self.base_url, transport=transport or LeanTransport(), timeout=timeout
         )
 
     def __repr__(self) -> str:
