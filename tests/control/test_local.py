@@ -1,0 +1,242 @@
+"""``trio-trade ctl`` over the control socket: a real Unix socket and a real Runner on the
+simulated market, in real time (no autojumping clock on sockets), every wait bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+import trading
+from tests.conftest import sim
+from trading.control.local import (
+    MAX_LINE,
+    ControlSocketInUse,
+    LineIterator,
+    result_json,
+    serve_control,
+)
+from trading.loader import load
+from trading.serve import SIM_START
+
+ROOT = Path(__file__).resolve().parents[2]
+STRATEGIES = ROOT / "strategies"
+BOUND = 10  # seconds any one wait may take before the test fails
+
+
+class Client:
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.lines = LineIterator(stream, 1 << 20)
+
+    async def send_raw(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    async def reply(self) -> dict[str, Any]:
+        with trio.fail_after(BOUND):
+            line = await anext(self.lines)
+        assert isinstance(line, bytes)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    async def ask(self, command: str, ident: Any = 1) -> dict[str, Any]:
+        await self.send_raw(json.dumps({"id": ident, "command": command}).encode() + b"\n")
+        return await self.reply()
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[trading.Runner, str]]:
+    clock = trading.VirtualClock(start=SIM_START, speed=900)
+    spec = load("sma_cross", STRATEGIES)
+    path = str(tmp_path / "ctl.sock")
+    async with trading.Runner(clock=clock, **sim(clock)) as runner:
+        for name in ("a", "b"):
+            await runner.add(spec.cls(), name=name)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve_control, runner, path)
+            yield runner, path
+            nursery.cancel_scope.cancel()
+        await runner.stop_all()
+
+
+async def connect(path: str) -> Client:
+    with trio.fail_after(BOUND):
+        return Client(await trio.open_unix_socket(path))
+
+
+def swap(replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The replies with strategy b's name where a's was (a and b are twins)."""
+    text = json.dumps(replies).replace('"a"', '"B"').replace("a:", "B:")
+    return list(json.loads(text.replace('"b"', '"a"').replace("b:", "a:").replace("B", "b")))
+
+
+async def test_commands_reply_what_runner_send_returns(
+    served: tuple[trading.Runner, str],
+) -> None:
+    runner, path = served
+    client = await connect(path)
+    for verb in ("pause", "status", "resume", "wake", "set {} fast=8", "stop"):
+        command = verb.format("a") if "{}" in verb else f"{verb} a"
+        twin = verb.format("b") if "{}" in verb else f"{verb} b"
+        reply = await client.ask(command, ident=verb)
+        expected = [result_json(r) for r in await runner.send(twin, source="test")]
+        assert reply["id"] == verb
+        assert reply["ok"] is all(r["ok"] for r in expected)
+        if verb != "status":  # a status reply carries schedules that move on
+            assert reply["replies"] == swap(expected), command
+    refused = await client.ask("pause nosuch")
+    assert refused["ok"] is False and "nosuch" in refused["replies"][0]["text"]
+    assert runner["a"].finished.is_set()
+
+
+async def test_bad_input_is_answered_and_the_connection_goes_on(
+    served: tuple[trading.Runner, str],
+) -> None:
+    _, path = served
+    client = await connect(path)
+    bad: list[tuple[bytes, str]] = [
+        (b"{not json\n", "not JSON"),
+        (b"[1, 2]\n", "JSON object"),
+        (b'{"id": 7, "command": "status", "sudo": true}\n', "'sudo'"),
+        (b'{"id": 8, "command": 42}\n', "'command'"),
+        (b"\xff\xfe\n", "not JSON"),
+        (b"x" * (4 * MAX_LINE) + b"\n", "longer than"),
+    ]
+    for data, error in bad:
+        await client.send_raw(data)
+        reply = await client.reply()
+        assert reply["ok"] is False and error in reply["error"], (data[:40], reply)
+    assert (await client.ask('status "a')).get("ok") is False  # a command the parser refuses
+    status = await client.ask("status", ident="still here")
+    assert status["id"] == "still here" and status["ok"] is True
+    assert {r["strategy"] for r in status["replies"]} == {"a", "b"}
+
+
+async def test_socket_is_owner_only(served: tuple[trading.Runner, str]) -> None:
+    _, path = served
+    info = os.stat(path)
+    assert stat.S_ISSOCK(info.st_mode)
+    assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.getuid()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to try as another user")
+async def test_another_user_cannot_connect(served: tuple[trading.Runner, str]) -> None:
+    _, path = served
+    os.chmod(os.path.dirname(path), 0o755)  # the directory lets others reach the socket file
+    probe = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({path!r})"
+    result = await trio.run_process(
+        [sys.executable, "-c", probe], user=65534, capture_stderr=True, check=False
+    )
+    assert result.returncode != 0 and b"PermissionError" in result.stderr
+
+
+async def test_a_second_server_refuses_and_a_stale_socket_is_replaced(
+    served: tuple[trading.Runner, str], tmp_path: Path
+) -> None:
+    runner, path = served
+    with pytest.raises(ControlSocketInUse, match="already listening"):
+        await serve_control(runner, path)
+    assert (await (await connect(path)).ask("status"))["ok"] is True  # the first still serves
+    stale = str(tmp_path / "stale.sock")
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(stale)
+    dead.close()  # a killed run leaves its socket file behind
+    not_a_socket = tmp_path / "file.sock"
+    not_a_socket.write_text("mine")
+    with pytest.raises(ControlSocketInUse, match="not a socket"):
+        await serve_control(runner, str(not_a_socket))
+    assert not_a_socket.read_text() == "mine"
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve_control, runner, stale)
+        assert (await (await connect(stale)).ask("status"))["ok"] is True
+        nursery.cancel_scope.cancel()
+    assert not os.path.exists(stale)  # cancelling removed it
+
+
+async def test_tail_streams_a_state_change_after_pause(
+    served: tuple[trading.Runner, str],
+) -> None:
+    runner, path = served
+    tail = await connect(path)
+    ack = await tail.ask("tail", ident="t")
+    assert ack == {"id": "t", "ok": True, "tail": True}
+    await runner.send("pause a", source="test")
+    with trio.fail_after(BOUND):
+        while True:
+            event = await tail.reply()
+            if event["kind"] == "StrategyStateChanged" and event["strategy"] == "a":
+                if "-> paused" in event["text"]:
+                    break
+    taps = [n for n in runner.bus.statistics() if n.startswith("ctl-tail")]
+    assert taps
+    await tail.stream.aclose()
+    with trio.fail_after(BOUND):
+        while any(n.startswith("ctl-tail") for n in runner.bus.statistics()):
+            await trio.sleep(0.01)  # the hang-up detaches the tap
+
+
+async def test_health_reports_each_strategy(served: tuple[trading.Runner, str]) -> None:
+    runner, path = served
+    reply = await (await connect(path)).ask("health")
+    assert reply["ok"] is True
+    rows = {row["strategy"]: row for row in reply["health"]}
+    assert set(rows) == {"a", "b"}
+    assert rows["a"]["state"] == runner["a"].state.value
+    assert rows["a"]["given_up"] is False and rows["a"]["interval"] == "15m"
+
+
+def _ctl(path: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.control.launch", "ctl", "--socket", str(path), *command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+
+
+def test_ctl_against_a_run_subprocess(tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    missing = _ctl(path, "status")
+    assert missing.returncode == 2
+    assert f"no trio-trade run is listening on {path}" in missing.stderr
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tests.control.launch", "run", "sma_cross", "--no-db",
+         "--socket", str(path), "--strategies-dir", str(STRATEGIES)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert run.stderr is not None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if f"control socket: {path}" in run.stderr.readline():
+                break
+        else:
+            raise AssertionError("trio-trade run did not start its control socket")
+        status = _ctl(path, "status")
+        assert status.returncode == 0 and status.stdout.startswith("sma_cross: ok:"), status
+        paused = _ctl(path, "--json", "pause", "sma_cross")
+        assert paused.returncode == 0, paused
+        assert json.loads(paused.stdout)["replies"][0]["state"] == "paused"
+        refused = _ctl(path, "pause", "nosuch")
+        assert refused.returncode == 1 and "nosuch" in refused.stdout
+        health = _ctl(path, "health")
+        assert health.returncode == 0 and health.stdout.startswith("sma_cross: paused")
+        stopped = _ctl(path, "stop", "all")
+        assert stopped.returncode == 0 and "sma_cross: ok: stopped" in stopped.stdout
+        assert run.wait(timeout=20) == 0
+    finally:
+        run.kill()
+        run.communicate()
+    assert not path.exists()
