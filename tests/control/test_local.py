@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -129,15 +131,33 @@ async def test_socket_is_owner_only(served: tuple[trading.Runner, str]) -> None:
     assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.getuid()
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="needs root to try as another user")
+@pytest.mark.skipif(
+    os.getuid() != 0 or not os.path.exists("/usr/bin/python3"),
+    reason="needs root (to try as another user) and a system python",
+)
 async def test_another_user_cannot_connect(served: tuple[trading.Runner, str]) -> None:
-    _, path = served
-    os.chmod(os.path.dirname(path), 0o755)  # the directory lets others reach the socket file
+    runner, _ = served
+    folder = tempfile.mkdtemp(prefix="ctl-")
+    os.chmod(folder, 0o755)  # only the socket's own mode keeps others out
+    path = os.path.join(folder, "ctl.sock")
     probe = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({path!r})"
-    result = await trio.run_process(
-        [sys.executable, "-c", probe], user=65534, capture_stderr=True, check=False
-    )
-    assert result.returncode != 0 and b"PermissionError" in result.stderr
+
+    async def connect_as_nobody() -> subprocess.CompletedProcess[bytes]:
+        with trio.fail_after(BOUND):
+            return await trio.run_process(
+                ["/usr/bin/python3", "-c", probe], user=65534, capture_stderr=True, check=False
+            )
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve_control, runner, path)
+            refused = await connect_as_nobody()
+            assert refused.returncode != 0 and b"PermissionError" in refused.stderr
+            os.chmod(path, 0o666)  # the probe can tell: with the mode opened it connects
+            assert (await connect_as_nobody()).returncode == 0
+            nursery.cancel_scope.cancel()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def test_a_second_server_refuses_and_a_stale_socket_is_replaced(
