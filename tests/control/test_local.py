@@ -180,7 +180,7 @@ async def test_a_second_server_refuses_and_a_stale_socket_is_replaced(
         await nursery.start(serve_control, runner, stale)
         assert (await (await connect(stale)).ask("status"))["ok"] is True
         nursery.cancel_scope.cancel()
-    assert not os.path.exists(stale)  # cancelling removed it
+    assert not await trio.Path(stale).exists()  # cancelling removed it
 
 
 async def test_tail_streams_a_state_change_after_pause(
@@ -194,15 +194,16 @@ async def test_tail_streams_a_state_change_after_pause(
     with trio.fail_after(BOUND):
         while True:
             event = await tail.reply()
-            if event["kind"] == "StrategyStateChanged" and event["strategy"] == "a":
-                if "-> paused" in event["text"]:
-                    break
+            kind, who, text = event["kind"], event["strategy"], event["text"]
+            if kind == "StrategyStateChanged" and who == "a" and "-> paused" in text:
+                break
     taps = [n for n in runner.bus.statistics() if n.startswith("ctl-tail")]
     assert taps
     await tail.stream.aclose()
     with trio.fail_after(BOUND):
-        while any(n.startswith("ctl-tail") for n in runner.bus.statistics()):
-            await trio.sleep(0.01)  # the hang-up detaches the tap
+        # The hang-up detaches the tap; nothing signals that, so poll (bounded).
+        while any(n.startswith("ctl-tail") for n in runner.bus.statistics()):  # noqa: ASYNC110
+            await trio.sleep(0.01)
 
 
 async def test_health_reports_each_strategy(served: tuple[trading.Runner, str]) -> None:

@@ -38,7 +38,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_NOT_RUNNING, EXIT_TIMEOUT = 0, 1, 2, 3
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``ctl`` verb on ``parser.add_subparsers()``'s result."""
-    p = subparsers.add_parser(
+    p: argparse.ArgumentParser = subparsers.add_parser(
         "ctl",
         help="command a running `trio-trade run` from another shell",
         description=(
@@ -115,13 +115,13 @@ def _health_line(row: dict[str, Any]) -> str:
     return line
 
 
-async def _ctl(path: str, command: str, as_json: bool, timeout: float) -> int:
+async def _ctl(path: str, command: str, as_json: bool, seconds: float) -> int:
     request = json.dumps({"id": 1, "command": command}).encode() + b"\n"
     if len(request) > MAX_LINE:
         print(f"trio-trade: command too long (the limit is {MAX_LINE} bytes)", file=sys.stderr)
         return EXIT_NOT_RUNNING
     try:
-        with trio.fail_after(timeout):
+        with trio.fail_after(seconds):
             stream = await trio.open_unix_socket(path)
     except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
         print(f"trio-trade: no trio-trade run is listening on {path}", file=sys.stderr)
@@ -133,16 +133,16 @@ async def _ctl(path: str, command: str, as_json: bool, timeout: float) -> int:
         print(f"trio-trade: cannot open {path}: {exc}", file=sys.stderr)
         return EXIT_NOT_RUNNING
     except trio.TooSlowError:
-        print(f"trio-trade: no answer from {path} within {timeout:g}s", file=sys.stderr)
+        print(f"trio-trade: no answer from {path} within {seconds:g}s", file=sys.stderr)
         return EXIT_TIMEOUT
     async with stream:
         lines = LineIterator(stream, 16 * MAX_LINE)
         try:
-            with trio.fail_after(timeout):
+            with trio.fail_after(seconds):
                 await stream.send_all(request)
                 line = await anext(lines, None)
         except trio.TooSlowError:
-            print(f"trio-trade: no reply from {path} within {timeout:g}s", file=sys.stderr)
+            print(f"trio-trade: no reply from {path} within {seconds:g}s", file=sys.stderr)
             return EXIT_TIMEOUT
         except trio.BrokenResourceError:
             line = None

@@ -23,6 +23,7 @@ The rules this module keeps:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -227,11 +228,13 @@ async def _tail(runner: Runner, stream: trio.SocketStream, lines: LineIterator, 
                 await _send(stream, _event_json(event))
             nursery.cancel_scope.cancel()  # the bus closed: the run is ending
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(1):
-            try:
-                await runner.bus.detach(tap)
-            except (ValueError, RuntimeError):
-                pass
+        # Suppressed: the bus may have closed (and dropped the tap) with the run.
+        with (
+            trio.CancelScope(shield=True),
+            trio.move_on_after(1),
+            contextlib.suppress(ValueError, RuntimeError),
+        ):
+            await runner.bus.detach(tap)
 
 
 async def _handle(runner: Runner, stream: trio.SocketStream) -> None:
@@ -281,13 +284,11 @@ async def _check_path(path: str) -> None:
             probe = await trio.open_unix_socket(path)
     except (ConnectionRefusedError, FileNotFoundError):
         log.info("removing the stale control socket %s", path)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
         return
     except (OSError, trio.TooSlowError) as exc:
-        raise ControlSocketInUse(f"{path}: cannot tell whether a run listens there: {exc}") from None
+        raise ControlSocketInUse(f"{path}: cannot tell if a run listens there: {exc}") from None
     await probe.aclose()
     raise ControlSocketInUse(f"a trio-trade run is already listening on {path}")
 
