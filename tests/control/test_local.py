@@ -18,13 +18,19 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
 
 import trading
 from tests.conftest import sim
+from trading.control.client import EXIT_NOT_RUNNING, EXIT_TIMEOUT
+from trading.control.client import _ctl as client_ctl
 from trading.control.local import (
     MAX_LINE,
     ControlSocketInUse,
     LineIterator,
+    default_socket_path,
     result_json,
     serve_control,
 )
@@ -261,3 +267,75 @@ def test_ctl_against_a_run_subprocess(tmp_path: Path) -> None:
         run.kill()
         run.communicate()
     assert not path.exists()
+
+
+async def test_many_clients_at_once_are_all_answered(served: tuple[trading.Runner, str]) -> None:
+    _, path = served
+    answered: list[str] = []
+
+    async def one(k: int) -> None:
+        client = await connect(path)
+        for i in range(10):
+            command = ("pause a", "resume a", "status b", "wake nosuch")[(k + i) % 4]
+            reply = await client.ask(command, ident=f"{k}.{i}")
+            assert reply["id"] == f"{k}.{i}" and reply["replies"]
+            answered.append(reply["id"])
+        await client.stream.aclose()
+
+    with trio.fail_after(BOUND * 3):
+        async with trio.open_nursery() as nursery:
+            for k in range(20):
+                nursery.start_soon(one, k)
+    assert len(set(answered)) == 200
+    assert (await (await connect(path)).ask("status"))["ok"] is True
+
+
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=8),
+    cuts=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=20),
+)
+def test_lines_survive_any_chunking(lines: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+
+    async def read_all() -> list[bytes | str]:
+        sender, receiver = trio.testing.memory_stream_pair()
+        got: list[bytes | str] = []
+        async with trio.open_nursery() as nursery:
+
+            async def feed() -> None:
+                rest, i = data, 0
+                while rest:
+                    size = cuts[i % len(cuts)]
+                    await sender.send_all(rest[:size])
+                    rest, i = rest[size:], i + 1
+                await sender.aclose()
+
+            nursery.start_soon(feed)
+            async for line in LineIterator(receiver, 30):
+                got.append(line if isinstance(line, bytes) else "too long")
+        return got
+
+    expected = [line if len(line) <= 30 else "too long" for line in lines]
+    assert trio.run(read_all) == expected
+
+
+async def test_ctl_exit_statuses_for_no_server_and_a_silent_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "silent.sock")
+    assert await client_ctl(path, "status", False, 1.0) == EXIT_NOT_RUNNING
+    assert f"no trio-trade run is listening on {path}" in capsys.readouterr().err
+    silent = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    await silent.bind(path)
+    silent.listen(1)  # accepts (the kernel does) and never answers
+    with trio.fail_after(BOUND):
+        assert await client_ctl(path, "status", False, 0.2) == EXIT_TIMEOUT
+    assert "no reply" in capsys.readouterr().err
+    silent.close()
+
+
+def test_default_socket_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert default_socket_path() == str(tmp_path / "trio-trade.sock")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert default_socket_path() == f"/tmp/trio-trade-{os.getuid()}.sock"
