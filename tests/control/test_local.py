@@ -291,8 +291,13 @@ async def test_many_clients_at_once_are_all_answered(served: tuple[trading.Runne
 
 
 @given(
-    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=8),
-    cuts=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=20),
+    lines=st.lists(
+        st.one_of(st.binary(max_size=10), st.binary(min_size=25, max_size=90)).map(
+            lambda b: b.replace(b"\n", b"")
+        ),
+        max_size=8,
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=20),
 )
 def test_lines_survive_any_chunking(lines: list[bytes], cuts: list[int]) -> None:
     data = b"".join(line + b"\n" for line in lines)
@@ -307,6 +312,7 @@ def test_lines_survive_any_chunking(lines: list[bytes], cuts: list[int]) -> None
                 while rest:
                     size = cuts[i % len(cuts)]
                     await sender.send_all(rest[:size])
+                    await trio.testing.wait_all_tasks_blocked()  # read as its own chunk
                     rest, i = rest[size:], i + 1
                 await sender.aclose()
 
