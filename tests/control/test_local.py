@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,6 +41,7 @@ from trading.serve import SIM_START
 
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGIES = ROOT / "strategies"
+LAUNCH = [sys.executable, "-m", "tests.control.launch"]  # trio-trade, with ctl wired
 BOUND = 10  # seconds any one wait may take before the test fails
 
 
@@ -224,7 +227,7 @@ async def test_health_reports_each_strategy(served: tuple[trading.Runner, str]) 
 
 def _ctl(path: Path, *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tests.control.launch", "ctl", "--socket", str(path), *command],
+        [*LAUNCH, "ctl", "--socket", str(path), *command],
         capture_output=True,
         text=True,
         timeout=30,
@@ -232,17 +235,39 @@ def _ctl(path: Path, *command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _wait_for_line(proc: subprocess.Popen[str], text: str) -> bool:
+    """Whether ``proc`` prints a line containing ``text`` within BOUND seconds."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + BOUND
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if text in lines.get(timeout=left):
+                return True
+        except queue.Empty:
+            break
+    return False
+
+
 def test_ctl_against_a_run_subprocess(tmp_path: Path) -> None:
     path = tmp_path / "s.sock"
     missing = _ctl(path, "status")
     assert missing.returncode == 2
     assert f"no trio-trade run is listening on {path}" in missing.stderr
+    procs: list[subprocess.Popen[str]] = []
     run = subprocess.Popen(
-        [sys.executable, "-m", "tests.control.launch", "run", "sma_cross", "--no-db",
+        [*LAUNCH, "run", "sma_cross", "--no-db",
          "--socket", str(path), "--strategies-dir", str(STRATEGIES)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=ROOT,
     )  # fmt: skip
+    procs.append(run)
     try:
         assert run.stderr is not None
         deadline = time.monotonic() + 20
@@ -251,11 +276,23 @@ def test_ctl_against_a_run_subprocess(tmp_path: Path) -> None:
                 break
         else:
             raise AssertionError("trio-trade run did not start its control socket")
+        second = subprocess.run(
+            [*LAUNCH, "run", "sma_cross", "--no-db", "--socket", str(path),
+             "--strategies-dir", str(STRATEGIES)],
+            capture_output=True, text=True, timeout=30, cwd=ROOT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert second.returncode == 2 and "already listening" in second.stderr, second
+        tail = subprocess.Popen(
+            [*LAUNCH, "ctl", "--socket", str(path), "tail"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        procs.append(tail)
         status = _ctl(path, "status")
         assert status.returncode == 0 and status.stdout.startswith("sma_cross: ok:"), status
         paused = _ctl(path, "--json", "pause", "sma_cross")
         assert paused.returncode == 0, paused
         assert json.loads(paused.stdout)["replies"][0]["state"] == "paused"
+        assert _wait_for_line(tail, "-> paused")
         refused = _ctl(path, "pause", "nosuch")
         assert refused.returncode == 1 and "nosuch" in refused.stdout
         health = _ctl(path, "health")
@@ -263,9 +300,11 @@ def test_ctl_against_a_run_subprocess(tmp_path: Path) -> None:
         stopped = _ctl(path, "stop", "all")
         assert stopped.returncode == 0 and "sma_cross: ok: stopped" in stopped.stdout
         assert run.wait(timeout=20) == 0
+        assert tail.wait(timeout=20) == 0  # the run ended: its tail ends too
     finally:
-        run.kill()
-        run.communicate()
+        for proc in procs:
+            proc.kill()
+            proc.communicate()
     assert not path.exists()
 
 
