@@ -223,6 +223,7 @@ async def test_health_reports_each_strategy(served: tuple[trading.Runner, str]) 
     assert set(rows) == {"a", "b"}
     assert rows["a"]["state"] == runner["a"].state.value
     assert rows["a"]["given_up"] is False and rows["a"]["interval"] == "15m"
+    assert all(row["overdue"] is None or row["overdue"] >= 0 for row in rows.values())
 
 
 def _ctl(path: Path, *command: str) -> subprocess.CompletedProcess[str]:
@@ -384,3 +385,21 @@ def test_default_socket_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert default_socket_path() == str(tmp_path / "trio-trade.sock")
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert default_socket_path() == f"/tmp/trio-trade-{os.getuid()}.sock"
+
+
+async def test_cancelling_closes_every_connection_and_removes_the_socket(
+    served: tuple[trading.Runner, str], tmp_path: Path
+) -> None:
+    runner, _ = served
+    path = str(tmp_path / "own.sock")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve_control, runner, path)
+        idle, tailing = await connect(path), await connect(path)
+        assert (await tailing.ask("tail"))["tail"] is True
+        nursery.cancel_scope.cancel()
+    with trio.fail_after(BOUND):
+        for client in (idle, tailing):
+            while await client.stream.receive_some():
+                pass  # events already sent; then the end of the stream
+    assert not await trio.Path(path).exists()
+    assert not [n for n in runner.bus.statistics() if n.startswith("ctl-tail")]
