@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from trading.console import print_results, read_commands
+from trading.control.local import ControlSocketInUse, default_socket_path, serve_control
 from trading.core.events import Event, StrategyFailed
 from trading.core.ids import new_run_id
 from trading.core.restart import RestartPolicy
@@ -188,6 +189,9 @@ async def _serve(
             # strategies end before that stop's single flush is done and its replies printed).
             reported = trio.Event()
             nursery.start_soon(_handle_signals, signals, runner, out, starting, reported)
+            if not await _control_socket(args, runner, nursery):
+                nursery.cancel_scope.cancel()
+                return EXIT_USAGE
             with starting:
                 for spec in specs:
                     try:
@@ -215,6 +219,22 @@ async def _serve(
             log.error("failed for good during the run: %s", ", ".join(sorted(watch.gave_up)))
             exit_code = EXIT_FAILED
         return exit_code
+
+
+async def _control_socket(args: argparse.Namespace, runner: Runner, nursery: trio.Nursery) -> bool:
+    """Serve ``trio-trade ctl`` unless ``--no-socket``; False if the ``--socket`` given is
+    unusable (a default path in use by another run only costs this run its socket)."""
+    if getattr(args, "no_socket", True):  # True until the CLI has the flags
+        return True
+    path = args.socket or default_socket_path()
+    try:
+        await nursery.start(serve_control, runner, path)
+    except (ControlSocketInUse, OSError) as exc:
+        if args.socket:
+            log.error("cannot serve the control socket: %s", exc)
+            return False
+        log.warning("no control socket: %s", exc)
+    return True
 
 
 def _all_finished(runner: Runner) -> bool:

@@ -1,0 +1,1 @@
+"""Operator control from outside the run: ``trio-trade ctl`` over a Unix socket."""
