@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -69,3 +71,14 @@ async def runner(vclock: trading.VirtualClock, events: EventLog) -> AsyncIterato
         clock=vclock, publish=events, restart_policy=policy, **sim(vclock)
     ) as r:
         yield r
+
+
+@pytest.fixture(autouse=True)
+def _private_runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test's ``trio-trade run`` (and its subprocesses) gets its own control-socket folder:
+    runs never meet each other's sockets, nor a real one in the user's runtime folder. Short, in
+    /tmp, because a Unix socket path is limited to about 100 bytes."""
+    folder = tempfile.mkdtemp(prefix="tt-")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
+    yield
+    shutil.rmtree(folder, ignore_errors=True)

@@ -29,6 +29,8 @@ from typing import Any
 from trading.arguments import count, duration, positive_float
 from trading.audit import add_parsers as add_audit
 from trading.audit import run as run_audit
+from trading.control.client import add_parser as add_ctl
+from trading.control.client import add_run_arguments
 from trading.core.restart import RestartPolicy
 from trading.loader import available
 from trading.observers.queries import (
@@ -73,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="verb",
         required=True,
-        metavar="{list,run,orders,fills,positions,events,commands,exchange-sim}",
+        metavar="{list,run,ctl,orders,fills,positions,events,commands,exchange-sim}",
     )
     dir_help = "folder of strategy files (default: ./strategies)"
 
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--no-db", action="store_true", help="record nothing (the console notifier still prints)"
     )
+    add_run_arguments(p_run)
     p_run.add_argument(
         "-v", "--verbose", action="store_true", help="log every event and state change"
     )
@@ -198,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_exchange_sim(sub)
     add_audit(sub, DEFAULT_DB)
+    add_ctl(sub)
     return parser
 
 
@@ -209,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _table(args.verb, args.db, args.strategy)
     if args.verb in ("events", "commands"):
         return run_audit(args)
+    if args.verb == "ctl":
+        from trading.control.client import run as run_ctl
+
+        return run_ctl(args)
     if args.verb == "exchange-sim":
         from trading.simulator.cli import run as run_exchange_sim
 

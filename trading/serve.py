@@ -189,9 +189,6 @@ async def _serve(
             # strategies end before that stop's single flush is done and its replies printed).
             reported = trio.Event()
             nursery.start_soon(_handle_signals, signals, runner, out, starting, reported)
-            if not await _control_socket(args, runner, nursery):
-                nursery.cancel_scope.cancel()
-                return EXIT_USAGE
             with starting:
                 for spec in specs:
                     try:
@@ -202,6 +199,11 @@ async def _serve(
             if not runner.names():
                 nursery.cancel_scope.cancel()
                 return EXIT_FAILED
+            # After the strategies: a signal during start-up must find them started.
+            if not await _control_socket(args, runner, nursery):
+                print_results(out, await runner.stop_all(source="cli"))
+                nursery.cancel_scope.cancel()
+                return EXIT_USAGE
             nursery.start_soon(read_commands, runner, out)
             with trio.move_on_after(args.duration if args.duration is not None else math.inf):
                 await runner.wait_idle()
@@ -221,10 +223,12 @@ async def _serve(
         return exit_code
 
 
-async def _control_socket(args: argparse.Namespace, runner: Runner, nursery: trio.Nursery) -> bool:
+async def _control_socket(
+    args: argparse.Namespace, runner: Runner, nursery: trio.Nursery
+) -> bool:
     """Serve ``trio-trade ctl`` unless ``--no-socket``; False if the ``--socket`` given is
     unusable (a default path in use by another run only costs this run its socket)."""
-    if getattr(args, "no_socket", True):  # True until the CLI has the flags
+    if args.no_socket:
         return True
     path = args.socket or default_socket_path()
     try:

@@ -41,7 +41,7 @@ from trading.serve import SIM_START
 
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGIES = ROOT / "strategies"
-LAUNCH = [sys.executable, "-m", "tests.control.launch"]  # trio-trade, with ctl wired
+LAUNCH = [sys.executable, "-m", "trading"]
 BOUND = 10  # seconds any one wait may take before the test fails
 
 
