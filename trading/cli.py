@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from trading.arguments import count, duration, positive_float
+from trading.config_cli import add_config_option, resolve_run_args
+from trading.config_cli import add_parser as add_config_parser
+from trading.config_cli import run as run_config
 from trading.core.restart import RestartPolicy
 from trading.loader import available
 from trading.observers.queries import (
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run trading strategies you can command at any moment.",
     )
     sub = parser.add_subparsers(
-        dest="verb", required=True, metavar="{list,run,orders,fills,positions,exchange-sim}"
+        dest="verb", required=True, metavar="{list,run,orders,fills,positions,exchange-sim,config}"
     )
     dir_help = "folder of strategy files (default: ./strategies)"
 
@@ -85,11 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument(
         "strategies",
-        nargs="+",
+        nargs="*",
         metavar="NAME",
-        help="strategy file name, NAME:Class or module:Class",
+        help="strategy file name, NAME:Class or module:Class (default: the config's strategies)",
     )
-    p_run.add_argument("--strategies-dir", type=Path, default=Path("strategies"), help=dir_help)
+    # Defaults of None: a flag left out does not override the configuration file.
+    add_config_option(p_run)
+    p_run.add_argument("--strategies-dir", type=Path, help=dir_help)
     p_run.add_argument(
         "--for",
         dest="duration",
@@ -103,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second (default: one bar of the shortest interval per "
         "second, e.g. 900 for 15m bars); 1 runs in real time",
     )
-    p_run.add_argument("--seed", type=int, default=7, help="simulated market seed (default 7)")
+    p_run.add_argument("--seed", type=int, help="simulated market seed (default 7)")
     venue = p_run.add_argument_group(
         "exchange",
         "Where bars come from and orders go. Default: the built-in simulated market and paper "
@@ -113,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     venue.add_argument(
         "--exchange",
         choices=("sim", "binance"),
-        default="sim",
         help="sim (default) or binance (also a testnet or `trio-trade exchange-sim`: --base-url)",
     )
     venue.add_argument(
@@ -131,7 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     venue.add_argument(
         "--base-url",
-        default="https://api.binance.com",
         metavar="URL",
         help="REST base URL (default https://api.binance.com; e.g. https://testnet.binance.vision "
         "or the URL `trio-trade exchange-sim` prints)",
@@ -145,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--stop-timeout",
         type=positive_float,
-        default=10.0,
         metavar="SECONDS",
         help="how long a stop may take as a whole: on_stop (at most half of it), cancelling "
         "open orders and the recorder flush share this deadline; what it cut short is named "
@@ -154,7 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--max-restarts",
         type=count,
-        default=RestartPolicy().max_restarts,
         metavar="N",
         help="restarts of a failing strategy within an hour before it is left failed for good "
         f"(the run then exits with status 1; default {RestartPolicy().max_restarts})",
@@ -162,7 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--db",
         type=Path,
-        default=DEFAULT_DB,
         help=f"SQLite file recording orders, fills, positions and commands (default {DEFAULT_DB})",
     )
     p_run.add_argument(
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     from trading.simulator.cli import add_parser as add_exchange_sim
 
     add_exchange_sim(sub)
+    add_config_parser(sub)
     return parser
 
 
@@ -197,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trading.simulator.cli import run as run_exchange_sim
 
         return run_exchange_sim(args)
-    return run(args)
+    if args.verb == "config":
+        return run_config(args)
+    resolved = resolve_run_args(args)
+    return resolved if isinstance(resolved, int) else run(resolved)
 
 
 def _table(verb: str, db: Path, strategy: str | None) -> int:
