@@ -92,7 +92,14 @@ _not_negative = _check(lambda v: v >= 0, "a number 0 or more")
 _url = _check(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL")
 _ws_url = _check(lambda v: v.startswith(("ws://", "wss://")), "a ws:// or wss:// URL")
 _rate = _check(lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1")
-_balances = _check(lambda v: all(x >= 0 for x in v.values()), "balances 0 or more")
+
+
+def _balances(
+    _: object, attribute: attrs.Attribute[Any], value: dict[str, decimal.Decimal]
+) -> None:
+    for asset, amount in value.items():
+        if amount < 0:
+            raise _Bad("a balance 0 or more", amount, f"{attribute.name}.{asset}")
 
 
 @attrs.frozen
@@ -301,7 +308,7 @@ _SECRETS = frozenset({"api_key", "api_secret", "token"})
 def _shown(where: tuple[str, ...], value: object) -> str:
     if where and where[-1] in _SECRETS:
         return "a secret (hidden)" if isinstance(value, str) else f"a {type(value).__name__} value"
-    text = repr(value)
+    text = str(value) if isinstance(value, decimal.Decimal) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
