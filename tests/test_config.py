@@ -111,6 +111,8 @@ def test_bad_shapes_name_the_key(data: dict[str, Any], key: str) -> None:
         ({"telegram": {"allowed_chat": []}}, "did you mean 'allowed_chats'?"),
         ({"stop_timout": 3}, "stop_timout: unknown key (did you mean 'stop_timeout'?)"),
         ({"frobnicate": 1}, "frobnicate: unknown key"),
+        ({"seed": 1}, "seed: unknown key (did you mean 'simulator.seed'?)"),
+        ({"api_secret": "x"}, "api_secret: unknown key (did you mean 'exchange.api_secret'?)"),
         ({"strategies": [{"name": "a", "param": {}}]}, "strategies[0].param: unknown key"),
     ],
 )
@@ -308,6 +310,7 @@ def cli(
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "TRIO_"))}
     return subprocess.run(
         [*CLI, *argv],
+        input="",
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -397,3 +400,15 @@ def test_bad_params_in_the_config_stop_the_run_before_it_starts(tmp_path: Path) 
     assert result.returncode == 2
     assert "sma_cross" in result.stderr and "must be shorter than slow" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_paper_wallet_and_speed_from_the_config_reach_the_run(tmp_path: Path) -> None:
+    (tmp_path / "trio-trade.toml").write_text(
+        f'strategies_dir = "{REPO / "strategies"}"\n[database]\nenabled = false\n'
+        "[simulator]\nspeed = 18000.0\n[paper]\nbalances = { USDT = 1 }\n"
+        '[[strategies]]\nname = "sma_cross"\n'
+    )
+    result = cli("run", "--for", "2s", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # 18000 simulated seconds a second: the first buy comes within the 2 s, and 1 USDT is short.
+    assert "insufficient balance" in result.stderr and "free 1.00" in result.stderr

@@ -133,7 +133,7 @@ class PaperConfig:
         factory=lambda: {"USDT": decimal.Decimal(10000)}, validator=_balances
     )
     fee_rate: decimal.Decimal = attrs.field(default=decimal.Decimal("0.001"), validator=_rate)
-    slippage: decimal.Decimal = attrs.field(default=decimal.Decimal(0), validator=_rate)
+    slippage: decimal.Decimal = attrs.field(default=decimal.Decimal("0.0005"), validator=_rate)
 
 
 @attrs.frozen
@@ -274,7 +274,7 @@ def _problems(exc: BaseException, path: tuple[str, ...]) -> list[tuple[tuple[str
         known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         found = []
         for key in sorted(exc.extra_fields):
-            close = difflib.get_close_matches(key, known, n=1)
+            close = difflib.get_close_matches(key, known, n=1) or _in_a_section(exc.cl, key)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             found.append(((*path, key), f"unknown key{hint}"))
         return found
@@ -300,6 +300,20 @@ def _problems(exc: BaseException, path: tuple[str, ...]) -> list[tuple[tuple[str
     if isinstance(exc, (TypeError, AttributeError)):
         return [(path, "expected a table")]
     return [(path, f"{type(exc).__name__}: {exc}")]
+
+
+def _in_a_section(cl: type, key: str) -> list[str]:
+    """``["simulator.seed"]`` for a ``seed`` put at the top level rather than in its table."""
+    if not attrs.has(cl):
+        return []
+    attrs.resolve_types(cl)
+    return [
+        f"{field.name}.{key}"
+        for field in attrs.fields(cl)
+        if isinstance(field.type, type)
+        and attrs.has(field.type)
+        and key in attrs.fields_dict(field.type)
+    ][:1]
 
 
 _SECRETS = frozenset({"api_key", "api_secret", "token"})

@@ -118,5 +118,10 @@ def to_run_args(config: Config, duration: float | None = None) -> argparse.Names
         db=Path(config.database.path),
         no_db=not config.database.enabled,
         verbose=config.logging.level == "DEBUG",
+        paper={
+            "balances": dict(config.paper.balances),
+            "fee_rate": config.paper.fee_rate,
+            "slippage": config.paper.slippage,
+        },
         config=config,
     )

@@ -34,7 +34,7 @@ seed = 7                        # the simulated market's seed
 [paper]
 balances = { USDT = 10000 }     # the paper wallet at start
 fee_rate = 0.001                # fraction of each fill's value
-slippage = 0                    # fraction of the price a paper fill moves against you
+slippage = 0.0005               # fraction of the price a paper fill moves against you
 
 [database]
 path = "trio-trade.db"          # SQLite file recording orders, fills, positions and commands

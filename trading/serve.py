@@ -30,6 +30,7 @@ from trading.core.params import ParamError, apply_params, validate_params
 from trading.core.restart import RestartPolicy
 from trading.exchanges.base import Exchange, MarketData
 from trading.exchanges.defaults import simulated
+from trading.exchanges.paper import DEFAULT_BALANCES, PaperBroker
 from trading.loader import StrategyNotFound, load
 from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
@@ -271,6 +272,8 @@ async def _venue(
     if args.exchange == "sim":
         assert clock is not None
         market, exchange = simulated(clock, seed=args.seed)
+        if paper := getattr(args, "paper", None):  # the configuration's [paper] wallet and costs
+            exchange = PaperBroker(market, clock, **paper)
         shortest = min(specs, key=lambda s: s.interval.seconds).interval
         pace = shortest.seconds / getattr(clock, "speed", 1.0)
         log.info(
@@ -298,6 +301,9 @@ async def _venue(
                 symbols=symbols,
                 live=args.live,
                 credentials=credentials,
+                paper_balances=(getattr(args, "paper", None) or {}).get(
+                    "balances", DEFAULT_BALANCES
+                ),
             )
         )
     except Exception as exc:  # unreachable, refused keys, unknown symbol: say which, exit 1
