@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import decimal
-import difflib
 import json
 import math
 import os
@@ -31,8 +30,8 @@ from typing import Any, NewType
 
 import attrs
 import cattrs
-from cattrs.errors import ForbiddenExtraKeysError
 
+from trading.config_errors import Bad, Nested, dotted, problems
 from trading.core.restart import RestartPolicy
 
 __all__ = [
@@ -55,22 +54,6 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message names each bad key, its value and why."""
 
 
-class _Bad(Exception):
-    """One bad value: what was expected, the value, and the key under the current path if any."""
-
-    def __init__(self, expected: str, value: object, key: str | None = None) -> None:
-        super().__init__(expected)
-        self.expected, self.value, self.key = expected, value, key
-
-
-class _Nested(Exception):
-    """A problem inside the list element ``part`` (``[3]``)."""
-
-    def __init__(self, part: str, error: BaseException) -> None:
-        super().__init__(part)
-        self.part, self.error = part, error
-
-
 def _mask(value: object) -> str:
     return "None" if value is None else repr(MASK)
 
@@ -78,7 +61,7 @@ def _mask(value: object) -> str:
 def _check(ok: typing.Callable[[Any], bool], expected: str) -> Any:
     def validator(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is not None and not ok(value):
-            raise _Bad(expected, value, attribute.name)
+            raise Bad(expected, value, attribute.name)
 
     return validator
 
@@ -99,7 +82,7 @@ def _balances(
 ) -> None:
     for asset, amount in value.items():
         if amount < 0:
-            raise _Bad("a balance 0 or more", amount, f"{attribute.name}.{asset}")
+            raise Bad("a balance 0 or more", amount, f"{attribute.name}.{asset}")
 
 
 @attrs.frozen
@@ -203,9 +186,9 @@ class Config:
 def _strict(kinds: tuple[type, ...], expected: str) -> Any:
     def hook(value: object, _: type) -> Any:
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            raise _Bad(expected, value)
+            raise Bad(expected, value)
         if isinstance(value, float) and not math.isfinite(value):
-            raise _Bad(expected + " (finite)", value)
+            raise Bad(expected + " (finite)", value)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         return value
@@ -215,13 +198,13 @@ def _strict(kinds: tuple[type, ...], expected: str) -> Any:
 
 def _decimal(value: object, _: type) -> decimal.Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise _Bad("a decimal number", value)
+        raise Bad("a decimal number", value)
     try:
         number = decimal.Decimal(str(value).strip())
     except decimal.InvalidOperation:
-        raise _Bad("a decimal number", value) from None
+        raise Bad("a decimal number", value) from None
     if not number.is_finite():
-        raise _Bad("a finite decimal number", value)
+        raise Bad("a finite decimal number", value)
     return number
 
 
@@ -230,7 +213,7 @@ def _param(value: object, _: type) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
-    raise _Bad("a string, number or boolean", value)
+    raise Bad("a string, number or boolean", value)
 
 
 def _tuple_hook(tp: Any) -> Any:
@@ -238,13 +221,13 @@ def _tuple_hook(tp: Any) -> Any:
 
     def hook(value: object, _: type) -> tuple[Any, ...]:
         if not isinstance(value, list):
-            raise _Bad(f"a list of {_name(item)}", value)
+            raise Bad(f"a list of {_name(item)}", value)
         out = []
         for index, element in enumerate(value):
             try:
                 out.append(_converter.structure(element, item))
-            except Exception as exc:  # named with its index by _problems
-                raise _Nested(f"[{index}]", exc) from None
+            except Exception as exc:  # named with its index by problems
+                raise Nested(f"[{index}]", exc) from None
         return tuple(out)
 
     return hook
@@ -268,74 +251,12 @@ _converter.register_structure_hook(ParamText, _param)
 _converter.register_structure_hook_factory(_is_tuple, _tuple_hook)
 
 
-def _problems(exc: BaseException, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], str]]:
-    """Each leaf of cattrs' error tree as (dotted path parts, sentence without the key)."""
-    if isinstance(exc, ForbiddenExtraKeysError):
-        known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
-        found = []
-        for key in sorted(exc.extra_fields):
-            close = difflib.get_close_matches(key, known, n=1) or _in_a_section(exc.cl, key)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            found.append(((*path, key), f"unknown key{hint}"))
-        return found
-    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
-        found = []
-        with_notes, without = exc.group_exceptions()
-        for sub, note in with_notes:
-            part = getattr(note, "name", None)
-            if part is None:
-                index = getattr(note, "index", "?")
-                part = index if isinstance(index, str) else f"[{index}]"
-            found += _problems(sub, (*path, str(part)))
-        for sub in without:
-            found += _problems(sub, path)
-        return found
-    if isinstance(exc, _Nested):
-        return _problems(exc.error, (*path, exc.part))
-    if isinstance(exc, _Bad):
-        where = path if exc.key is None else (*path, exc.key)
-        return [(where, f"{_shown(where, exc.value)} given, expected {exc.expected}")]
-    if isinstance(exc, KeyError):
-        return [(path, "required")]
-    if isinstance(exc, (TypeError, AttributeError)):
-        return [(path, "expected a table")]
-    return [(path, f"{type(exc).__name__}: {exc}")]
-
-
-def _in_a_section(cl: type, key: str) -> list[str]:
-    """``["simulator.seed"]`` for a ``seed`` put at the top level rather than in its table."""
-    if not attrs.has(cl):
-        return []
-    attrs.resolve_types(cl)
-    return [
-        f"{field.name}.{key}"
-        for field in attrs.fields(cl)
-        if isinstance(field.type, type)
-        and attrs.has(field.type)
-        and key in attrs.fields_dict(field.type)
-    ][:1]
-
-
-_SECRETS = frozenset({"api_key", "api_secret", "token"})
-
-
-def _shown(where: tuple[str, ...], value: object) -> str:
-    if where and where[-1] in _SECRETS:
-        return "a secret (hidden)" if isinstance(value, str) else f"a {type(value).__name__} value"
-    text = str(value) if isinstance(value, decimal.Decimal) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _dotted(parts: tuple[str, ...]) -> str:
-    return ".".join(parts).replace(".[", "[") or "(top level)"
-
-
 def from_dict(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """Structure parsed TOML into a :class:`Config`; ``environ`` fills secrets and the socket."""
     try:
         config = _converter.structure(dict(data), Config)
     except Exception as exc:  # cattrs raises groups of many kinds; one sentence per problem
-        messages = [f"{_dotted(p)}: {m}" for p, m in _problems(exc, ())]
+        messages = [f"{dotted(p)}: {m}" for p, m in problems(exc, ())]
         raise ConfigError("; ".join(messages) or "invalid configuration") from None
     return _with_environment(config, os.environ if environ is None else environ)
 
