@@ -190,10 +190,24 @@ def test_secrets_never_in_repr_or_messages() -> None:
     shown = render(config)
     assert SECRET not in shown
     assert 'api_secret = "****"' in shown and 'token = "****"' in shown
-    for bad in ({"exchange": {"api_secret": SECRET, "kind": 1}}, {"telegram": {"token": SECRET}}):
-        bad_secret = {"exchange": {"api_secret": [SECRET]}} if "telegram" in bad else bad
-        assert SECRET not in error_of(bad_secret)
-    assert SECRET not in error_of({"exchange": {"api_key": 5, "api_secret": SECRET, "x": 1}})
+    for bad in (
+        {"exchange": {"api_secret": SECRET, "kind": 1}},
+        {"exchange": {"api_secret": [SECRET]}},
+        {"exchange": {"api_key": 5, "api_secret": SECRET, "x": 1}},
+        {"telegram": {"token": {"t": SECRET}, "topic": "x"}},
+    ):
+        assert SECRET not in error_of(bad)
+
+
+def test_long_values_are_cut_short_and_unreadable_files_named(tmp_path: Path) -> None:
+    message = error_of({"strategies_dir": ["x" * 500]})
+    assert message.startswith("strategies_dir: ['xxx") and len(message) < 150
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"stop_timeout = 3\n# \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"c\.toml: cannot read"):
+        load_config(path, NO_ENV)
+    with pytest.raises(ConfigError, match=r"cannot read"):
+        load_config(tmp_path, NO_ENV)  # a directory
 
 
 def test_secret_of_wrong_type_is_named_but_not_shown() -> None:
