@@ -29,6 +29,9 @@ from typing import Any
 from trading.arguments import count, duration, positive_float
 from trading.audit import add_parsers as add_audit
 from trading.audit import run as run_audit
+from trading.config_cli import add_config_option, resolve_run_args
+from trading.config_cli import add_parser as add_config_parser
+from trading.config_cli import run as run_config
 from trading.control.client import add_parser as add_ctl
 from trading.control.client import add_run_arguments
 from trading.core.restart import RestartPolicy
@@ -75,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="verb",
         required=True,
-        metavar="{list,run,ctl,orders,fills,positions,events,commands,exchange-sim}",
+        metavar="{list,run,ctl,config,orders,fills,positions,events,commands,exchange-sim}",
     )
     dir_help = "folder of strategy files (default: ./strategies)"
 
@@ -100,11 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument(
         "strategies",
-        nargs="+",
+        nargs="*",
         metavar="NAME",
-        help="strategy file name, NAME:Class or module:Class",
+        help="strategy file name, NAME:Class or module:Class (default: the config's strategies)",
     )
-    p_run.add_argument("--strategies-dir", type=Path, default=Path("strategies"), help=dir_help)
+    # Defaults of None: a flag left out does not override the configuration file.
+    add_config_option(p_run)
+    p_run.add_argument("--strategies-dir", type=Path, help=dir_help)
     p_run.add_argument(
         "--for",
         dest="duration",
@@ -118,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second (default: one bar of the shortest interval per "
         "second, e.g. 900 for 15m bars); 1 runs in real time",
     )
-    p_run.add_argument("--seed", type=int, default=7, help="simulated market seed (default 7)")
+    p_run.add_argument("--seed", type=int, help="simulated market seed (default 7)")
     venue = p_run.add_argument_group(
         "exchange",
         "Where bars come from and orders go. Default: the built-in simulated market and paper "
@@ -128,7 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     venue.add_argument(
         "--exchange",
         choices=("sim", "binance"),
-        default="sim",
         help="sim (default) or binance (also a testnet or `trio-trade exchange-sim`: --base-url)",
     )
     venue.add_argument(
@@ -146,7 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     venue.add_argument(
         "--base-url",
-        default="https://api.binance.com",
         metavar="URL",
         help="REST base URL (default https://api.binance.com; e.g. https://testnet.binance.vision "
         "or the URL `trio-trade exchange-sim` prints)",
@@ -160,7 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--stop-timeout",
         type=positive_float,
-        default=10.0,
         metavar="SECONDS",
         help="how long a stop may take as a whole: on_stop (at most half of it), cancelling "
         "open orders and the recorder flush share this deadline; what it cut short is named "
@@ -169,7 +171,6 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--max-restarts",
         type=count,
-        default=RestartPolicy().max_restarts,
         metavar="N",
         help="restarts of a failing strategy within an hour before it is left failed for good "
         f"(the run then exits with status 1; default {RestartPolicy().max_restarts})",
@@ -177,7 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--db",
         type=Path,
-        default=DEFAULT_DB,
         help=f"SQLite file recording orders, fills, positions and commands (default {DEFAULT_DB})",
     )
     p_run.add_argument(
@@ -202,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_exchange_sim(sub)
     add_audit(sub, DEFAULT_DB)
     add_ctl(sub)
+    add_config_parser(sub)
     return parser
 
 
@@ -221,7 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trading.simulator.cli import run as run_exchange_sim
 
         return run_exchange_sim(args)
-    return run(args)
+    if args.verb == "config":
+        return run_config(args)
+    resolved = resolve_run_args(args)
+    return resolved if isinstance(resolved, int) else run(resolved)
 
 
 def _table(verb: str, db: Path, strategy: str | None) -> int:

@@ -27,9 +27,11 @@ from trading.console import print_results, read_commands
 from trading.control.local import ControlSocketInUse, default_socket_path, serve_control
 from trading.core.events import Event, StrategyFailed
 from trading.core.ids import new_run_id
+from trading.core.params import ParamError, apply_params, validate_params
 from trading.core.restart import RestartPolicy
 from trading.exchanges.base import Exchange, MarketData
 from trading.exchanges.defaults import simulated
+from trading.exchanges.paper import DEFAULT_BALANCES, PaperBroker
 from trading.loader import StrategyNotFound, load
 from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
@@ -61,6 +63,16 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "symbol", None):
         specs = [_on_symbols(spec, tuple(args.symbol)) for spec in specs]
     names = [spec.name for spec in specs]
+    # Parameters from the configuration's [[strategies]], checked now as `set` would: all or none.
+    params = dict(zip(names, getattr(args, "strategy_params", None) or [], strict=False))
+    for spec in specs:
+        if params.get(spec.name):
+            try:
+                validate_params(spec.cls(), params[spec.name])
+            except ParamError as exc:
+                print(f"trio-trade: {spec.name}: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+    args.strategy_params = params
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         print(f"trio-trade: {', '.join(duplicates)} named more than once", file=sys.stderr)
@@ -98,7 +110,7 @@ def _run_specs(
         from trading.exchanges.binance.rest import Credentials
 
         try:
-            if Credentials.from_env() is None:
+            if Credentials.from_env(getattr(args, "credentials_env", os.environ)) is None:
                 raise ValueError(
                     "--live needs API keys: set BINANCE_API_KEY and BINANCE_API_SECRET "
                     "(without --live, orders go to the paper broker)"
@@ -192,7 +204,10 @@ async def _serve(
             with starting:
                 for spec in specs:
                     try:
-                        await runner.add(spec.cls(), name=spec.name)
+                        strategy = spec.cls()
+                        if changes := getattr(args, "strategy_params", {}).get(spec.name):
+                            apply_params(strategy, changes)
+                        await runner.add(strategy, name=spec.name)
                     except Exception as exc:
                         log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
                         exit_code = EXIT_FAILED
@@ -281,6 +296,8 @@ async def _venue(
     if args.exchange == "sim":
         assert clock is not None
         market, exchange = simulated(clock, seed=args.seed)
+        if paper := getattr(args, "paper", None):  # the configuration's [paper] wallet and costs
+            exchange = PaperBroker(market, clock, **paper)
         shortest = min(specs, key=lambda s: s.interval.seconds).interval
         pace = shortest.seconds / getattr(clock, "speed", 1.0)
         log.info(
@@ -297,7 +314,8 @@ async def _venue(
     from trading.exchanges.binance.venue import open_binance
 
     symbols = sorted({symbol for spec in specs for symbol in spec.symbols})
-    credentials = Credentials.from_env() if args.live else None
+    env = getattr(args, "credentials_env", os.environ)
+    credentials = Credentials.from_env(env) if args.live else None
     stack = AsyncExitStack()
     try:
         venue = await stack.enter_async_context(
@@ -307,6 +325,9 @@ async def _venue(
                 symbols=symbols,
                 live=args.live,
                 credentials=credentials,
+                paper_balances=(getattr(args, "paper", None) or {}).get(
+                    "balances", DEFAULT_BALANCES
+                ),
             )
         )
     except Exception as exc:  # unreachable, refused keys, unknown symbol: say which, exit 1
