@@ -90,8 +90,10 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace | int:
         where = args.config or DEFAULT_CONFIG
         return _fail(f"name a strategy to run, or list some under [[strategies]] in {where}")
     resolved = to_run_args(config, getattr(args, "duration", None))
-    # The control socket: --socket wins, then [control] socket (default_socket() when unset).
-    resolved.socket = getattr(args, "socket", None) or config.control.socket
+    # The control socket: --socket (an error if unusable), else [control] socket (default_socket()
+    # when unset; only a warning if another run holds it).
+    resolved.socket = getattr(args, "socket", None)
+    resolved.socket_default = config.control.socket
     resolved.no_socket = bool(getattr(args, "no_socket", False))
     return resolved
 

@@ -245,7 +245,7 @@ async def _control_socket(
     unusable (a default path in use by another run only costs this run its socket)."""
     if args.no_socket:
         return True
-    path = args.socket or default_socket_path()
+    path = args.socket or getattr(args, "socket_default", None) or default_socket_path()
     try:
         await nursery.start(serve_control, runner, path)
     except (ControlSocketInUse, OSError) as exc:
