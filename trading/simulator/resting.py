@@ -4,9 +4,12 @@ Rules this module keeps (the engine books what is decided here):
 
 * Steps fall on the last millisecond of each second (``k * 1000 + 999``): the path's move into
   a step happens inside that second, hence inside every kline holding a fill made at it.
-* A resting buy trades when the best ask (the path price) is at or below its price; a resting sell
-  when the best bid (one tick below) is at or above it. Each side of a symbol shares the book's
-  resting depth for the step, by price then time priority; each order gets at most what it lacks.
+* A resting order trades when the path price (the market's last price, what the klines show)
+  reaches it: a buy when it is at or below the buy's price, a sell when at or above the sell's.
+  So a first fill always lies inside the klines that hold it (a property test checks it); the
+  bid one tick under the path is for orders that take liquidity, not for resting ones.
+* Each side of a symbol shares the book's resting depth for the step, by price then time
+  priority; each order gets at most what it lacks.
 * Symbols are matched in lockstep, step by step, so fills (and their trade ids) follow time.
 * The path is a straight line within a minute, so a minute's lowest and highest price lie on its
   first and last step: a minute in which no order can trade is skipped whole. Pure decisions:
@@ -64,7 +67,7 @@ class RestingOrders:
         best_sell = min((o.price_ticks for o in orders if o.side == "SELL"), default=-1)
         ticks = self.book.prices.ticks
         a, b = ticks(symbol, first), ticks(symbol, last)
-        return min(a, b) <= best_buy or (best_sell >= 0 and max(a, b) - 1 >= best_sell)
+        return min(a, b) <= best_buy or (best_sell >= 0 and max(a, b) >= best_sell)
 
     def allocate(self, symbol: str, step: int) -> list[tuple[WorkingOrder, Decimal]]:
         """The orders of ``symbol`` that trade at ``step`` and how much each, buys first."""
@@ -75,7 +78,7 @@ class RestingOrders:
             key=lambda o: (-o.price_ticks, o.order_id),
         )
         sells = sorted(
-            (o for o in orders if o.side == "SELL" and o.price_ticks <= ask - 1),
+            (o for o in orders if o.side == "SELL" and o.price_ticks <= ask),
             key=lambda o: (o.price_ticks, o.order_id),
         )
         if not buys and not sells:
