@@ -34,9 +34,10 @@ CORE = sorted(
 _PROBE = textwrap.dedent(
     """
     import importlib, json, sys, types
-    package = types.ModuleType("trading")
-    package.__path__ = [{package_dir!r}]
-    sys.modules["trading"] = package
+    for name, path in {bare!r}:
+        package = types.ModuleType(name)
+        package.__path__ = [path]
+        sys.modules[name] = package
     importlib.import_module({module!r})
     forbidden = {forbidden!r}
     found = sorted(
@@ -48,8 +49,17 @@ _PROBE = textwrap.dedent(
 )
 
 
-def forbidden_imports(module: str) -> list[str]:
-    code = _PROBE.format(package_dir=str(PACKAGE_DIR), module=module, forbidden=FORBIDDEN)
+def forbidden_imports(
+    module: str,
+    *,
+    bare: tuple[str, ...] = ("trading",),
+    forbidden: tuple[str, ...] = FORBIDDEN,
+) -> list[str]:
+    """What importing ``module`` alone, in a fresh interpreter, pulls in of ``forbidden``; the
+    ``bare`` packages are made empty (their ``__init__`` is not run), so only the module's own
+    imports count."""
+    packages = [(name, str(PACKAGE_DIR.parent / name.replace(".", "/"))) for name in bare]
+    code = _PROBE.format(bare=packages, module=module, forbidden=forbidden)
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )

@@ -101,6 +101,15 @@ class Mortal:
         await self.recorder.aclose()
 
 
+def recovering(
+    vclock: trading.VirtualClock, exchange: Any, db: Path, **options: Any
+) -> trading.Runner:
+    """A Runner recording into ``db`` that recovers each strategy it adds (as after a crash)."""
+    return trading.Runner(
+        clock=vclock, exchange=exchange, observers=[Recorder(db)], recover=True, **options
+    )
+
+
 async def exchange_runs_alone(broker: PaperBroker, clock: trading.Clock) -> None:
     """Downtime: the exchange matches resting orders while no run listens."""
     async with trio.open_nursery() as nursery:
@@ -247,9 +256,7 @@ async def test_an_adopted_order_is_cancelled_by_cancel_and_by_stop(
     broker = new_broker(vclock, Prices())
     fx = FaultyExchange(broker)
     db = tmp_path / "trades.sqlite"
-    async with trading.Runner(
-        clock=vclock, exchange=fx, observers=[Recorder(db)], recover=True
-    ) as runner:
+    async with recovering(vclock, fx, db) as runner:
         await runner.add(Quiet(), name="s")
         assert runner.engine is not None
         account = runner.engine.account("s")
@@ -257,9 +264,7 @@ async def test_an_adopted_order_is_cancelled_by_cancel_and_by_stop(
         two = await account.submit(Side.BUY, "0.01", SYMBOL, price="58000")
     assert await open_ids(broker) == {one.client_order_id, two.client_order_id}
 
-    async with trading.Runner(
-        clock=vclock, exchange=fx, observers=[Recorder(db)], recover=True
-    ) as runner:
+    async with recovering(vclock, fx, db) as runner:
         await runner.add(Tidy(), name="s")
         assert runner.engine is not None
         account = runner.engine.account("s")
@@ -289,9 +294,7 @@ async def test_two_adds_of_one_name_recover_it_once(
     broker = new_broker(vclock, Prices())
     fx = FaultyExchange(broker)
     db = tmp_path / "trades.sqlite"
-    async with trading.Runner(
-        clock=vclock, exchange=fx, observers=[Recorder(db)], recover=True
-    ) as runner:
+    async with recovering(vclock, fx, db) as runner:
         await runner.add(Quiet(), name="s")
         assert runner.engine is not None
         await runner.engine.account("s").submit(Side.BUY, "0.02", SYMBOL)
@@ -299,9 +302,7 @@ async def test_two_adds_of_one_name_recover_it_once(
         await runner.flush()
     events = EventLog()
     outcomes: list[object] = []
-    async with trading.Runner(
-        clock=vclock, exchange=fx, observers=[Recorder(db)], publish=events, recover=True
-    ) as runner:
+    async with recovering(vclock, fx, db, publish=events) as runner:
 
         async def add() -> None:
             try:
@@ -328,9 +329,7 @@ async def test_orders_of_other_strategies_and_strangers_are_left_alone(
     broker = new_broker(vclock, Prices())
     fx = FaultyExchange(broker)
     db = tmp_path / "trades.sqlite"
-    async with trading.Runner(
-        clock=vclock, exchange=fx, observers=[Recorder(db)], recover=True
-    ) as runner:
+    async with recovering(vclock, fx, db) as runner:
         for name in ("s", "s_2"):
             await runner.add(Quiet(), name=name)
         assert runner.engine is not None
@@ -347,9 +346,7 @@ async def test_orders_of_other_strategies_and_strangers_are_left_alone(
         )
     )
     events = EventLog()
-    async with trading.Runner(
-        clock=vclock, exchange=fx, observers=[Recorder(db)], publish=events, recover=True
-    ) as runner:
+    async with recovering(vclock, fx, db, publish=events) as runner:
         await runner.add(Quiet(), name="s")
         (recovered,) = events.of(ev.Recovered)
         assert isinstance(recovered, ev.Recovered)
@@ -373,9 +370,7 @@ async def test_an_exchange_that_cannot_be_read_fails_the_start(
     broker = new_broker(vclock, Prices())
     fx = FaultyExchange(broker)
     db = tmp_path / "trades.sqlite"
-    async with trading.Runner(
-        clock=vclock, exchange=fx, observers=[Recorder(db)], recover=True
-    ) as runner:
+    async with recovering(vclock, fx, db) as runner:
         fx.read_faults = 3  # a short outage is ridden out (reads are retried)
         await runner.add(Quiet(), name="s")
         fx.read_faults = 10_000  # a long one stops the start: no trading on unknown positions
@@ -455,17 +450,13 @@ async def test_a_position_the_exchange_does_not_hold_is_reported(
 ) -> None:
     db = tmp_path / "db.sqlite"
     broker = new_broker(vclock, Prices())
-    async with trading.Runner(
-        clock=vclock, exchange=broker, observers=[Recorder(db)], recover=True
-    ) as runner:
+    async with recovering(vclock, broker, db) as runner:
         await runner.add(Quiet(), name="s")
         assert runner.engine is not None
         await runner.engine.account("s").submit(Side.BUY, "0.02", SYMBOL)
         await runner.flush()
     emptied = PaperBroker(Prices(), vclock, balances={"USDT": D(100_000)})  # BTC gone
-    async with trading.Runner(
-        clock=vclock, exchange=emptied, observers=[Recorder(db)], recover=True
-    ) as runner:
+    async with recovering(vclock, emptied, db) as runner:
         await runner.add(Quiet(), name="s")
     assert "recovered position BTCUSDT 0.02 but the exchange holds 0 BTC" in caplog.text
 
@@ -617,9 +608,7 @@ async def test_kill_9_mid_run_then_restart(tmp_path: Path) -> None:
     fx = FaultyExchange(broker)
     events = EventLog()
     with trio.fail_after(60):
-        async with trading.Runner(
-            clock=vclock, exchange=fx, observers=[Recorder(db)], publish=events, recover=True
-        ) as runner:
+        async with recovering(vclock, fx, db, publish=events) as runner:
             await runner.add(Quiet(), name="s")
             (recovered,) = events.of(ev.Recovered)
             assert isinstance(recovered, ev.Recovered)

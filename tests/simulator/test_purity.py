@@ -8,51 +8,19 @@ is searched for the forbidden names.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 import trading
+from tests.core.test_core_purity import forbidden_imports as core_probe
 
 PACKAGE_DIR = Path(trading.__file__).resolve().parent
 FORBIDDEN = ("trio", "asyncio", "httpx", "httpx2", "websockets", "socket", "trio_parallel", "h11")
 CORE = ("account", "book", "engine", "market", "orders", "resting", "symbols", "validation")
 
-_PROBE = textwrap.dedent(
-    """
-    import importlib, json, sys, types
-    for name, path in (("trading", {package_dir!r}), ("trading.simulator", {sim_dir!r})):
-        package = types.ModuleType(name)
-        package.__path__ = [path]
-        sys.modules[name] = package
-    importlib.import_module({module!r})
-    forbidden = {forbidden!r}
-    found = sorted(
-        name for name in sys.modules
-        if name in forbidden or name.split(".")[0] in forbidden
-    )
-    print(json.dumps(found))
-    """
-)
-
-
 def forbidden_imports(module: str) -> list[str]:
-    code = _PROBE.format(
-        package_dir=str(PACKAGE_DIR),
-        sim_dir=str(PACKAGE_DIR / "simulator"),
-        module=module,
-        forbidden=FORBIDDEN,
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, f"importing {module} failed:\n{result.stderr}"
-    found: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
-    return found
+    return core_probe(module, bare=("trading", "trading.simulator"), forbidden=FORBIDDEN)
 
 
 def test_every_core_module_is_listed() -> None:
