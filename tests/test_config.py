@@ -265,7 +265,7 @@ def test_flags_left_at_their_defaults_do_not_override_the_file() -> None:
         Path("mine"), 11, 60.0, "binance"
     )  # fmt: skip
     assert (args.stop_timeout, args.max_restarts, args.db, args.no_db) == (3.0, 2, Path("x.db"), 0)
-    assert args.symbol == ["ETHUSDT"] and args.verbose is True
+    assert args.symbol == ["ETHUSDT"] and args.verbose == 1  # the file's level DEBUG is -v
 
 
 def test_flags_given_override_the_file() -> None:

@@ -185,7 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(p_run)
     p_run.add_argument(
-        "-v", "--verbose", action="store_true", help="log every event and state change"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log every event and state change; -vv also every HTTP request and WebSocket "
+        "connection",
+    )
+    p_run.add_argument(
+        "--logfile", metavar="PATH", help="also write the log to this file (appended)"
+    )
+    p_run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text (default) or json: one JSON object per line, for log collectors",
     )
     for verb, what in (
         ("orders", "print the recorded orders, in the order they were placed"),

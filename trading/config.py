@@ -329,7 +329,11 @@ def merge_flags(config: Config, args: argparse.Namespace) -> Config:
     db: dict[str, Any] = {"enabled": False} if given("no_db") else {}
     if given("db") is not None:
         db["path"] = str(args.db)
-    log = {"level": "DEBUG"} if given("verbose") else {}
+    log: dict[str, Any] = {"level": "DEBUG"} if given("verbose") else {}
+    if given("logfile") is not None:
+        log["file"] = str(args.logfile)
+    if given("log_format") is not None:
+        log["format"] = args.log_format
     return attrs.evolve(
         config,
         **top,

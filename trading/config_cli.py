@@ -95,6 +95,7 @@ def resolve_run_args(args: argparse.Namespace) -> argparse.Namespace | int:
     resolved.socket = getattr(args, "socket", None)
     resolved.socket_default = config.control.socket
     resolved.no_socket = bool(getattr(args, "no_socket", False))
+    resolved.verbose = max(resolved.verbose, int(getattr(args, "verbose", 0) or 0))  # -vv
     return resolved
 
 
@@ -123,7 +124,9 @@ def to_run_args(config: Config, duration: float | None = None) -> argparse.Names
         max_restarts=config.max_restarts,
         db=Path(config.database.path),
         no_db=not config.database.enabled,
-        verbose=config.logging.level == "DEBUG",
+        verbose=int(config.logging.level == "DEBUG"),
+        logfile=config.logging.file,
+        log_format=config.logging.format,
         paper={
             "balances": dict(config.paper.balances),
             "fee_rate": config.paper.fee_rate,

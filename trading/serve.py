@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import math
 import os
@@ -79,23 +80,54 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out = TerminalWriter.for_fd(sys.stdout.fileno(), name="stdout")
     err = TerminalWriter.for_fd(sys.stderr.fileno(), name="stderr")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=err,
-    )
-    if not args.verbose:
-        logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
-        # One line per HTTP request is noise at INFO (and -v shows it).
-        logging.getLogger("httpx2").setLevel(logging.WARNING)
-        logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        _set_up_logging(args, err)
+    except OSError as exc:
+        print(f"trio-trade: cannot write the log file: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return _run_specs(args, specs, out, err)
     finally:
         # Bounded: a terminal nobody reads must not keep the process from ending.
         out.drain(1.0)
         err.drain(1.0)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message, and the
+    traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def _set_up_logging(args: argparse.Namespace, err: TerminalWriter) -> None:
+    """-v: every event and state change; -vv: also HTTP requests and WebSocket connections;
+    ``--logfile`` adds a file (appended) beside standard error; ``--log-format json``."""
+    verbosity = int(getattr(args, "verbose", 0) or 0)
+    text = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    formatter = JsonLines() if getattr(args, "log_format", None) == "json" else text
+    handlers: list[logging.Handler] = [logging.StreamHandler(err)]
+    logfile = getattr(args, "logfile", None)
+    if logfile:
+        handlers.append(logging.FileHandler(logfile, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    logging.basicConfig(level=logging.DEBUG if verbosity else logging.INFO, handlers=handlers)
+    if verbosity < 1:
+        logging.getLogger("trading.observers.log").setLevel(logging.WARNING)
+    if verbosity < 2:
+        # One line per HTTP request or WebSocket frame is noise even at -v (-vv shows it).
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+        logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
 def _run_specs(
