@@ -58,13 +58,14 @@ class BinanceExchange:
         marks: Mark | None = None,
         symbols: tuple[str, ...] = (),
         connect_timeout: float = 30.0,
+        info: Mapping[str, SymbolInfo] | None = None,
     ) -> None:
         self.rest = rest
         self.connect_timeout = connect_timeout
         self.user_stream = user_stream
         self._marks = marks
         self._wanted = symbols
-        self._info: dict[str, SymbolInfo] = {}
+        self._info: dict[str, SymbolInfo] = dict(info or {})
         self._open: dict[str, str] = {}  # client order id -> symbol, for orders not known final
         self._client_of: dict[str, str] = {}  # exchange order id -> client order id
         self._free: dict[str, Decimal] | None = None  # streamed balances, once snapshotted
@@ -79,8 +80,10 @@ class BinanceExchange:
     ) -> None:
         """Load trading rules, subscribe to the user data stream, push order changes; until
         cancelled. Ready once the rules are known and the subscription is confirmed."""
-        await self.rest.sync_time()
-        self._info = await self.rest.exchange_info(self._wanted or None)
+        if not self.rest.synced:
+            await self.rest.sync_time()
+        if not self._info:  # not handed over by the market (which read them already)
+            self._info = await self.rest.exchange_info(self._wanted or None)
         self._on_update = on_update
         async with trio.open_nursery() as nursery:
             if self.user_stream is not None:

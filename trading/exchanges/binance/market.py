@@ -25,7 +25,7 @@ from decimal import Decimal
 import trio
 
 from trading.core.bars import Bar, Interval
-from trading.exchanges.base import UnknownSymbol
+from trading.exchanges.base import SymbolInfo, UnknownSymbol
 from trading.exchanges.binance.frames import KlineUpdate
 from trading.exchanges.binance.rest import BinanceRest
 from trading.exchanges.binance.stream import KlineStream
@@ -92,6 +92,7 @@ class BinanceMarket:
         self.clock = FeedClock(self._base, self.feed)
         self._wanted = tuple(symbols)
         self._symbols: tuple[str, ...] = ()
+        self.info: dict[str, SymbolInfo] = {}
         self._server_ms = 0  # the latest event time the stream gave
 
     @property
@@ -103,7 +104,8 @@ class BinanceMarket:
     ) -> None:
         """Load the symbols, connect the stream, keep the feed whole; until cancelled.
         Signals readiness once the symbols are known and the stream is connected."""
-        await self.rest.sync_time()
+        if not self.rest.synced:
+            await self.rest.sync_time()
         self._exchange_clock = ExchangeClock(self.rest.server_now_ms())
         info = await self.rest.exchange_info(self._wanted or None)
         missing = [s for s in self._wanted if s not in info]
@@ -112,6 +114,7 @@ class BinanceMarket:
                 f"the exchange does not list {', '.join(missing)}; it lists e.g. "
                 f"{', '.join(sorted(info)[:10])}"
             )
+        self.info = info  # trading rules, for the exchange and the paper broker: read once
         self._symbols = tuple(sorted(info))
         async with trio.open_nursery() as nursery:
             await nursery.start(self.feed.run)

@@ -200,6 +200,11 @@ class BinanceRest:
         """The exchange's clock as best known: local wall time plus the measured offset."""
         return _wall_ms() + self.offset_ms
 
+    @property
+    def synced(self) -> bool:
+        """Whether the offset to the server's clock was measured at least once."""
+        return self._synced
+
     async def sync_time(self) -> None:
         """Measure the offset to the server's clock (``GET /api/v3/time``, half the round trip
         assumed each way). Cancelling it keeps the previous offset."""

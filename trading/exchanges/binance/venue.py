@@ -134,11 +134,12 @@ async def open_binance(
             assert credentials is not None
             await rest.account()  # the keys work (AuthError naming the exchange's words if not)
             user = UserDataStream(ws_api, credentials, now_ms=rest.server_now_ms, backoff=backoff)
-            exchange = BinanceExchange(rest, user, marks=market.mark, symbols=tuple(symbols))
+            exchange = BinanceExchange(
+                rest, user, marks=market.mark, symbols=tuple(symbols), info=market.info
+            )
         else:
-            info = await rest.exchange_info(list(symbols) or None)
             exchange = PaperBroker(
-                _StreamedPrices(market), market.clock, balances=paper_balances, symbols=info
+                _StreamedPrices(market), market.clock, balances=paper_balances, symbols=market.info
             )
         try:
             yield Venue(market=market, exchange=exchange, clock=market.clock, live=live)
