@@ -36,6 +36,7 @@ from trading.control.local import (
     result_json,
     serve_control,
 )
+from trading.control.status_table import render_text, status_rows
 from trading.loader import load
 from trading.serve import SIM_START
 
@@ -224,6 +225,22 @@ async def test_health_reports_each_strategy(served: tuple[trading.Runner, str]) 
     assert rows["a"]["state"] == runner["a"].state.value
     assert rows["a"]["given_up"] is False and rows["a"]["interval"] == "15m"
     assert all(row["overdue"] is None or row["overdue"] >= 0 for row in rows.values())
+    assert reply["alive"] is True and reply["links"] == []  # a simulated venue has no links
+    assert all(row["verdict"] in ("ok", "starting") for row in rows.values())
+    assert reply["text"].splitlines()[0] == "alive"
+
+
+async def test_status_answers_with_the_table_and_is_audited(
+    served: tuple[trading.Runner, str],
+) -> None:
+    runner, path = served
+    client = await connect(path)
+    reply = await client.ask("status")
+    assert reply["ok"] is True and [row["strategy"] for row in reply["status"]] == ["a", "b"]
+    assert reply["table"] == render_text(status_rows(runner))
+    assert len(reply["replies"]) == 2  # the command went through the runner: answered, audited
+    one = await client.ask("status a")  # one strategy: its line, no table
+    assert "table" not in one and one["replies"][0]["strategy"] == "a"
 
 
 def _ctl(path: Path, *command: str) -> subprocess.CompletedProcess[str]:
@@ -288,8 +305,11 @@ def test_ctl_against_a_run_subprocess(tmp_path: Path) -> None:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         )  # fmt: skip
         procs.append(tail)
-        status = _ctl(path, "status")
-        assert status.returncode == 0 and status.stdout.startswith("sma_cross: ok:"), status
+        status = _ctl(path, "status")  # the status table, as the terminal and /status show it
+        assert status.returncode == 0, status
+        header, row = status.stdout.splitlines()
+        assert header.split()[:3] == ["strategy", "state", "next"], status
+        assert row.split()[0] == "sma_cross" and row.split()[1] in ("sleeping", "computing")
         paused = _ctl(path, "--json", "pause", "sma_cross")
         assert paused.returncode == 0, paused
         assert json.loads(paused.stdout)["replies"][0]["state"] == "paused"
@@ -297,7 +317,9 @@ def test_ctl_against_a_run_subprocess(tmp_path: Path) -> None:
         refused = _ctl(path, "pause", "nosuch")
         assert refused.returncode == 1 and "nosuch" in refused.stdout
         health = _ctl(path, "health")
-        assert health.returncode == 0 and health.stdout.startswith("sma_cross: paused")
+        assert health.returncode == 0, health
+        assert health.stdout.splitlines()[:2] == ["alive", health.stdout.splitlines()[1]]
+        assert health.stdout.splitlines()[1].startswith("sma_cross: paused (paused), last bar")
         stopped = _ctl(path, "stop", "all")
         assert stopped.returncode == 0 and "sma_cross: ok: stopped" in stopped.stdout
         assert run.wait(timeout=20) == 0

@@ -4,7 +4,8 @@ The rules this module keeps:
 
 * Plain text by default, the same lines the run's console prints (``NAME: ok: ...``); ``--json``
   prints the reply objects as they came, one per line, for scripts.
-* Exit status: 0 every reply ok; 1 a command refused (any reply not ok); 2 a usage error or
+* Exit status: 0 every reply ok; 1 a command refused (any reply not ok), or ``health`` found
+  something not healthy; 2 a usage error or
   nothing running at the socket; 3 no reply within ``--timeout`` seconds.
 * ``tail`` prints events until the run ends or Ctrl-C (exit 0); ``--timeout`` bounds only the
   wait for its first answer.
@@ -93,26 +94,15 @@ def _print_reply(reply: dict[str, Any], as_json: bool) -> int:
             print(f"error: {reply['error']}", file=sys.stderr)
         return EXIT_REFUSED
     if not as_json:
-        for item in reply.get("replies", []):
-            result = CommandResult(str(item["strategy"]), bool(item["ok"]), str(item["text"]))
-            print(result)
-        for row in reply.get("health", []):
-            print(_health_line(row))
+        if "table" in reply:
+            print(reply["table"])
+        elif "text" in reply:
+            print(reply["text"])
+        else:
+            for item in reply.get("replies", []):
+                result = CommandResult(str(item["strategy"]), bool(item["ok"]), str(item["text"]))
+                print(result)
     return EXIT_OK if reply.get("ok") else EXIT_REFUSED
-
-
-def _health_line(row: dict[str, Any]) -> str:
-    overdue = row.get("overdue")
-    lag = "nothing due" if overdue is None else f"{overdue:.0f}s overdue" if overdue else "on time"
-    line = (
-        f"{row['strategy']}: {row['state']}, {row['computes']} computes, "
-        f"{row['failures']} failures, every {row['interval']}, {lag}"
-    )
-    if row.get("given_up"):
-        line += ", gave up"
-    if row.get("last_error"):
-        line += f"; last error: {row['last_error']}"
-    return line
 
 
 async def _ctl(path: str, command: str, as_json: bool, seconds: float) -> int:

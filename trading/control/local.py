@@ -10,9 +10,11 @@ The rules this module keeps:
 * JSON lines both ways. A request is ``{"id": ..., "command": "pause sma_cross"}``; ``id`` is
   optional and echoed. The reply is ``{"id", "ok", "replies": [{"strategy", "ok", "text",
   "state"}]}``, the :class:`CommandResult` list ``runner.send(text, source="ctl")`` returned.
-  ``health`` answers ``{"id", "ok", "health": [...]}``; ``tail`` answers ``{"id", "ok",
-  "tail": true}`` and then one ``{"kind", "strategy", "time", "text"}`` line per event until the
-  client hangs up.
+  ``health`` answers ``{"id", "ok": alive, "alive", "health": [rows], "links": [rows],
+  "text"}`` (see :mod:`trading.control.health`); ``status`` and ``status all`` add the status
+  table to the replies (``"status": [rows]``, ``"table": text``). ``tail`` answers ``{"id",
+  "ok", "tail": true}`` and then one ``{"kind", "strategy", "time", "text"}`` line per event
+  until the client hangs up.
 * Bad input is answered, never fatal: a line that is not JSON, not an object, has unknown
   fields, a non-text command, or is longer than :data:`MAX_LINE` bytes gets ``{"id", "ok":
   false, "error": ...}`` naming the problem; the connection and the run go on.
@@ -35,6 +37,9 @@ from typing import Any
 
 import trio
 
+from trading.control.health import health as full_health
+from trading.control.health import link_rows, render_health, strategy_health
+from trading.control.status_table import render_text, row_json, status_rows
 from trading.core.commands import CommandResult
 from trading.core.events import Event, describe
 from trading.runtime.runner import Runner
@@ -84,28 +89,9 @@ def result_json(result: CommandResult) -> dict[str, Any]:
 
 
 def health(runner: Runner) -> list[dict[str, Any]]:
-    """Per strategy what the runner knows: its state, computes, failures, the last error, and
-    how far past its due bar close it is (``overdue``, seconds of strategy time; 0 when on time,
-    None when nothing is due)."""
-    now = runner.clock.now()
-    rows = []
-    for status in runner.status():
-        due = status.get("next_close")
-        name = status["name"]
-        rows.append(
-            {
-                "strategy": name,
-                "state": status["state"],
-                "interval": status["interval"],
-                "computes": status["computes"],
-                "failures": status["failures"],
-                "given_up": runner[name].given_up,
-                "last_error": status["last_error"],
-                "next_close": due,
-                "overdue": None if due is None else max(0.0, now - float(due)),
-            }
-        )
-    return rows
+    """The per-strategy rows of :func:`trading.control.health.health` (kept for callers that
+    want only those)."""
+    return strategy_health(runner, links_up=all(row["connected"] for row in link_rows(runner)))
 
 
 class LineIterator:
@@ -149,6 +135,11 @@ class LineIterator:
                 self.eof = True
                 if self.buffer and not self.skipping:
                     self.buffer += b"\n"  # a last line without its newline still counts
+
+
+def _is_table(command: str) -> bool:
+    """``status`` and ``status all`` answer with the status table (one strategy: its line)."""
+    return command.lower().split() in (["status"], ["status", "all"])
 
 
 def _parse(line: bytes) -> tuple[Any, str]:
@@ -260,13 +251,30 @@ async def _handle(runner: Runner, stream: trio.SocketStream) -> None:
                     await _tail(runner, stream, lines, ident)
                     return
                 if verb == "health" and command.lower() == "health":
-                    await _send(stream, {"id": ident, "ok": True, "health": health(runner)})
+                    report = full_health(runner)
+                    await _send(
+                        stream,
+                        {
+                            "id": ident,
+                            "ok": report["alive"],
+                            "alive": report["alive"],
+                            "health": report["strategies"],
+                            "links": report["links"],
+                            "text": render_health(report),
+                        },
+                    )
                     continue
                 results = await runner.send(command, source="ctl")
-                replies = [result_json(r) for r in results]
-                await _send(
-                    stream, {"id": ident, "ok": all(r.ok for r in results), "replies": replies}
-                )
+                reply: dict[str, Any] = {
+                    "id": ident,
+                    "ok": all(r.ok for r in results),
+                    "replies": [result_json(r) for r in results],
+                }
+                if _is_table(command) and reply["ok"]:
+                    rows = status_rows(runner)
+                    reply["status"] = [row_json(row) for row in rows]
+                    reply["table"] = render_text(rows)
+                await _send(stream, reply)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             log.debug("control client went away: %s", exc)
 

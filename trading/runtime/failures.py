@@ -56,11 +56,17 @@ class Restarts:
     """A strategy's restart budget, and when its next restart is due (real monotonic seconds;
     None: none scheduled, because it gave up or is not failed)."""
 
-    __slots__ = ("_backoff", "at")
+    __slots__ = ("_backoff", "at", "restarts")
 
     def __init__(self, policy: RestartPolicy) -> None:
         self._backoff = Backoff(policy)
         self.at: float | None = None
+        self.restarts = 0  # restarts done in this run, operator's included
+
+    def restarting(self) -> None:
+        """The restart is happening now (its backoff ran out, or an operator asked)."""
+        self.at = None
+        self.restarts += 1
 
     @property
     def failures(self) -> int:

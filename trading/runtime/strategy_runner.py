@@ -325,13 +325,13 @@ class StrategyRunner:
             if self.machine.flags.stopping:
                 return False
             if self.machine.take_restart():
-                self._restarts.at = None
+                self._restarts.restarting()
                 self._set_state(S.RESTARTING, "operator")
                 return True
             if self._restarts.at is None:
                 await self._idle(S.FAILED, until=None)
             elif await self._idle(S.RESTARTING, until=self._restarts.at, real=True):
-                self._restarts.at = None
+                self._restarts.restarting()
                 return True
 
     # -- the wind-down ---------------------------------------------------------------------------
@@ -407,6 +407,16 @@ class StrategyRunner:
     @property
     def failures(self) -> int:
         return self._restarts.failures
+
+    @property
+    def restarts(self) -> int:
+        """Restarts done in this run (after failures, or asked for by an operator)."""
+        return self._restarts.restarts
+
+    @property
+    def last_bar(self) -> float | None:
+        """The close of the last bar the schedule reached (strategy clock); None before one."""
+        return self._bars.bar_close
 
     def describe(self) -> str:
         """One line for an operator (see :meth:`CommandEffects.describe`)."""

@@ -37,6 +37,7 @@ from trading.exchanges.base import OrderRequest, OrderUpdate, SymbolInfo
 from trading.exchanges.binance.frames import AccountUpdate
 from trading.exchanges.binance.rest import BinanceRest, Trade
 from trading.exchanges.binance.user_stream import UserDataStream
+from trading.exchanges.links import Link
 
 __all__ = ["BinanceExchange"]
 
@@ -99,6 +100,11 @@ class BinanceExchange:
                 await self._refresh_balances()
                 nursery.start_soon(self._resyncer)
             task_status.started()
+
+    def links(self) -> list[Link]:
+        """The user data stream (when there is one) and the REST API, for health reports."""
+        stream = [self.user_stream.link] if self.user_stream is not None else []
+        return [*stream, self.rest.link]
 
     def symbol_info(self) -> Mapping[str, SymbolInfo]:
         return self._info

@@ -29,6 +29,7 @@ from trading.exchanges.base import SymbolInfo, UnknownSymbol
 from trading.exchanges.binance.frames import KlineUpdate
 from trading.exchanges.binance.rest import BinanceRest
 from trading.exchanges.binance.stream import KlineStream
+from trading.exchanges.links import Link
 from trading.runtime.bar_feed import BarFeed, FeedClock
 from trading.runtime.clock import Clock
 
@@ -98,6 +99,10 @@ class BinanceMarket:
     @property
     def symbols(self) -> Sequence[str]:
         return self._symbols
+
+    def links(self) -> list[Link]:
+        """The kline stream and the REST API, for health reports."""
+        return [self.stream.link, self.rest.link]
 
     async def run(
         self, *, task_status: trio.TaskStatus[BinanceMarket] = trio.TASK_STATUS_IGNORED

@@ -61,6 +61,7 @@ from trading.exchanges.binance.weights import (
     budget_for,
     used_weight,
 )
+from trading.exchanges.links import Link
 
 __all__ = [
     "KLINE_INTERVALS",
@@ -171,6 +172,7 @@ class BinanceRest:
         self._sync_lock = trio.Lock()
         # The lean keep-alive transport by default (an order's round trip is CPU-bound; see
         # transport.py); tests and users may plug in any httpx2 transport instead.
+        self.link = Link("rest api")
         self._client = httpx2.AsyncClient(
             base_url=self.base_url, transport=transport or LeanTransport(), timeout=timeout
         )
@@ -268,8 +270,13 @@ class BinanceRest:
             )
         except httpx2.RequestError as exc:  # connect, timeouts, dropped, undecodable
             logger.warning("%s %s: %s", method, path, type(exc).__name__)
+            self.link.down(type(exc).__name__)
             raise NetworkError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
         status = response.status_code
+        if status >= 500:
+            self.link.down(f"HTTP {status}")
+        else:
+            self.link.answered()
         self.budget.observe(response.headers)
         logger.debug(
             "%s %s -> %d (weight used %s)", method, path, status, used_weight(response.headers)

@@ -47,6 +47,7 @@ from trading.exchanges.binance.ws import (
     single_error,
     websockets_connector,
 )
+from trading.exchanges.links import Link
 
 __all__ = ["MAX_STREAMS", "KlineStream", "SubscriptionTimeout"]
 
@@ -83,6 +84,7 @@ class KlineStream:
         self._ws_base = ws_base.rstrip("/")
         self._connect = connect or websockets_connector()
         self._backoff = backoff or ReconnectBackoff()
+        self.link = Link("market stream")
         self._send_interval = send_interval
         self._reply_timeout = reply_timeout
         self._streams: dict[str, None] = {}  # ordered set of stream names
@@ -180,7 +182,12 @@ class KlineStream:
                 self._connected = False
 
         await keep_connected(
-            "kline stream", self.url, session, connect=self._connect, backoff=self._backoff
+            "kline stream",
+            self.url,
+            session,
+            connect=self._connect,
+            backoff=self._backoff,
+            link=self.link,
         )
 
     async def _session(self, conn: Connection, on_update: Callable[[KlineUpdate], None]) -> None:
@@ -202,6 +209,7 @@ class KlineStream:
         """Dispatch frames until the server announces its shutdown (then return)."""
         while True:
             raw = await conn.recv()
+            self.link.heard()
             try:
                 item = decode_market_frame(raw)
             except FrameError as exc:

@@ -52,6 +52,7 @@ from trading.exchanges.binance.ws import (
     keep_connected,
     websockets_connector,
 )
+from trading.exchanges.links import Link
 
 __all__ = ["ApiKeys", "SubscribeFailed", "UserDataStream", "UserStreamRefused"]
 
@@ -118,6 +119,7 @@ class UserDataStream:
         self._now_ms = now_ms
         self._connect = connect or websockets_connector(logger=wire_logger)
         self._backoff = backoff or ReconnectBackoff()
+        self.link = Link("user data stream")
         self._resync = resync
         self._recv_window_ms = recv_window_ms
         self._reply_timeout = reply_timeout
@@ -157,6 +159,7 @@ class UserDataStream:
             session,
             connect=self._connect,
             backoff=self._backoff,
+            link=self.link,
         )
 
     def _request(self) -> tuple[str, str]:
@@ -233,6 +236,7 @@ class UserDataStream:
         """Dispatch events until the server ends the subscription (then return: resubscribe)."""
         while True:
             raw = await conn.recv()
+            self.link.heard()
             try:
                 frame = decode_api_frame(raw)
                 if not isinstance(frame, UserEventFrame):

@@ -36,6 +36,8 @@ from websockets.exceptions import (
 )
 from websockets.trio.client import connect as _ws_connect
 
+from trading.exchanges.links import Link
+
 __all__ = [
     "BINANCE_MAX_AGE",
     "Connection",
@@ -202,6 +204,7 @@ async def keep_connected(
     connect: Connector,
     backoff: ReconnectBackoff,
     rand: Callable[[], float] = random.random,
+    link: Link | None = None,
 ) -> NoReturn:
     """Run ``session`` on a connection to ``url()``, again and again, forever.
 
@@ -211,7 +214,8 @@ async def keep_connected(
     cancelled and replaced.
 
     Cancelling it closes the current connection (without waiting for the close handshake when
-    the cancellation is already delivered) and returns nothing else to undo.
+    the cancellation is already delivered) and returns nothing else to undo. ``link``, when
+    given, records each connection coming up and going down (for health reports).
     """
     failures = 0
     while True:
@@ -223,6 +227,8 @@ async def keep_connected(
             with trio.CancelScope() as closing:
                 async with connect(url()) as conn:
                     opened_at = trio.current_time()
+                    if link is not None:
+                        link.up()
                     try:
                         with trio.move_on_after(backoff.max_age) as age:
                             await session(conn)
@@ -232,9 +238,14 @@ async def keep_connected(
                     finally:
                         closing.deadline = trio.current_time() + CLOSE_GRACE
         except Exception as exc:
+            if link is not None:
+                link.down(describe(exc))
             if not is_transient(exc):
                 raise
             logger.warning("%s: connection lost: %s", name, describe(exc))
+        else:
+            if link is not None:
+                link.down("reconnecting (planned)")
         lived = trio.current_time() - opened_at if opened_at is not None else 0.0
         stable = lived >= backoff.stable_after
         if stable:
