@@ -14,10 +14,11 @@ A cell that blocks (a long computation, ``time.sleep``) starves a guest run: use
 """
 
 from trading.notebook.guest import AlreadyRunning, NotebookRunner, start
-from trading.notebook.session import RunnerBusy
+from trading.notebook.session import SIM_START, RunnerBusy
 from trading.notebook.thread import ThreadedRunner, start_in_thread
 
 __all__ = [
+    "SIM_START",
     "AlreadyRunning",
     "NotebookRunner",
     "RunnerBusy",

@@ -38,7 +38,7 @@ import outcome
 import trio
 
 from trading.core.commands import CommandResult
-from trading.notebook.session import Session, StrategyLike
+from trading.notebook.session import Session, StrategyLike, not_running
 from trading.notebook.tables import RunView, Snapshot, snapshot
 from trading.runtime.runner import Runner, RunnerNotRunning, RunnerThreadError
 from trading.runtime.strategy import Strategy, inspect_strategy
@@ -150,16 +150,19 @@ class NotebookRunner(RunView):
         Cancelling the await (interrupting the cell) does not undo the stop: it goes on, and
         a later ``stop()`` waits for it again."""
         self._session.post_stop()
-        result = await asyncio.shield(self._done)
-        return result.unwrap()
+        return _value(await asyncio.shield(self._done))
 
     # -- commands -------------------------------------------------------------------------------
 
     async def command(self, text: str) -> list[CommandResult]:
         """Send an operator command (``"pause sma_cross"``, ``"set sma_cross fast=3"``,
         ``"status all"``) and return the replies, one per strategy reached. Never raises for
-        bad input: that is an error reply. Cancelling the await does not recall the command."""
-        return await self.call(lambda runner: runner.send(text, source="notebook"))
+        bad input, nor once the run is over: that is an error reply. Cancelling the await
+        does not recall the command."""
+        try:
+            return await self.call(lambda runner: runner.send(text, source="notebook"))
+        except RunnerNotRunning as exc:
+            return [not_running(text, exc)]
 
     async def add(self, strategy: Strategy, *, name: str | None = None) -> str:
         """Start one more strategy in this run; returns its name once its on_start succeeded."""
@@ -316,3 +319,12 @@ def _deliver(handler: Any, frame: types.FrameType | None) -> None:
     elif handler == signal.SIG_DFL:
         signal.raise_signal(signal.SIGINT)
     # SIG_IGN, or a handler set from C (None): ignored, as it would have been.
+
+
+def _value(result: outcome.Outcome[T]) -> T:
+    """The outcome's value or error, as often as asked (``unwrap`` works once only)."""
+    if isinstance(result, outcome.Error):
+        raise result.error
+    assert isinstance(result, outcome.Value)
+    value: T = result.value
+    return value

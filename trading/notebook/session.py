@@ -39,10 +39,11 @@ from trading.loader import load
 from trading.notebook.journal import Journal
 from trading.runtime.bus import Observer
 from trading.runtime.clock import Clock, VirtualClock
+from trading.runtime.delivery import clip
 from trading.runtime.runner import Runner, RunnerNotRunning
 from trading.runtime.strategy import Strategy, inspect_strategy
 
-__all__ = ["MAX_PENDING", "SIM_START", "RunnerBusy", "Session", "StrategyLike"]
+__all__ = ["MAX_PENDING", "SIM_START", "RunnerBusy", "Session", "StrategyLike", "not_running"]
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,11 @@ class Session:
             settle(outcome.Error(exc))
             return
         settle(outcome.Value(value))
+
+
+def not_running(text: str, why: Exception) -> CommandResult:
+    """The error reply to a command that reached no run (as ``Runner.send`` answers)."""
+    return CommandResult("", False, f"{why}: {clip(text)!r} not delivered")
 
 
 def _resolve(strategy: StrategyLike, directory: Path) -> tuple[str, Strategy]:

@@ -24,7 +24,7 @@ import outcome
 import trio
 
 from trading.core.commands import CommandResult
-from trading.notebook.session import Session, StrategyLike
+from trading.notebook.session import Session, StrategyLike, not_running
 from trading.notebook.tables import RunView, Snapshot, snapshot
 from trading.runtime.runner import Runner, RunnerNotRunning, RunnerThreadError
 from trading.runtime.strategy import Strategy, inspect_strategy
@@ -84,11 +84,15 @@ class ThreadedRunner(RunView):
         self._session.post_stop()
         self._thread.join()
         assert self._result is not None
-        return self._result.unwrap()
+        return _value(self._result)
 
     def command(self, text: str) -> list[CommandResult]:
-        """Send an operator command and wait for the replies (see NotebookRunner.command)."""
-        return self.call(lambda runner: runner.send(text, source="notebook"))
+        """Send an operator command and wait for the replies; never raises for bad input or
+        a run that is over: those are error replies (as NotebookRunner.command)."""
+        try:
+            return self.call(lambda runner: runner.send(text, source="notebook"))
+        except RunnerNotRunning as exc:
+            return [not_running(text, exc)]
 
     def add(self, strategy: Strategy, *, name: str | None = None) -> str:
         """Start one more strategy in this run; returns its name once on_start succeeded."""
@@ -145,3 +149,12 @@ class ThreadedRunner(RunView):
     def leftover_tasks(self) -> list[str] | None:
         """Tasks of the run still alive when it ended, besides trio's own (None: not ended)."""
         return self._session.leftover if self.finished else None
+
+
+def _value(result: outcome.Outcome[T]) -> T:
+    """The outcome's value or error, as often as asked (``unwrap`` works once only)."""
+    if isinstance(result, outcome.Error):
+        raise result.error
+    assert isinstance(result, outcome.Value)
+    value: T = result.value
+    return value
