@@ -72,9 +72,10 @@ def test_commands_and_status_while_the_runner_sleeps() -> None:
     run(main)
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
+async def until(condition: Callable[[], bool], within: float = 10) -> None:
+    """Poll the handle's plain tables, as a user's cell would (bounded)."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 - the condition is plain data, no event to wait on
             await asyncio.sleep(0.01)
 
 
