@@ -32,18 +32,24 @@ class Busy(trading.Strategy):
         await trio.lowlevel.checkpoint()
 
 
-def in_trio(frame: types.FrameType | None) -> bool:
+def in_trio(frame: types.FrameType | None) -> str | None:
+    """The innermost function of trio's run module on the stack, if a guest tick (trio's run
+    loop and every task step) is under way; None otherwise. Host code may call trio's plain
+    functions (``trio.current_time()`` reading a clock): those are not a tick."""
+    innermost = None
     while frame is not None:
         if frame.f_code.co_filename.endswith(TRIO_RUN):
-            return True
+            innermost = innermost or frame.f_code.co_qualname
+            if frame.f_code.co_name == "guest_tick":
+                return innermost
         frame = frame.f_back
-    return False
+    return None
 
 
 def test_sigint_during_a_guest_tick_is_handed_over_after_it() -> None:
     """A barrage of SIGINTs while the runner computes hundreds of bars a second: the host's
     handler gets them, never with trio's run loop on the stack, and the run is unharmed."""
-    seen: list[bool] = []
+    seen: list[str | None] = []
 
     def handler(signum: int, frame: types.FrameType | None) -> None:
         seen.append(in_trio(sys._getframe(1)))
@@ -76,8 +82,9 @@ def test_sigint_during_a_guest_tick_is_handed_over_after_it() -> None:
             signal.signal(signal.SIGINT, previous)
 
     run(main)
-    assert len(seen) > 50
-    assert not any(seen), f"{sum(seen)} of {len(seen)} SIGINTs ran inside trio's run loop"
+    assert len(seen) > 20
+    inside = [where for where in seen if where is not None]
+    assert inside == [], f"{len(inside)} of {len(seen)} SIGINTs ran inside trio's run loop"
 
 
 def test_ctrl_c_is_not_a_runner_control() -> None:
