@@ -173,20 +173,17 @@ class ChatOutbox:
         lines = list(self.pending)
         self.pending.clear()
         folded, dropped = self.folded, self.dropped
-        shown = lines
-        if folded or dropped or _size(lines) > self.limit:
-            budget = self.limit - 100  # room for the two summary lines
-            shown = []
-            used = -1
-            for line in lines:
-                used += utf16_len(line) + 1
-                if used > budget:
-                    break
-                shown.append(line)
-            folded += len(lines) - len(shown)
-        tail = ([folded_line(folded)] if folded else []) + (
-            [dropped_line(dropped)] if dropped else []
-        )
+        shown: list[str] = []
+        used = 0  # UTF-16 units of the shown lines joined
+        for index, line in enumerate(lines):
+            cost = utf16_len(line) + (1 if shown else 0)
+            tail = _tail(folded + len(lines) - index - 1, dropped)
+            if used + cost + _size(tail, lead=True) > self.limit:
+                break
+            shown.append(line)
+            used += cost
+        folded += len(lines) - len(shown)
+        tail = _tail(folded, dropped)
         message = Message(self.chat_id, "\n".join(shown + tail), tuple(shown), folded, dropped)
         self.folded = self.dropped = 0
         self.in_flight = message
@@ -262,5 +259,12 @@ class ChatOutbox:
             self.folded += 1
 
 
-def _size(lines: list[str]) -> int:
-    return sum(utf16_len(line) for line in lines) + max(0, len(lines) - 1)
+def _tail(folded: int, dropped: int) -> list[str]:
+    return ([folded_line(folded)] if folded else []) + ([dropped_line(dropped)] if dropped else [])
+
+
+def _size(lines: list[str], *, lead: bool = False) -> int:
+    """UTF-16 units of ``lines`` joined by newlines (``lead``: after a newline, if any)."""
+    if not lines:
+        return 0
+    return sum(utf16_len(line) for line in lines) + len(lines) - (0 if lead else 1)

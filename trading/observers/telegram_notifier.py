@@ -211,7 +211,10 @@ class TelegramNotifier:
         self._begin_close()
         with trio.CancelScope(shield=True):
             await self._done.wait()
-        return await stack.__aexit__(exc_type, exc, tb)
+        # run() has ended, so the nursery is empty: the block's own exception goes on as it
+        # was, not wrapped in a group by the nursery.
+        await stack.aclose()
+        return None
 
     def statistics(self) -> list[ChatStats]:
         stats = []
