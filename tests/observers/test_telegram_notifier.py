@@ -295,10 +295,11 @@ async def test_close_is_bounded_and_says_what_it_could_not_send(
 ) -> None:
     sender = RecordingSender(then=HANG)
     notifier = TelegramNotifier(sender, [111, -222], close_timeout=5)
-    async with notifier:
-        await notifier.handle([(i, filled(i)) for i in range(3)])
-        await trio.sleep(1)
-        closing = trio.current_time()
+    with trio.fail_after(60):  # a close that hangs fails here, on the mock clock
+        async with notifier:
+            await notifier.handle([(i, filled(i)) for i in range(3)])
+            await trio.sleep(1)
+            closing = trio.current_time()
     assert trio.current_time() - closing <= 5
     assert "chat 111: 3 notable events and 0 bus-dropped events were not sent" in caplog.text
     assert "chat -222: 3 notable events" in caplog.text
@@ -333,12 +334,13 @@ async def test_a_hanging_telegram_never_delays_trading_nor_shutdown(
     sender = RecordingSender(then=HANG)
     notifier = TelegramNotifier(sender, [111, -222], close_timeout=5, send_timeout=3_600)
     strategy = Trader()
-    async with notifier:
-        async with trading.Runner(clock=vclock, observers=[notifier], **sim(vclock)) as runner:
-            await runner.add(strategy, name="t")
-            await trio.sleep(30 * 60 + 1)
-            closing = trio.current_time()
-        runner_closed = trio.current_time()
+    with trio.fail_after(2 * 3600):
+        async with notifier:
+            async with trading.Runner(clock=vclock, observers=[notifier], **sim(vclock)) as runner:
+                await runner.add(strategy, name="t")
+                await trio.sleep(30 * 60 + 1)
+                closing = trio.current_time()
+            runner_closed = trio.current_time()
     assert strategy.closes == [T0 + 60 * k for k in range(1, 31)]  # every close, on time
     assert runner_closed - closing <= 2  # the notifier did not hold the Runner's wind-down
     assert trio.current_time() - closing <= 5 + 2
@@ -415,6 +417,10 @@ def test_every_notable_event_is_sent_or_counted_whatever_fails(
     )
 
     async def main() -> None:
+        with trio.fail_after(3_600):  # a close that hangs fails here, on the mock clock
+            await feed()
+
+    async def feed() -> None:
         seq = 0
         async with notifier:
             for kind, count, gap, drops in steps:
