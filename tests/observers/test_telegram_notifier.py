@@ -58,13 +58,17 @@ class Sent:
 class RecordingSender:
     """Records attempts and delivered messages. ``script[chat]`` is consumed one outcome per
     attempt (None: deliver; an exception: raise it; HANG: never answer); ``then`` applies once a
-    script is used up."""
+    script is used up. A delivery takes ``latency`` seconds."""
 
     def __init__(
-        self, script: dict[int, Iterable[Outcome]] | None = None, then: Outcome = None
+        self,
+        script: dict[int, Iterable[Outcome]] | None = None,
+        then: Outcome = None,
+        latency: float = 0.0,
     ) -> None:
         self.script = {chat: deque(outcomes) for chat, outcomes in (script or {}).items()}
         self.then = then
+        self.latency = latency
         self.attempts: list[tuple[float, int]] = []
         self.delivered: list[Sent] = []
 
@@ -77,7 +81,7 @@ class RecordingSender:
             await trio.sleep_forever()
         if isinstance(outcome, BaseException):
             raise outcome
-        await trio.lowlevel.checkpoint()
+        await trio.sleep(self.latency)
         self.delivered.append(Sent(now, chat_id, text, thread_id))
 
     def starts(self, chat: int) -> list[float]:
@@ -313,6 +317,72 @@ async def test_aclose_without_run_reports_at_once(
     notifier.note_dropped(4)
     await notifier.aclose()
     assert "chat 111: 1 notable events and 4 bus-dropped events were not sent" in caplog.text
+
+
+def all_tasks() -> set[trio.lowlevel.Task]:
+    found: set[trio.lowlevel.Task] = set()
+    todo = [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        assert task is not None
+        found.add(task)
+        for nursery in task.child_nurseries:
+            todo.extend(nursery.child_tasks)
+    return found
+
+
+async def test_the_notifier_owns_one_task_per_chat_and_leaves_none_behind(
+    clock: trio.testing.MockClock,
+) -> None:
+    before = all_tasks()
+    sender = RecordingSender(then=HANG)
+    with trio.fail_after(60):
+        async with TelegramNotifier(sender, [111, 333, -222], close_timeout=1) as notifier:
+            await notifier.handle([(1, filled(1))])
+            await trio.sleep(1)
+            names = sorted(t.name for t in all_tasks() - before)
+            assert names == [
+                "telegram chat -222",
+                "telegram chat 111",
+                "telegram chat 333",
+                "trading.observers.telegram_notifier.TelegramNotifier.run",
+            ]
+    assert all_tasks() == before
+
+
+async def test_the_bus_never_has_to_abandon_it_and_the_flush_goes_on_after(
+    clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = RecordingSender(latency=1.5)  # each delivery takes longer than the bus's bound
+    notifier = TelegramNotifier(sender, [111], close_timeout=5)
+    bus = EventBus(lossy_close_timeout=1)
+    bus.attach(notifier)
+    with trio.fail_after(60):
+        async with notifier, trio.open_nursery() as nursery:
+            await nursery.start(bus.run)
+            bus.publish(filled(1))
+            await trio.sleep(0.5)
+            bus.publish(filled(2))
+            closing = trio.current_time()
+            await bus.aclose()
+            assert trio.current_time() - closing <= 1  # the Runner's wind-down is not held
+    assert "abandoned" not in caplog.text
+    assert sender.texts(111) == [line(1), line(2)]  # the second went out after the bus closed
+    assert "were not sent" not in caplog.text
+
+
+async def test_a_cancelled_run_stops_at_once_and_says_what_it_did_not_send(
+    clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    notifier = TelegramNotifier(RecordingSender(then=HANG), [111])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(notifier.run)
+        await notifier.handle([(1, filled(1)), (2, filled(2))])
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert "chat 111: 2 notable events and 0 bus-dropped events were not sent" in caplog.text
+    with pytest.raises(RuntimeError, match="runs once"):
+        await notifier.run()
 
 
 @attrs.define
