@@ -235,3 +235,23 @@ def test_every_line_is_shown_stated_or_unsent(ops: list[tuple[str, int]], chat: 
             assert start >= starts[i - 1] + 1.0
         if chat < 0:
             assert sum(1 for s in starts if start <= s < start + 10.0) <= 3
+
+
+@pytest.mark.parametrize(
+    "pacing",
+    [
+        {"interval": -1.0},
+        {"group_limit": 0},
+        {"group_window": -1.0},
+        {"backoff_initial": 0.0},
+        {"backoff_initial": 5.0, "backoff_max": 1.0},
+    ],
+)
+def test_bad_pacing_is_refused_naming_it(pacing: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="bad"):
+        Pacing(**pacing)  # type: ignore[arg-type]
+
+
+def test_an_outbox_that_could_not_hold_one_line_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_line"):
+        ChatOutbox(7, limit=500, max_line=450)

@@ -513,3 +513,10 @@ def test_every_notable_event_is_sent_or_counted_whatever_fails(
         assert all(b - a >= 1.0 - 1e-9 for a, b in itertools.pairwise(starts))
         if chat < 0:
             assert windows_ok(starts, 5, 20.0)
+
+
+def test_a_chat_listed_twice_or_bad_timeouts_are_refused() -> None:
+    with pytest.raises(ValueError, match="listed twice"):
+        TelegramNotifier(RecordingSender(), [111, 111])
+    with pytest.raises(ValueError, match="send_timeout"):
+        TelegramNotifier(RecordingSender(), [111], send_timeout=0)
