@@ -158,7 +158,31 @@ def test_a_put_back_beyond_max_pending_folds_the_newest() -> None:
     for line in "de":
         box.add(line)
     box.failed(first, 0.0)
-    assert list(box.pending) == ["a", "b", "c"] and box.folded == 2
+    assert [line for line, _ in box.pending] == ["a", "b", "c"] and box.folded == 2
+
+
+def test_urgent_lines_are_shown_before_routine_ones_are_and_keep_their_order() -> None:
+    box = ChatOutbox(7, limit=400, max_line=200)
+    for i in range(100):
+        box.add(f"fill {i:02d}" + "x" * 30)
+    box.add("sma: failed in next: ValueError: bad", urgent=True)
+    message = box.take(0.0)
+    shown, folded, _ = figures(message)
+    assert message.lines[-1] == "sma: failed in next: ValueError: bad"
+    assert message.lines[:-1] == tuple(f"fill {i:02d}" + "x" * 30 for i in range(shown - 1))
+    assert folded == 101 - shown and utf16_len(message.text) <= 400
+
+
+def test_an_urgent_line_evicts_a_routine_one_from_a_full_queue() -> None:
+    box = ChatOutbox(7, max_pending=3)
+    for line in "abc":
+        box.add(line)
+    box.add("FAILED", urgent=True)
+    box.add("d")  # a routine line into a full queue: folded itself
+    assert [line for line, _ in box.pending] == ["a", "b", "FAILED"] and box.folded == 2
+    for line in "XYZ":
+        box.add(line, urgent=True)
+    assert [line for line, _ in box.pending] == ["FAILED", "X", "Y"] and box.folded == 5
 
 
 def test_a_refused_chat_counts_everything_as_lost() -> None:
@@ -185,7 +209,7 @@ def test_a_chat_refused_elsewhere_counts_its_folded_events_as_lost() -> None:
 
 OPS = st.lists(
     st.one_of(
-        st.tuples(st.just("add"), st.sampled_from([1, 40, 999, 1_000, 1_500])),
+        st.tuples(st.sampled_from(["add", "urgent"]), st.sampled_from([1, 40, 999, 1_000, 1_500])),
         st.tuples(st.just("drop"), st.integers(1, 50)),
         st.tuples(st.sampled_from(["send", "retry", "fail", "refuse", "wait", "kill"]), st.just(0)),
     ),
@@ -202,8 +226,8 @@ def test_every_line_is_shown_stated_or_unsent(ops: list[tuple[str, int]], chat: 
     added = dropped = shown = folded = stated_dropped = 0
     starts: list[float] = []
     for op, n in ops:
-        if op == "add":
-            box.add("z" * n)
+        if op in ("add", "urgent"):
+            box.add("z" * n, urgent=op == "urgent")
             added += 1
         elif op == "drop":
             box.note_dropped(n)

@@ -159,6 +159,21 @@ async def test_a_burst_is_coalesced_and_says_exactly_how_many_it_folded(
     assert (stats.messages, stats.shown, stats.folded) == (1, len(lines), 1_000 - len(lines))
 
 
+async def test_a_failure_in_a_burst_of_fills_is_never_the_one_folded(
+    clock: trio.testing.MockClock,
+) -> None:
+    sender = RecordingSender()
+    failed = StrategyFailed(T0, "sma", "next", "ValueError: bad", "tb", 1, None)
+    async with TelegramNotifier(sender, [111]) as notifier:
+        await notifier.handle([(i + 1, filled(i)) for i in range(2_000)] + [(2_001, failed)])
+        await trio.sleep(10)
+    (text,) = sender.texts(111)
+    *lines, summary = text.split("\n")
+    assert lines[-1] == render(failed)
+    assert lines[:-1] == [line(i) for i in range(len(lines) - 1)]
+    assert summary == f"… {2_001 - len(lines)} more events folded"
+
+
 async def test_retry_after_is_waited_exactly_and_nothing_is_lost_meanwhile(
     clock: trio.testing.MockClock,
 ) -> None:

@@ -12,6 +12,9 @@ sending. The rules this module keeps:
   *folded*: counted, and the message says "… N more events folded". Events the bus dropped
   before we saw them are said too ("… N events dropped by the bus"). A line longer than
   ``max_line`` is clipped, never split across a surrogate pair.
+* **Urgent lines first.** A line added as *urgent* (a failure, a pause, a risk breach) is
+  folded only when urgent lines alone fill the message: routine lines (fills) make room for it,
+  in the message and in the bounded pending queue. Shown lines keep their order.
 * **Nothing silently lost.** Every line :meth:`ChatOutbox.add` takes ends in exactly one of:
   a sent message's text, a folded figure in a sent message, or :meth:`ChatOutbox.unsent` (said
   at close by the caller). A message that was not delivered (retry_after, network error) is put
@@ -85,9 +88,13 @@ class Message:
 
     chat_id: int
     text: str
-    lines: tuple[str, ...]
+    entries: tuple[tuple[str, bool], ...]  # (line, urgent), in order
     folded: int
     dropped: int
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(line for line, _ in self.entries)
 
 
 class ChatOutbox:
@@ -113,7 +120,7 @@ class ChatOutbox:
         self.max_pending = max_pending
         self.limit = limit
         self.max_line = max_line
-        self.pending: deque[str] = deque()
+        self.pending: deque[tuple[str, bool]] = deque()  # (line, urgent)
         self.folded = 0  # events not shown as a line, not yet stated in a sent message
         self.dropped = 0  # bus drops not yet stated in a sent message
         self.in_flight: Message | None = None
@@ -128,14 +135,13 @@ class ChatOutbox:
 
     # -- input ----------------------------------------------------------------------------------
 
-    def add(self, line: str) -> None:
+    def add(self, line: str, *, urgent: bool = False) -> None:
         """One notable event, as a line (clipped to ``max_line``, made one line)."""
         if self.dead is not None:
             self.lost += 1
-        elif len(self.pending) >= self.max_pending:
-            self.folded += 1
-        else:
-            self.pending.append(clip(line, self.max_line))
+            return
+        self.pending.append((clip(line, self.max_line), urgent))
+        self._trim()
 
     def note_dropped(self, count: int) -> None:
         if self.dead is not None:
@@ -170,21 +176,27 @@ class ChatOutbox:
         ``now >= due()``."""
         if not self.has_work or now < self.due():
             raise RuntimeError(f"chat {self.chat_id}: nothing to send now")
-        lines = list(self.pending)
+        entries = list(self.pending)
         self.pending.clear()
         folded, dropped = self.folded, self.dropped
-        shown: list[str] = []
-        used = 0  # UTF-16 units of the shown lines joined
-        for index, line in enumerate(lines):
-            cost = utf16_len(line) + (1 if shown else 0)
-            tail = _tail(folded + len(lines) - index - 1, dropped)
-            if used + cost + _size(tail, lead=True) > self.limit:
-                break
-            shown.append(line)
-            used += cost
-        folded += len(lines) - len(shown)
-        tail = _tail(folded, dropped)
-        message = Message(self.chat_id, "\n".join(shown + tail), tuple(shown), folded, dropped)
+        chosen = [False] * len(entries)
+        count = used = 0  # lines chosen, and their UTF-16 units joined
+        full = False
+        for urgency in (True, False):  # urgent lines first, each kind in order
+            for index, (line, urgent) in enumerate(entries):
+                if urgent is not urgency or full:
+                    continue
+                cost = utf16_len(line) + (1 if count else 0)
+                tail = _tail(folded + len(entries) - count - 1, dropped)
+                if used + cost + _size(tail, lead=True) > self.limit:
+                    full = True  # nothing after it in order, nor any routine line, is shown
+                    continue
+                chosen[index] = True
+                count, used = count + 1, used + cost
+        shown = tuple(entry for entry, keep in zip(entries, chosen, strict=True) if keep)
+        folded += len(entries) - count
+        text = "\n".join([line for line, _ in shown] + _tail(folded, dropped))
+        message = Message(self.chat_id, text, shown, folded, dropped)
         self.folded = self.dropped = 0
         self.in_flight = message
         self._starts.append(now)
@@ -251,11 +263,21 @@ class ChatOutbox:
             self.lost += len(message.lines) + message.folded
             self.lost_dropped += message.dropped
             return
-        self.pending.extendleft(reversed(message.lines))
+        self.pending.extendleft(reversed(message.entries))
         self.folded += message.folded
         self.dropped += message.dropped
-        while len(self.pending) > self.max_pending:
-            self.pending.pop()
+        self._trim()
+
+    def _trim(self) -> None:
+        """Fold the newest routine lines past ``max_pending`` (urgent ones only if all are)."""
+        pending = self.pending
+        while len(pending) > self.max_pending:
+            for index in range(len(pending) - 1, -1, -1):
+                if not pending[index][1]:
+                    del pending[index]
+                    break
+            else:
+                pending.pop()
             self.folded += 1
 
 

@@ -5,8 +5,10 @@ the pure :mod:`trading.core.outbox`):
 
 * It is a lossy observer: :meth:`TelegramNotifier.handle` only renders the notable events
   (those :func:`~trading.observers.notifier.is_notable` picks, as the console does) into each
-  chat's outbox and returns at once. It never waits on Telegram, so the bus's task for it never
-  falls behind because of the network; what the bus still drops is counted and said.
+  chat's outbox and returns at once. It never waits on Telegram, so the bus's task for it
+  never falls behind because of the network; what the bus still drops is counted and said.
+  Failures, pauses, stops, risk breaches, unknown orders and skipped bars are *urgent*: under
+  a burst, fills and rejections are folded first.
 * The sending happens in tasks the notifier owns: one per chat, in the nursery of
   :meth:`TelegramNotifier.run`. Open it with ``async with notifier:`` around the Runner it is
   attached to (or ``await nursery.start(notifier.run)``). A chat waiting out a ``retry_after``
@@ -42,11 +44,17 @@ from trading.control.telegram_errors import (
     TelegramError,
     Unauthorized,
 )
-from trading.core.events import Event, StrategyFailed, describe
+from trading.core.events import (
+    Event,
+    OrderPartiallyFilled,
+    OrderRejected,
+    StrategyFailed,
+    describe,
+)
 from trading.core.outbox import ChatOutbox, Message, Pacing
 from trading.observers.notifier import is_notable
 
-__all__ = ["ChatStats", "MessageSender", "TelegramNotifier", "render"]
+__all__ = ["ChatStats", "MessageSender", "TelegramNotifier", "is_urgent", "render"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +86,12 @@ class ChatStats:
     unsent_events: int
     unsent_dropped: int
     dead: str | None
+
+
+def is_urgent(event: Event) -> bool:
+    """What an operator must act on (failures, pauses and stops, risk, unknown orders, skipped
+    bars) is folded only after every fill and rejection was."""
+    return is_notable(event) and not isinstance(event, OrderPartiallyFilled | OrderRejected)
 
 
 def render(event: Event) -> str:
@@ -146,12 +160,12 @@ class TelegramNotifier:
 
     async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
         """Queue the notable events for every chat; never waits for Telegram."""
-        lines = [render(event) for _, event in batch if is_notable(event)]
+        lines = [(render(event), is_urgent(event)) for _, event in batch if is_notable(event)]
         if not lines:
             return
         for outbox in self._outboxes:
-            for line in lines:
-                outbox.add(line)
+            for line, urgent in lines:
+                outbox.add(line, urgent=urgent)
         self._kick()
 
     async def aclose(self) -> None:
