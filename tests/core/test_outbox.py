@@ -38,7 +38,7 @@ def test_utf16_length_counts_astral_characters_twice() -> None:
 
 
 def test_clip_never_splits_a_surrogate_pair_and_makes_one_line() -> None:
-    assert clip("a\nb", 10) == "a b"
+    assert clip("a\nb", 10) == clip("a\r\nb", 10) == clip("a\u2028b", 10) == "a b"
     assert clip("abcdef", 6) == "abcdef"
     assert clip("abcdef", 5) == "abcd…"
     # "a" + 📈 would need 3 units; with the ellipsis only 3 are allowed: 📈 does not fit whole.

@@ -45,7 +45,7 @@ def utf16_len(text: str) -> int:
 def clip(text: str, limit: int) -> str:
     """``text`` on one line, at most ``limit`` UTF-16 units; a cut ends with "…". Cuts fall
     between characters, so a surrogate pair is never split."""
-    text = " ".join(text.split("\n")) if "\n" in text else text
+    text = " ".join(text.splitlines())
     if utf16_len(text) <= limit:
         return text
     room = limit - 1  # for the ellipsis
