@@ -51,12 +51,7 @@ def build_series(
     step = interval.seconds * scale
     lines, times = raw.lines, raw.times
     opens, highs, lows, closes, volumes = raw.opens, raw.highs, raw.lows, raw.closes, raw.volumes
-    if raw.span is not None and raw.span != step:
-        raise BarFileError(
-            display,
-            f"its close times say bars of {_length(raw.span, scale)}, not {interval.text}",
-            lines[0],
-        )
+    _check_close_times(raw, step, interval)
     if times[0] % step:
         raise BarFileError(
             display, f"time {_when(times[0], scale)} is not on the {interval.text} grid", lines[0]
@@ -152,6 +147,26 @@ def _step(
         f"with flat bars at {price!r}"
     )
     return True
+
+
+def _check_close_times(raw: RawBars, step: int, interval: Interval) -> None:
+    """Binance's close time is open + length - 1: the first row whose close time says another
+    length than the interval is to blame."""
+    if raw.span is None:
+        return
+    if raw.span != step:
+        odd = (raw.lines[0], raw.span)
+    else:
+        odd = next(((line, span) for line, span in raw.odd_spans if span != step), None)
+        if odd is None:
+            return
+    line, span = odd
+    raise BarFileError(
+        raw.display,
+        f"its close time says a bar of {_length(span, raw.scale)}, not {interval.text} "
+        "(Binance's close time is the open time + the interval - 1)",
+        line,
+    )
 
 
 def _row(raw: RawBars, i: int) -> tuple[float, ...]:

@@ -101,7 +101,7 @@ def _interval(raw: RawBars, given: str | Interval | None, named: str | None) -> 
                 f"the file name says {named} bars; trio-trade bars are s, m, h, d or w "
                 "(months vary in length): pass interval=...",
             ) from None
-    units = raw.span if raw.span is not None else _common_step(raw)
+    units = _close_time_step(raw) if raw.span is not None else _common_step(raw)
     if units % raw.scale:
         raise BarFileError(
             display, f"bars are {units} {raw.unit} apart, not a whole number of seconds"
@@ -121,6 +121,14 @@ def _common_step(raw: RawBars) -> int:
             raw.display, "cannot tell the bar interval from a single row: pass interval=..."
         )
     return steps.most_common(1)[0][0]
+
+
+def _close_time_step(raw: RawBars) -> int:
+    """The bar length most rows' close times say (the first row's unless most disagree)."""
+    assert raw.span is not None
+    if len(raw.odd_spans) * 2 <= len(raw.times):
+        return raw.span
+    return collections.Counter(span for _, span in raw.odd_spans).most_common(1)[0][0]
 
 
 def _interval_text(seconds: int) -> str:

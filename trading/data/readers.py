@@ -13,8 +13,10 @@ The rules this module keeps:
 * Every error names the row (the file's 1-based line; for Parquet the 1-based row) and the
   value, via :class:`~trading.data.series.BarFileError`. Parsing is linear in the file, one pass;
   values are taken from the text as written (see :func:`~trading.data.series.exact`).
-* Blank lines are skipped. Nothing is checked here that needs two rows: that is
-  ``trading.data.checks``.
+* Text is UTF-8; bytes that are not stay in their field (surrogate escapes), so the row that
+  holds them is the one named, as "not a number" or "not a timestamp". Numbers are read as
+  Python's ``float`` and ``int`` read them. Blank lines are skipped. Nothing is checked here
+  that needs two rows: that is ``trading.data.checks``.
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ _SHORT: Final = 15
 class RawBars:
     """The file's rows as parallel columns, times in the file's own unit (``scale`` per second).
 
-    ``span`` is the bar length in that unit when the file says it (Binance's close-time column),
-    else None. ``name`` is the file name the symbol and interval may be read from.
+    ``span`` is the bar length in that unit when the file says it (Binance's close-time column,
+    first row), else None; ``odd_spans`` lists the rows whose close time says another length,
+    as (line, length): which side is wrong is decided once the interval is known. ``name`` is
+    the file name the symbol and interval may be read from.
     """
 
     display: str
@@ -73,6 +77,7 @@ class RawBars:
     closes: list[float] = attrs.Factory(list)
     volumes: list[float] = attrs.Factory(list)
     span: int | None = None
+    odd_spans: list[tuple[int, int]] = attrs.Factory(list)
 
 
 def read_bar_file(path: str | Path) -> RawBars:
@@ -92,7 +97,7 @@ def read_bar_file(path: str | Path) -> RawBars:
         return read_parquet(path, display)
     if magic.startswith(b"PK"):
         return _read_zip(path, display)
-    with path.open(encoding="utf-8-sig", newline="") as text:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
         return _read_csv(text, display, path.name)
 
 
@@ -118,7 +123,9 @@ def _read_zip(path: Path, display: str) -> RawBars:
         inner = f"{display}:{member.filename}"
         try:
             with archive.open(member) as raw:
-                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+                text = io.TextIOWrapper(
+                    raw, encoding="utf-8-sig", errors="surrogateescape", newline=""
+                )
                 return _read_csv(text, inner, Path(member.filename).name)
         except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as error:
             raise BarFileError(inner, f"cannot be extracted: {error}") from error
@@ -131,10 +138,6 @@ def _read_csv(text: IO[str], display: str, name: str) -> RawBars:
     reader = csv.reader(text)
     try:
         return _parse_csv(reader, display, name)
-    except UnicodeDecodeError as error:
-        raise BarFileError(
-            display, f"is not UTF-8 text ({error.reason})", reader.line_num + 1
-        ) from error
     except csv.Error as error:
         raise BarFileError(display, f"is not readable CSV: {error}", reader.line_num) from error
 
@@ -263,8 +266,8 @@ def _parse_rows(
             if len(po) > _SHORT or len(ph) > _SHORT or len(pl) > _SHORT or len(pc) > _SHORT:
                 _check_texts(row, columns[1:5], display, line)
         except (ValueError, IndexError, OverflowError):
-            t, o, h, lo, c, v = _explain(row, columns, width, parse_time, unit, span, display,
-                                         line, binance=binance)  # fmt: skip
+            t, o, h, lo, c, v = _explain(row, columns, width, parse_time, unit, raw, line,
+                                         binance=binance)  # fmt: skip
         lines.append(line)
         times.append(t)
         opens.append(o)
@@ -348,14 +351,14 @@ def _explain(
     width: int,
     parse_time: Callable[[str], int],
     unit: str,
-    span: int | None,
-    display: str,
+    raw: RawBars,
     line: int,
     *,
     binance: bool,
 ) -> tuple[int, float, float, float, float, float]:
     """The slow path: parse one row field by field, accept what the fast path was too strict
     about (``1704067200.0``), and otherwise raise an error naming the field."""
+    display = raw.display
     if binance and len(row) != width:
         raise BarFileError(
             display, f"has {len(row)} columns; Binance's kline layout has {width}", line
@@ -393,11 +396,6 @@ def _explain(
             raise BarFileError(
                 display, f"close time {quote(close_text)} is not a whole number", line
             ) from None
-        if span is not None and close_time - t + 1 != span:
-            raise BarFileError(
-                display,
-                f"close time {close_text} does not match the open time {row[ti]} and the "
-                f"bar length of earlier rows ({span} {_UNIT_NAMES[unit]})",
-                line,
-            )
+        if close_time - t + 1 != raw.span:
+            raw.odd_spans.append((line, close_time - t + 1))
     return t, o, h, lo, c, v
