@@ -154,12 +154,11 @@ def _check_close_times(raw: RawBars, step: int, interval: Interval) -> None:
     length than the interval is to blame."""
     if raw.span is None:
         return
-    if raw.span != step:
-        odd = (raw.lines[0], raw.span)
-    else:
+    odd: tuple[int, int] | None = (raw.lines[0], raw.span)
+    if raw.span == step:
         odd = next(((line, span) for line, span in raw.odd_spans if span != step), None)
-        if odd is None:
-            return
+    if odd is None:
+        return
     line, span = odd
     raise BarFileError(
         raw.display,
