@@ -25,7 +25,7 @@ from trading.data.checks import build_series
 from trading.data.readers import RawBars, read_bar_file
 from trading.data.series import BarFileError, BarSeries
 
-__all__ = ["load_bars", "name_parts"]
+__all__ = ["interval_text", "load_bars", "name_parts"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _interval(raw: RawBars, given: str | Interval | None, named: str | None) -> 
             display, f"bars are {units} {raw.unit} apart, not a whole number of seconds"
         )
     seconds = units // raw.scale
-    interval = Interval.parse(_interval_text(seconds))
+    interval = Interval.parse(interval_text(seconds))
     logger.debug("%s: interval %s read from the data", display, interval)
     return interval
 
@@ -131,7 +131,8 @@ def _close_time_step(raw: RawBars) -> int:
     return collections.Counter(span for _, span in raw.odd_spans).most_common(1)[0][0]
 
 
-def _interval_text(seconds: int) -> str:
+def interval_text(seconds: int) -> str:
+    """The shortest spelling of a whole number of seconds: ``3600`` -> ``1h``."""
     for size, unit in _UNIT_TEXT:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
