@@ -176,3 +176,22 @@ def test_plain_rows_with_too_few_columns_are_named(tmp_path: Path) -> None:
     rows[1] = rows[1][:4]
     with pytest.raises(BarFileError, match=r"line 3: has 4 columns; the header's time and prices"):
         load_bars(_plain(tmp_path, rows))
+
+
+def test_the_garbage_collector_is_left_as_it_was(tmp_path: Path) -> None:
+    import gc
+
+    good = write(tmp_path / "BTCUSDT-1m-x.csv", csv_text(binance_rows(5)))
+    bad = write(tmp_path / "BTCUSDT-1m-y.csv", "garbage\n")
+    assert gc.isenabled()
+    load_bars(good)
+    assert gc.isenabled()
+    with pytest.raises(BarFileError):
+        load_bars(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_bars(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.data.helpers import PLAIN_HEADER, T2024, binance_rows, csv_text, plain_rows, write
-from trading.data import BarFileError, load_bars
+from trading.data import BarFileError, exact, load_bars
 
 
 def _reference(tmp_path: Path) -> list[object]:
@@ -121,3 +125,25 @@ def test_hourly_and_daily_intervals_are_inferred(tmp_path: Path) -> None:
                 for i in range(3)]  # fmt: skip
         series = load_bars(write(tmp_path / "p.csv", csv_text(rows, PLAIN_HEADER)), symbol="X")
         assert series.interval.text == text
+
+
+def test_windows_line_ends_and_a_byte_order_mark_are_fine(tmp_path: Path) -> None:
+    text = csv_text(plain_rows(binance_rows(20)), PLAIN_HEADER).replace("\n", "\r\n")
+    path = tmp_path / "BTCUSDT-1m-x.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert list(load_bars(path).bars) == _reference(tmp_path)
+
+
+prices = st.decimals(
+    min_value=Decimal("0.00000001"), max_value=Decimal("9999999.99999999"), places=8
+)
+
+
+@given(st.lists(prices, min_size=1, max_size=20))
+def test_every_price_of_up_to_15_digits_comes_back_exactly(values: list[Decimal]) -> None:
+    rows = [[str(T2024 + 60 * i), *([str(v)] * 4), "1"] for i, v in enumerate(values)]
+    with tempfile.TemporaryDirectory() as directory:
+        path = write(Path(directory) / "BTCUSDT-1m-x.csv", csv_text(rows, PLAIN_HEADER))
+        series = load_bars(path)
+    assert [exact(bar.close) for bar in series] == values
+    assert [exact(bar.open) for bar in series] == values

@@ -59,6 +59,7 @@ def test_annualisation_follows_the_bar_interval() -> None:
 def test_undefined_ratios_are_none() -> None:
     assert sharpe([], "1d") is None and sharpe([0.1], "1d") is None
     assert sharpe([0.01, 0.01, 0.01], "1d") is None  # no variation
+    assert sharpe([0.018085650729143102] * 7, "1d") is None  # none, but for rounding
     assert sortino([0.01, 0.02, 0.0], "1d") is None  # no losing bar
     empty = summarise([], D(500))
     assert (empty.total_return, empty.max_drawdown, empty.sharpe, empty.sortino) == (
@@ -185,6 +186,12 @@ def test_flat_equity_has_no_return_no_drawdown_and_no_ratio(start: Decimal, coun
 def test_sharpe_and_sortino_are_never_nan_or_inf(start: Decimal, values: list[float]) -> None:
     for ratio in (sharpe(values, "1s"), sortino(values, "1w")):
         assert ratio is None or math.isfinite(ratio)
+
+
+@given(st.floats(min_value=-0.5, max_value=10), st.integers(2, 50))
+def test_constant_returns_have_no_sharpe_despite_rounding(value: float, count: int) -> None:
+    # e.g. [0.018085650729143102] * 7 has a float variance of 1.4e-35, not 0.
+    assert sharpe([value] * count, "1d") is None
 
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(1, 5)), max_size=30))

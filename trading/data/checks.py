@@ -77,7 +77,7 @@ def build_series(
     return BarSeries(
         symbol=symbol,
         interval=interval,
-        bars=bars,
+        bars=tuple(bars),
         repairs=tuple(repairs),
         source=display,
         time_unit=raw.unit,

@@ -16,7 +16,7 @@ The rules this module keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from decimal import Decimal
 
 import attrs
@@ -75,7 +75,7 @@ class BarSeries:
 
     symbol: str
     interval: Interval
-    bars: Sequence[Bar] = attrs.field(repr=lambda bars: f"<{len(bars)} bars>")
+    bars: tuple[Bar, ...] = attrs.field(repr=lambda bars: f"<{len(bars)} bars>")
     repairs: tuple[str, ...] = ()
     source: str = ""
     time_unit: str = ""
