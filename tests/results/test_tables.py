@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from decimal import Decimal
 
@@ -122,3 +123,16 @@ def test_the_statistics_need_no_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
     from trading.results import summarise
 
     assert summarise(curve("2"), D(1), [fill("buy", "1", "1", 1)]).total_return == 1.0
+
+
+def test_the_figure_is_made_without_pyplot() -> None:
+    pytest.importorskip("matplotlib")
+    code = (
+        "import sys\n"
+        "from decimal import Decimal as D\n"
+        "from trading.results import plot_equity\n"
+        "plot_equity([(60.0, D(2)), (120.0, D(1))], D(1))\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
