@@ -135,3 +135,18 @@ def test_a_short_row_is_named(tmp_path: Path) -> None:
     rows[2] = rows[2][:11]
     with pytest.raises(BarFileError, match=r"line 3: has 11 columns; Binance's kline layout"):
         load_bars(write(tmp_path / "BTCUSDT-1m-x.csv", csv_text(rows)))
+
+
+def test_a_corrupt_member_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    text = csv_text(binance_rows(2_000))
+    path = zipped(tmp_path / "BTCUSDT-1m-2024-01.zip", "BTCUSDT-1m-2024-01.csv", text)
+    data = path.read_bytes()
+    early = 30 + len("BTCUSDT-1m-2024-01.csv") + 48  # inside the first deflate block
+    path.write_bytes(data[:early] + b"\xff" * 4 + data[early + 4 :])
+    with pytest.raises(BarFileError, match=r"zip:BTCUSDT-1m-2024-01.csv: cannot be extracted"):
+        load_bars(path)
+    # Damage further in may decompress to garbage first: then a row is named, still an answer.
+    middle = len(data) // 2
+    path.write_bytes(data[:middle] + bytes(64) + data[middle + 64 :])
+    with pytest.raises(BarFileError, match=r"zip:BTCUSDT-1m-2024-01.csv( line \d+)?: "):
+        load_bars(path)

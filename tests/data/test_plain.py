@@ -147,3 +147,10 @@ def test_every_price_of_up_to_15_digits_comes_back_exactly(values: list[Decimal]
         series = load_bars(path)
     assert [exact(bar.close) for bar in series] == values
     assert [exact(bar.open) for bar in series] == values
+
+
+def test_unnamed_and_repeated_extra_columns_are_ignored(tmp_path: Path) -> None:
+    rows = [[*r, "", "", "x", "y"] for r in plain_rows(binance_rows(20))]
+    header = [*PLAIN_HEADER, "", "", "note", "note"]
+    series = load_bars(write(tmp_path / "BTCUSDT-1m-x.csv", csv_text(rows, header)))
+    assert list(series.bars) == _reference(tmp_path)

@@ -28,6 +28,7 @@ import itertools
 import logging
 import math
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 TIME_NAMES: Final = ("time", "timestamp", "open_time", "date", "datetime")
 PRICE_NAMES: Final = ("open", "high", "low", "close", "volume")
+_USED_NAMES: Final = frozenset(TIME_NAMES + PRICE_NAMES)
 _BINANCE_COLUMNS: Final = 12
 # The magnitude bands of epoch timestamps: (unit, units per second, lower bound).
 _UNITS: Final = (("us", 1_000_000, 10**14), ("ms", 1_000, 10**11), ("s", 1, 0))
@@ -127,7 +129,14 @@ def _read_zip(path: Path, display: str) -> RawBars:
                     raw, encoding="utf-8-sig", errors="surrogateescape", newline=""
                 )
                 return _read_csv(text, inner, Path(member.filename).name)
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as error:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            RuntimeError,
+            NotImplementedError,
+            OSError,
+        ) as error:  # corrupt, truncated, encrypted or an unknown compression
             raise BarFileError(inner, f"cannot be extracted: {error}") from error
 
 
@@ -183,9 +192,9 @@ def _header_columns(header: list[str], display: str, line: int) -> tuple[int, ..
     names = [cell.strip().lower() for cell in header]
     found: dict[str, int] = {}
     for index, cell in enumerate(names):
-        if cell in found:
+        if cell in found and cell in _USED_NAMES:
             raise BarFileError(display, f"the header names column {quote(cell)} twice", line)
-        found[cell] = index
+        found.setdefault(cell, index)
     time_index = next((found[n] for n in TIME_NAMES if n in found), None)
     missing = [n for n in PRICE_NAMES if n not in found]
     if time_index is None:
