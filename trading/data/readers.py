@@ -22,39 +22,39 @@ The rules this module keeps:
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import itertools
 import logging
-import math
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
 import attrs
 
+from trading.data.fields import (
+    LIMIT,
+    PRICE_NAMES,
+    SHORT,
+    TIME_NAMES,
+    UNIT_NAMES,
+    band,
+    check_texts,
+    epoch,
+    epoch_unit,
+    explain,
+    iso_to_us,
+    looks_like_epoch,
+)
 from trading.data.series import BarFileError, quote
 
-__all__ = ["PRICE_NAMES", "TIME_NAMES", "RawBars", "epoch_unit", "parse_text_rows", "read_bar_file"]
+__all__ = ["PRICE_NAMES", "TIME_NAMES", "RawBars", "parse_text_rows", "read_bar_file"]
 
 logger = logging.getLogger(__name__)
 
-TIME_NAMES: Final = ("time", "timestamp", "open_time", "date", "datetime")
-PRICE_NAMES: Final = ("open", "high", "low", "close", "volume")
 _USED_NAMES: Final = frozenset(TIME_NAMES + PRICE_NAMES)
 _BINANCE_COLUMNS: Final = 12
-# The magnitude bands of epoch timestamps: (unit, units per second, lower bound).
-_UNITS: Final = (("us", 1_000_000, 10**14), ("ms", 1_000, 10**11), ("s", 1, 0))
-_UNIT_NAMES: Final = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
-_LIMIT: Final = 10**17
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND: Final = dt.timedelta(microseconds=1)
-# A float carries 15 significant decimal digits round trip; a price text no longer than this
-# cannot hold more, so only longer ones pay for the exact check.
-_SHORT: Final = 15
 
 
 @attrs.define
@@ -208,21 +208,6 @@ def _header_columns(header: list[str], display: str, line: int) -> tuple[int, ..
     return (time_index, *(found[n] for n in PRICE_NAMES))
 
 
-def epoch_unit(value: int) -> tuple[str, int]:
-    """The unit an epoch timestamp is in, judged by its magnitude: (name, units per second)."""
-    for unit, scale, lower in _UNITS:
-        if value >= lower:
-            return unit, scale
-    raise AssertionError("unreachable: negative times are refused before")
-
-
-def _iso_to_us(text: str) -> int:
-    moment = dt.datetime.fromisoformat(text.strip())
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return (moment - _EPOCH) // _MICROSECOND
-
-
 def _parse_rows(
     reader: Any,
     display: str,
@@ -237,9 +222,9 @@ def _parse_rows(
     width = _BINANCE_COLUMNS if binance else max(columns) + 1
     time_text = first[ti].strip() if len(first) > ti else ""
     parse_time: Callable[[str], int]
-    if _looks_like_epoch(time_text):
+    if looks_like_epoch(time_text):
         parse_time = int
-        value = _epoch(time_text, display, reader.line_num)
+        value = epoch(time_text, display, reader.line_num)
         unit, scale = epoch_unit(value)
         if binance and unit == "s":
             raise BarFileError(
@@ -248,10 +233,10 @@ def _parse_rows(
                 "milliseconds (before 2025) or microseconds (spot, from 2025)",
                 reader.line_num,
             )
-        low, high = _band(unit)
+        low, high = band(unit)
     else:
-        parse_time, unit, scale, low, high = _iso_to_us, "iso", 1_000_000, -_LIMIT, _LIMIT
-    logger.debug("%s: timestamps in %s", display, _UNIT_NAMES.get(unit, "ISO 8601"))
+        parse_time, unit, scale, low, high = iso_to_us, "iso", 1_000_000, -LIMIT, LIMIT
+    logger.debug("%s: timestamps in %s", display, UNIT_NAMES.get(unit, "ISO 8601"))
     raw = RawBars(display=display, name=name, unit=unit, scale=scale)
     if binance:
         raw.span = _binance_span(first, display, reader.line_num)
@@ -272,10 +257,10 @@ def _parse_rows(
                 raise ValueError
             if binance and int(row[6]) - t + 1 != span:
                 raise ValueError
-            if len(po) > _SHORT or len(ph) > _SHORT or len(pl) > _SHORT or len(pc) > _SHORT:
-                _check_texts(row, columns[1:5], display, line)
+            if len(po) > SHORT or len(ph) > SHORT or len(pl) > SHORT or len(pc) > SHORT:
+                check_texts(row, columns[1:5], display, line)
         except (ValueError, IndexError, OverflowError):
-            t, o, h, lo, c, v = _explain(row, columns, width, parse_time, unit, raw, line,
+            t, o, h, lo, c, v = explain(row, columns, width, parse_time, unit, raw, line,
                                          binance=binance)  # fmt: skip
         lines.append(line)
         times.append(t)
@@ -299,112 +284,3 @@ def _binance_span(first: list[str], display: str, line: int) -> int | None:
             display, f"close time {quote(first[6])} is not after open time {quote(first[0])}", line
         )
     return span
-
-
-def _looks_like_epoch(text: str) -> bool:
-    body = text[1:] if text[:1] in "+-" else text
-    return body.replace(".", "", 1).isdigit()
-
-
-def _band(unit: str) -> tuple[int, int]:
-    bounds = {"s": (0, 10**11), "ms": (10**11, 10**14), "us": (10**14, _LIMIT)}
-    return bounds[unit]
-
-
-def _epoch(text: str, display: str, line: int) -> int:
-    """A whole-number epoch timestamp in [0, 1e17) (``1704067200.0`` counts as whole)."""
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        number = Decimal("NaN")
-    if not number.is_finite() or number != number.to_integral_value():
-        raise BarFileError(display, f"time {quote(text)} is not a whole-number timestamp", line)
-    if number < 0:
-        raise BarFileError(display, f"time {quote(text)} is before 1970", line)
-    if number >= _LIMIT:
-        raise BarFileError(display, f"time {quote(text)} is out of range (after 1e17)", line)
-    return int(number)
-
-
-def _number(text: str, what: str, display: str, line: int) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise BarFileError(display, f"{what} {quote(text)} is not a number", line)
-    return value
-
-
-def _check_texts(row: Sequence[str], indices: Sequence[int], display: str, line: int) -> None:
-    for what, index in zip(PRICE_NAMES[:4], indices, strict=True):
-        text = row[index]
-        value = _number(text, what, display, line)
-        if len(text.strip()) > _SHORT:
-            try:
-                same = Decimal(text.strip()) == Decimal(repr(value))
-            except InvalidOperation:
-                same = False
-            if not same:
-                raise BarFileError(
-                    display,
-                    f"{what} {quote(text)} has more significant digits than can be kept "
-                    "exactly (at most 15)",
-                    line,
-                )
-
-
-def _explain(
-    row: list[str],
-    columns: tuple[int, ...],
-    width: int,
-    parse_time: Callable[[str], int],
-    unit: str,
-    raw: RawBars,
-    line: int,
-    *,
-    binance: bool,
-) -> tuple[int, float, float, float, float, float]:
-    """The slow path: parse one row field by field, accept what the fast path was too strict
-    about (``1704067200.0``), and otherwise raise an error naming the field."""
-    display = raw.display
-    if binance and len(row) != width:
-        raise BarFileError(
-            display, f"has {len(row)} columns; Binance's kline layout has {width}", line
-        )
-    if len(row) < width:
-        raise BarFileError(
-            display, f"has {len(row)} columns; the header's time and prices need {width}", line
-        )
-    ti = columns[0]
-    if unit == "iso":
-        try:
-            t = parse_time(row[ti])
-        except (ValueError, OverflowError) as error:
-            raise BarFileError(
-                display, f"time {quote(row[ti])} is not an ISO 8601 date or time", line
-            ) from error
-    else:
-        t = _epoch(row[ti].strip(), display, line)
-        found, _ = epoch_unit(t)
-        if found != unit:
-            raise BarFileError(
-                display,
-                f"time {quote(row[ti])} looks like {_UNIT_NAMES[found]} but the file's "
-                f"first row is in {_UNIT_NAMES[unit]}",
-                line,
-            )
-    o, h, lo, c, v = (_number(row[i], n, display, line) for n, i in zip(PRICE_NAMES, columns[1:],
-                                                                        strict=True))  # fmt: skip
-    _check_texts(row, columns[1:5], display, line)
-    if binance:
-        close_text = row[6]
-        try:
-            close_time = int(close_text)
-        except ValueError:
-            raise BarFileError(
-                display, f"close time {quote(close_text)} is not a whole number", line
-            ) from None
-        if close_time - t + 1 != raw.span:
-            raw.odd_spans.append((line, close_time - t + 1))
-    return t, o, h, lo, c, v
