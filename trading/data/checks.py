@@ -11,7 +11,9 @@ The rules this module keeps:
   log line): a duplicate row identical to the one before it is dropped, and a gap is filled
   with flat bars (open = high = low = close = the previous close, volume 0). A duplicate that
   differs, an unsorted or off-grid time, and a gap longer than :data:`MAX_FILL` bars are errors
-  still: guessing there would be silent garbage.
+  still: guessing there would be silent garbage. Filling is bounded in all too: at most as many
+  bars as the file has rows, plus :data:`MAX_FILL`, so no file can make the loader exhaust
+  memory.
 * The first row that breaks a rule is the one reported, so a file with one bad row is blamed on
   that row.
 """
@@ -60,14 +62,16 @@ def build_series(
     append = bars.append
     repairs: list[str] = []
     previous = times[0] - step
+    budget = len(times) + MAX_FILL  # flat bars repair may still add
     rows = zip(times, opens, highs, lows, closes, volumes, strict=True)
     for i, (t, o, h, lo, c, v) in enumerate(rows):
         if not (0 < lo <= o <= h and lo <= c <= h and 0 <= v < _INF and h < _INF):
             _bad_prices(display, lines[i], o, h, lo, c, v)
         if t - previous != step:
-            kept = _step(raw, i, previous, step, interval, bars, repairs, repair=repair)
-            if not kept:
+            filled = _step(raw, i, previous, step, interval, bars, repairs, budget, repair=repair)
+            if filled < 0:
                 continue
+            budget -= filled
         append(Bar(symbol, interval, t / scale, o, h, lo, c, v))
         previous = t
     for note in repairs:
@@ -92,11 +96,12 @@ def _step(
     interval: Interval,
     bars: list[Bar],
     repairs: list[str],
+    budget: int,
     *,
     repair: bool,
-) -> bool:
+) -> int:
     """A row that is not exactly one interval after the previous one: raise, or repair and say
-    whether the row is kept."""
+    how many bars were filled before it (-1: the row is dropped)."""
     display, scale, line, t = raw.display, raw.scale, raw.lines[i], raw.times[i]
     before = raw.lines[i - 1]
     if t < previous:
@@ -118,18 +123,19 @@ def _step(
                 display, f"time {_when(t, scale)} repeats line {before} ({hint})", line
             )
         repairs.append(f"dropped line {line}: an identical duplicate of line {before}")
-        return False
+        return -1
     if t % step:
         raise BarFileError(
             display, f"time {_when(t, scale)} is not on the {interval.text} grid", line
         )
     missing = (t - previous) // step - 1
-    if not repair or missing > MAX_FILL:
-        hint = (
-            f"more than {MAX_FILL} bars, too long to fill"
-            if repair
-            else "pass repair=True to fill gaps with flat bars"
-        )
+    if not repair or missing > min(MAX_FILL, budget):
+        if not repair:
+            hint = "pass repair=True to fill gaps with flat bars"
+        elif missing > MAX_FILL:
+            hint = f"more than {MAX_FILL} bars, too long to fill"
+        else:
+            hint = "the file's gaps, filled, would outnumber its rows: too many to fill"
         raise BarFileError(
             display,
             f"gap: {missing} {interval.text} bar(s) missing between line {before} "
@@ -146,7 +152,7 @@ def _step(
         f"filled {missing} missing bar(s) {first} .. {end} (between lines {before} and {line}) "
         f"with flat bars at {price!r}"
     )
-    return True
+    return missing
 
 
 def _check_close_times(raw: RawBars, step: int, interval: Interval) -> None:
