@@ -205,6 +205,6 @@ def test_repair_fills_at_most_as_many_bars_as_rows_plus_max_fill(
     monkeypatch.setattr(checks, "MAX_FILL", 10)
     # Five rows, each 9 bars after the last: 8 to fill per gap; the second gap passes 5 + 10.
     rows = [[str(T2024 + 540 * i), *ROW[1:]] for i in range(5)]
-    with pytest.raises(BarFileError, match="line 4: gap: 8 .* would outnumber its rows"):
+    with pytest.raises(BarFileError, match=r"line 4: gap: 8 .* would outnumber its rows"):
         load_bars(_plain(tmp_path, rows), repair=True)
     assert len(load_bars(_plain(tmp_path, rows[:2]), repair=True)) == 10
