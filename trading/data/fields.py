@@ -62,6 +62,7 @@ def epoch_unit(value: int) -> tuple[str, int]:
 
 
 def iso_to_us(text: str) -> int:
+    """An ISO 8601 date or time as epoch microseconds; without a zone it is UTC."""
     moment = dt.datetime.fromisoformat(text.strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
@@ -69,11 +70,13 @@ def iso_to_us(text: str) -> int:
 
 
 def looks_like_epoch(text: str) -> bool:
+    """Digits (one sign, one dot allowed): the file's times are epoch numbers, not ISO text."""
     body = text[1:] if text[:1] in "+-" else text
     return body.replace(".", "", 1).isdigit()
 
 
 def band(unit: str) -> tuple[int, int]:
+    """The [low, high) range of epoch values in ``unit``, for the fast path's check."""
     bounds = {"s": (0, 10**11), "ms": (10**11, 10**14), "us": (10**14, LIMIT)}
     return bounds[unit]
 
@@ -97,13 +100,14 @@ def _number(text: str, what: str, display: str, line: int) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
+        raise BarFileError(display, f"{what} {quote(text)} is not a number", line) from None
     if not math.isfinite(value):
-        raise BarFileError(display, f"{what} {quote(text)} is not a number", line)
+        raise BarFileError(display, f"{what} {quote(text)} is not a finite number", line)
     return value
 
 
 def check_texts(row: Sequence[str], indices: Sequence[int], display: str, line: int) -> None:
+    """Open, high, low and close are numbers a float carries exactly (see the module rules)."""
     for what, index in zip(PRICE_NAMES[:4], indices, strict=True):
         text = row[index]
         value = _number(text, what, display, line)
