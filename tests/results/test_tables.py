@@ -77,6 +77,16 @@ def test_positions_frame_marks_and_pnl() -> None:
     assert frame.loc["ETHUSDT"]["mark_price"] is None
 
 
+def test_positions_frame_takes_positions_as_they_are() -> None:
+    from trading.core.positions import Position
+
+    held = Position("BTCUSDT", quantity=D(2), cost_basis=D(200), realised_pnl=D(5), fees=D(1))
+    frame = positions_frame({"BTCUSDT": held}, {"BTCUSDT": D(110)}, exact=True)
+    row = frame.iloc[0]
+    assert (row["average_price"], row["unrealised_pnl"], row["net_pnl"]) == (D(100), D(20), D(24))
+    assert positions_frame([held]).iloc[0]["quantity"] == 2.0
+
+
 def test_trades_frame_lists_round_trips() -> None:
     fills = [fill("buy", "1", "100", 60), fill("sell", "1", "90", 120), fill("buy", "1", "1", 180)]
     frame = trades_frame(fills)

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+import attrs
+
 from trading.core.orders import Order
 from trading.core.positions import Position, position_after
 from trading.core.records import Fill
@@ -124,16 +126,22 @@ def fills_frame(fills: Iterable[Fill], *, exact: bool = False) -> Any:
 
 
 def positions_frame(
-    fills: Iterable[Fill],
+    source: Iterable[Fill] | Iterable[Position] | Mapping[str, Position],
     marks: Mapping[str, Decimal] | None = None,
     *,
     quote: str = "USDT",
     exact: bool = False,
 ) -> Any:
-    """One row per symbol traded: the position the fills leave (the ledger's average-cost
-    rules), valued at ``marks`` (e.g. the last close) when given."""
+    """One row per symbol: the positions given (a strategy's ``ctx.position(...)``, a
+    portfolio's ``positions``), or the positions a list of fills leaves (the ledger's
+    average-cost rules); valued at ``marks`` (e.g. the last close) when given."""
+    items = list(source.values() if isinstance(source, Mapping) else source)
     positions: dict[str, Position] = {}
-    for fill in sorted(fills, key=lambda f: f.time):
+    for item in items:
+        if isinstance(item, Position):
+            positions[item.symbol] = attrs.evolve(item)  # a copy: the caller's is not touched
+    fills = sorted((item for item in items if isinstance(item, Fill)), key=lambda f: f.time)
+    for fill in fills:
         position = positions.setdefault(fill.symbol, Position(fill.symbol))
         base, _ = split_symbol(fill.symbol, quote)
         after = position_after(position, fill, base, quote if base else None)
