@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.data.helpers import PLAIN_HEADER, T2024, binance_rows, csv_text, plain_rows, write
 from trading.data import BarFileError, load_bars
@@ -208,3 +211,39 @@ def test_repair_fills_at_most_as_many_bars_as_rows_plus_max_fill(
     with pytest.raises(BarFileError, match=r"line 4: gap: 8 .* would outnumber its rows"):
         load_bars(_plain(tmp_path, rows), repair=True)
     assert len(load_bars(_plain(tmp_path, rows[:2]), repair=True)) == 10
+
+
+@given(
+    count=st.integers(3, 40),
+    drops=st.sets(st.integers(1, 38), max_size=10),
+    dups=st.sets(st.integers(0, 39), max_size=5),
+)
+def test_repair_restores_every_time_and_reports_each_change(
+    count: int, drops: set[int], dups: set[int]
+) -> None:
+    rows = binance_rows(count)
+    dropped = {i for i in drops if i < count - 1}
+    kept: list[list[str]] = []
+    for i, row in enumerate(rows):
+        if i in dropped:
+            continue
+        kept.append(row)
+        if i in dups:
+            kept.append(list(row))
+    with tempfile.TemporaryDirectory() as directory:
+        whole = load_bars(write(Path(directory) / "BTCUSDT-1m-a.csv", csv_text(rows)))
+        series = load_bars(write(Path(directory) / "BTCUSDT-1m-b.csv", csv_text(kept)), repair=True)
+    assert [b.open_time for b in series] == [b.open_time for b in whole]
+    for i, (got, want) in enumerate(zip(series, whole, strict=True)):
+        if i in dropped:
+            before = series.bars[i - 1]
+            assert (got.open, got.high, got.low, got.close, got.volume) == (before.close,) * 4 + (
+                0.0,
+            )
+        else:
+            assert got == want
+    gaps = sum(1 for i in dropped if i - 1 not in dropped)
+    drops_reported = [r for r in series.repairs if r.startswith("dropped")]
+    fills_reported = [r for r in series.repairs if r.startswith("filled")]
+    assert len(drops_reported) == len({i for i in dups if i < count and i not in dropped})
+    assert len(fills_reported) == gaps
