@@ -146,3 +146,15 @@ def test_the_figure_is_made_without_pyplot() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_bars_frame_from_a_loaded_series() -> None:
+    from trading.data import load_bars, sample_path
+    from trading.results import bars_frame
+
+    series = load_bars(sample_path())
+    frame = bars_frame(series)
+    assert len(frame) == 8_640 and list(frame.columns) == ["open", "high", "low", "close", "volume"]
+    assert frame.index[0] == pd.Timestamp("2025-01-01", tz="UTC")
+    assert frame["close"].iloc[-1] == series.bars[-1].close
+    assert list(bars_frame([]).columns) == ["open", "high", "low", "close", "volume"]

@@ -18,6 +18,7 @@ from trading.results.stats import (
     summarise,
 )
 from trading.results.tables import (
+    bars_frame,
     equity_frame,
     fills_frame,
     orders_frame,
@@ -30,6 +31,7 @@ __all__ = [
     "EquityPoint",
     "RoundTrip",
     "Summary",
+    "bars_frame",
     "drawdowns",
     "equity_frame",
     "fills_frame",

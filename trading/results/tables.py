@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import attrs
 
+from trading.core.bars import Bar
 from trading.core.orders import Order
 from trading.core.positions import Position, position_after
 from trading.core.records import Fill
@@ -27,6 +28,7 @@ from trading.results.stats import EquityPoint, drawdowns, returns
 from trading.results.trips import round_trips, split_symbol
 
 __all__ = [
+    "bars_frame",
     "equity_frame",
     "fills_frame",
     "import_pandas",
@@ -55,6 +57,7 @@ TRADE_COLUMNS: Final = (
     "fills", "gross_pnl", "fees", "pnl",
 )  # fmt: skip
 EQUITY_COLUMNS: Final = ("equity", "returns", "peak", "drawdown", "drawdown_amount")
+BAR_COLUMNS: Final = ("open", "high", "low", "close", "volume")
 
 
 def import_pandas() -> Any:
@@ -217,3 +220,19 @@ def equity_frame(
         )
     ]
     return _frame(rows, ("time", *EQUITY_COLUMNS), ("time",)).set_index("time")
+
+
+def bars_frame(bars: Iterable[Bar]) -> Any:
+    """Bars (a ``BarSeries`` or any iterable of ``Bar``) indexed by open time, OHLCV floats."""
+    rows = [
+        {
+            "open_time": b.open_time,
+            "open": b.open,
+            "high": b.high,
+            "low": b.low,
+            "close": b.close,
+            "volume": b.volume,
+        }
+        for b in bars
+    ]
+    return _frame(rows, ("open_time", *BAR_COLUMNS), ("open_time",)).set_index("open_time")
