@@ -120,22 +120,18 @@ def returns(equity: Sequence[EquityPoint], starting_equity: Decimal) -> list[flo
 
 
 def drawdowns(equity: Sequence[EquityPoint], starting_equity: Decimal) -> list[float]:
-    """Drawdown at each point: equity / running peak - 1, in [-1, 0]."""
+    """Drawdown at each point: equity / running peak - 1, in [-1, 0]. In floats: a ratio needs
+    no exact money, and float division keeps ``value <= peak`` at or below 1."""
     _check_start(starting_equity)
-    peak = starting_equity
+    peak = float(starting_equity)
     out: list[float] = []
-    for _, value in equity:
-        peak = max(peak, value)
-        out.append(_drawdown(value, peak))
+    append = out.append
+    for _, amount in equity:
+        value = float(amount)
+        if value > peak:
+            peak = value
+        append(value / peak - 1.0 if value > 0 else -1.0)
     return out
-
-
-def _drawdown(value: Decimal, peak: Decimal) -> float:
-    if value <= 0:
-        return -1.0
-    with decimal.localcontext() as context:
-        context.prec = 28
-        return min(0.0, float(value / peak) - 1.0)
 
 
 def max_drawdown(
