@@ -44,6 +44,10 @@ CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
 
 
 def _utf16(text: str) -> int:
@@ -91,6 +95,7 @@ class TelegramServer:
         self.updates: list[dict[str, Any]] = []  # unconfirmed, oldest first
         self.sent: list[SentMessage] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []  # (method lower-case, params)
+        self.call_times: list[float] = []  # trio time each call arrived
         self._next_update = first_update_id
         self._next_message = 1
         self._chat_types: dict[int, str] = {}
@@ -172,9 +177,10 @@ class TelegramServer:
         methods: tuple[str, ...] | None = None,
     ) -> None:
         """The next ``count`` calls (of ``methods``, case-insensitive; default all) fail:
-        ``kind`` is ``"429"`` (with ``retry_after``), ``"500"``/``"502"``, or ``"drop"`` (the
-        connection closes without an answer)."""
-        if kind not in ("429", "500", "502", "drop"):
+        ``kind`` is ``"429"`` (with ``retry_after``), ``"409"`` (another poller), ``"409-webhook"``
+        (a webhook is set), ``"500"``/``"502"``, or ``"drop"`` (the connection closes without an
+        answer)."""
+        if kind not in ("429", "409", "409-webhook", "500", "502", "drop"):
             raise ValueError(f"unknown fault {kind!r}")
         self._faults += [(kind, retry_after)] * count
         self._fault_methods = None if methods is None else frozenset(m.lower() for m in methods)
@@ -221,6 +227,7 @@ class TelegramServer:
         except _BadParam as exc:
             return self._error(400, f"Bad Request: {exc}")
         self.calls.append((method, params))
+        self.call_times.append(trio.current_time())
         if self._faults and (self._fault_methods is None or method in self._fault_methods):
             kind, retry_after = self._faults.pop(0)
             if kind == "drop":
@@ -228,6 +235,10 @@ class TelegramServer:
             if kind == "429":
                 wait = int(retry_after) if float(retry_after).is_integer() else retry_after
                 return self._error(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+            if kind == "409":
+                return self._error(409, CONFLICT)
+            if kind == "409-webhook":
+                return self._error(409, WEBHOOK_CONFLICT)
             return self._error(int(kind), "Internal Server Error")
         handler = {
             "getme": self._get_me,
@@ -262,9 +273,11 @@ class TelegramServer:
             value = params.get(name)
             if isinstance(value, str):
                 try:
-                    params[name] = int(value)
+                    params[name] = float(value) if name == "timeout" else int(value)
                 except ValueError:
                     raise _BadParam(f"parameter {name} must be a number") from None
+            elif isinstance(value, float) and name == "timeout":
+                pass  # a fraction of a second: handy in tests
             elif value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise _BadParam(f"parameter {name} must be a number")
         allowed = params.get("allowed_updates")
