@@ -103,6 +103,11 @@ class Rig:
             while not check():
                 await trio.sleep(0.005)
 
+    async def until_unbounded(self, check: Callable[[], bool]) -> None:
+        """As :meth:`until`, bounded by the caller's own deadline."""
+        while not check():
+            await trio.sleep(0.01)
+
     def audit(self, source: str = "telegram") -> list[CommandHandled]:
         return [e for e in self.events if isinstance(e, CommandHandled) and e.source == source]
 
