@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from tests.conftest import T0
-from tests.control.telegram_rig import CHAT, GROUP, MEMBER, BOUND, rig
+from tests.control.telegram_rig import BOUND, CHAT, GROUP, MEMBER, rig
 from trading.control.status_table import render_text, status_rows
 from trading.control.telegram_errors import Unauthorized
 from trading.core.events import StrategyStateChanged
@@ -183,8 +183,8 @@ async def test_a_token_revoked_while_running_stops_polling_not_the_run(
 async def test_cancelling_run_ends_it_and_its_tasks_at_once() -> None:
     async with rig() as r:
         before = len(r.nursery.child_tasks)
-        bot, scope = await r.start_bot()
+        _, scope = await r.start_bot()
         await r.ask("/status")
         scope.cancel()
         await r.until(lambda: len(r.nursery.child_tasks) == before)
-        assert T0 == r.clock.now()
+        assert r.clock.now() == T0
