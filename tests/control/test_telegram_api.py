@@ -13,7 +13,7 @@ import httpx2
 import pytest
 import trio
 
-from trading.control.telegram_api import BotApi
+from trading.control.telegram_api import POLL_MARGIN, REQUEST_TIMEOUT, BotApi
 from trading.control.telegram_errors import (
     BadRequest,
     Conflict,
@@ -62,6 +62,9 @@ async def test_requests_are_json_posts_to_the_bot_path() -> None:
         "allowed_updates": ["message"],
     }
     assert json.loads(second.content) == {"chat_id": -100, "text": "hi", "message_thread_id": 3}
+    # A long poll may take its timeout and a margin to answer; other calls get the default.
+    assert first.extensions["timeout"]["read"] == 20 + POLL_MARGIN
+    assert second.extensions["timeout"]["read"] == REQUEST_TIMEOUT
 
 
 @pytest.mark.parametrize(

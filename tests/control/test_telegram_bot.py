@@ -6,12 +6,15 @@ from __future__ import annotations
 import logging
 import time
 
+import httpx2
 import pytest
 import trio
 
 from tests.conftest import T0
 from tests.control.telegram_rig import BOUND, CHAT, GROUP, MEMBER, rig
 from trading.control.status_table import render_text, status_rows
+from trading.control.telegram import TelegramBot
+from trading.control.telegram_api import BotApi
 from trading.control.telegram_errors import Unauthorized
 from trading.core.events import StrategyStateChanged
 
@@ -188,3 +191,31 @@ async def test_cancelling_run_ends_it_and_its_tasks_at_once() -> None:
         scope.cancel()
         await r.until(lambda: len(r.nursery.child_tasks) == before)
         assert r.clock.now() == T0
+
+
+async def test_an_unreachable_api_at_start_does_not_hold_the_run_back() -> None:
+    async with rig() as r:
+        r.server.fail_next(2, "drop", methods=("getMe",))
+        bot, _ = await r.start_bot()
+        assert bot.username is None  # started without it; getMe is retried in the background
+        reply = await r.ask("/pause@trio_trade_bot sma_cross")
+        assert reply.startswith("sma_cross: ok: paused") and bot.username == "trio_trade_bot"
+
+
+async def test_a_bug_in_the_bot_never_raises_into_the_runners_nursery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/getMe"):
+            me = {"id": 1, "is_bot": True, "username": "b"}
+            return httpx2.Response(200, json={"ok": True, "result": me})
+        raise RuntimeError("a bug below the bot")
+
+    async with rig() as r:
+        api = BotApi("1:x", transport=httpx2.MockTransport(handler))
+        bot = TelegramBot(r.runner, api, r.config)
+        with trio.fail_after(BOUND):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(bot.run)
+        assert any("the Telegram bot failed" in rec.getMessage() for rec in caplog.records)
+        assert r.state() == "sleeping"

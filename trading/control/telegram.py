@@ -138,20 +138,22 @@ class TelegramBot:
     ) -> None:
         """Poll and answer until cancelled (or the token is refused while running).
 
-        Raises only before ``started``: Unauthorized or BadRequest from ``getMe``."""
+        Raises only before ``started``: Unauthorized or BadRequest from ``getMe``. Cancelling it
+        ends polling, the command lanes and the reply sender at once; a command a lane was
+        running gets no reply, and replies still queued are dropped."""
         try:
             await self._who_am_i()
         except TelegramNetworkError as exc:
             log.warning("telegram: the Bot API did not answer getMe (%s); retrying", exc)
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._send_replies)
-            task_status.started(self)
-            try:
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._send_replies)
+                task_status.started(self)
                 await self._poll()
-            except Exception:
-                log.exception("trio-trade bug: the Telegram bot failed; the run goes on")
-            nursery.cancel_scope.cancel(reason="telegram: polling ended")
+                nursery.cancel_scope.cancel(reason="telegram: polling ended")
+        except Exception:
+            log.exception("trio-trade bug: the Telegram bot failed; the run goes on")
 
     async def _who_am_i(self) -> None:
         me = await self.api.get_me()

@@ -172,7 +172,8 @@ class BotApi:
         return envelope.get("result")
 
     async def get_me(self) -> dict[str, Any]:
-        """The bot's own User (``id``, ``username``). Unauthorized for a bad token."""
+        """The bot's own User (``id``, ``username``). Unauthorized for a bad token.
+        Cancelling it abandons the request."""
         result = await self.call("getMe", {})
         if not isinstance(result, dict):
             raise TelegramNetworkError("getMe: the result is not a User")

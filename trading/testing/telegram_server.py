@@ -186,7 +186,8 @@ class TelegramServer:
         self._fault_methods = None if methods is None else frozenset(m.lower() for m in methods)
 
     async def wait_sent(self, count: int) -> list[SentMessage]:
-        """Wait until at least ``count`` messages were sent; the messages."""
+        """Wait until at least ``count`` messages were sent; the messages. Cancelling it
+        changes nothing."""
         while len(self.sent) < count:
             await self._sent_changed.wait()
         return list(self.sent)
