@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import time
 
+import attrs
 import httpx2
 import pytest
 import trio
 
 from tests.conftest import T0
-from tests.control.telegram_rig import BOUND, CHAT, GROUP, MEMBER, rig
+from tests.control.telegram_rig import BOUND, CHAT, GROUP, MEMBER, TOKEN, rig
 from trading.control.status_table import render_text, status_rows
-from trading.control.telegram import TelegramBot
+from trading.control.telegram import TelegramBot, serve_telegram
 from trading.control.telegram_api import BotApi
 from trading.control.telegram_errors import Unauthorized
 from trading.core.events import StrategyStateChanged
@@ -219,3 +220,18 @@ async def test_a_bug_in_the_bot_never_raises_into_the_runners_nursery(
                 await nursery.start(bot.run)
         assert any("the Telegram bot failed" in rec.getMessage() for rec in caplog.records)
         assert r.state() == "sleeping"
+
+
+async def test_serve_telegram_as_the_run_starts_it(caplog: pytest.LogCaptureFixture) -> None:
+    async with rig() as r:
+        config = attrs.evolve(r.config, token=TOKEN, api_base=r.server.url)
+        with trio.fail_after(BOUND):
+            assert await r.nursery.start(serve_telegram, r.runner, r.config) is None  # no token
+            wrong = attrs.evolve(config, token="123456:wrong")
+            assert await r.nursery.start(serve_telegram, r.runner, wrong) is None
+        refused = [rec for rec in caplog.records if "running without Telegram" in rec.getMessage()]
+        assert len(refused) == 1 and refused[0].levelno == logging.ERROR
+        assert "wrong" not in refused[0].getMessage()
+        bot = await r.nursery.start(serve_telegram, r.runner, config)
+        assert isinstance(bot, TelegramBot)
+        assert (await r.ask("/pause sma_cross")).startswith("sma_cross: ok: paused")

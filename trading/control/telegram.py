@@ -42,6 +42,7 @@ import trio
 
 from trading.config import TelegramConfig
 from trading.control.status_table import render_text, status_rows
+from trading.control.telegram_api import BotApi
 from trading.control.telegram_errors import (
     BadRequest,
     Conflict,
@@ -57,7 +58,7 @@ from trading.core.events import CommandHandled
 from trading.runtime.delivery import clip
 from trading.runtime.runner import Runner
 
-__all__ = ["LANE_QUEUE", "REPLY_QUEUE", "BotApiLike", "TelegramBot"]
+__all__ = ["LANE_QUEUE", "REPLY_QUEUE", "BotApiLike", "TelegramBot", "serve_telegram"]
 
 log = logging.getLogger(__name__)
 
@@ -337,3 +338,31 @@ class TelegramBot:
 def format_results(results: list[CommandResult]) -> str:
     """One line per strategy reached: ``sma_cross: ok: paused``."""
     return "\n".join(str(result) for result in results) or "no reply"
+
+
+async def serve_telegram(
+    runner: Runner,
+    config: TelegramConfig,
+    *,
+    task_status: trio.TaskStatus[TelegramBot | None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The run's Telegram control, for the composition root:
+    ``await nursery.start(serve_telegram, runner, config.telegram)``.
+
+    No token: nothing runs (``started(None)``). A token the Bot API refuses: one ERROR line and
+    ``started(None)``; the run goes on without Telegram. Otherwise ``started(bot)`` once
+    ``getMe`` answered, and the bot runs until cancelled; the client is closed when it ends.
+    With no ``allowed_chats`` only ``/whoami`` answers (how an operator finds the ids to list).
+    """
+    if not config.token:
+        task_status.started(None)
+        return
+    async with BotApi(config.token, config.api_base) as api:
+        bot = TelegramBot(runner, api, config)
+        if not config.allowed_chats:
+            log.warning("telegram: [telegram] allowed_chats is empty: only /whoami answers")
+        try:
+            await bot.run(task_status=task_status)
+        except (Unauthorized, BadRequest) as exc:
+            log.error("telegram: the Bot API refused the token (%s); running without Telegram", exc)
+            task_status.started(None)
