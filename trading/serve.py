@@ -270,9 +270,7 @@ async def _serve(
         return exit_code
 
 
-async def _control_socket(
-    args: argparse.Namespace, runner: Runner, nursery: trio.Nursery
-) -> bool:
+async def _control_socket(args: argparse.Namespace, runner: Runner, nursery: trio.Nursery) -> bool:
     """Serve ``trio-trade ctl`` unless ``--no-socket``; False if the ``--socket`` given is
     unusable (a default path in use by another run only costs this run its socket)."""
     if args.no_socket:

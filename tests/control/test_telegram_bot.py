@@ -235,3 +235,30 @@ async def test_serve_telegram_as_the_run_starts_it(caplog: pytest.LogCaptureFixt
         bot = await r.nursery.start(serve_telegram, r.runner, config)
         assert isinstance(bot, TelegramBot)
         assert (await r.ask("/pause sma_cross")).startswith("sma_cross: ok: paused")
+
+
+async def test_a_backlog_of_replies_goes_as_few_messages_split_at_line_ends() -> None:
+    async with rig() as r:
+        await r.start_bot()
+        r.server.hold_sends()  # a slow API: no command waits for it
+        for _ in range(300):
+            r.server.push_message(CHAT, "/status sma_cross")
+        await r.until(lambda: len(r.audit()) == 300)
+        assert r.server.sent == []
+        r.server.release_sends()
+        await r.until(lambda: sum(len(m.splitlines()) for m in r.server.texts()) == 300)
+        sent = r.server.texts()
+        lines = [line for m in sent for line in m.splitlines()]
+        assert len(lines) == 300 and all(line.startswith("sma_cross: ok: ") for line in lines)
+        assert 4 <= len(sent) < 50  # joined, then split at Telegram's limit
+        assert all(len(m) <= 4096 for m in sent)
+        assert all(m.endswith("\n") for m in sent if len(m) > 4096 - 120)
+
+
+async def test_a_few_replies_go_one_message_each() -> None:
+    async with rig() as r:
+        await r.start_bot()
+        r.server.push_message(CHAT, "/pause sma_cross")
+        r.server.push_message(CHAT, "/resume sma_cross")
+        sent = await r.wait_sent(2)
+        assert [m.text.split(":")[2].split()[0].strip(";") for m in sent] == ["paused", "resumed"]

@@ -21,8 +21,9 @@ The rules this module keeps:
   queue each: a full lane holds back polling, nothing is dropped). Runner commands go through
   ``runner.send(text, source="telegram")``; the bot's own views are audited by the bot.
 * Replies leave through one sender task and a bounded queue (:data:`REPLY_QUEUE`; past it a
-  reply is dropped and counted), so a slow ``sendMessage`` never delays a command. Replies
-  waiting for the same chat are joined and split at 4,096 UTF-16 units. A failed send is
+  reply is dropped and counted), so a slow ``sendMessage`` never delays a command. A backlog
+  of replies for one chat is joined into one message; every message is split at 4,096 UTF-16
+  units. A failed send is
   retried (429: after exactly ``retry_after``; network: backoff) up to ``send_attempts``.
 * Polling errors: network -> backoff with jitter (``backoff`` seconds doubling to its cap,
   real time) and a WARNING; 429 -> wait exactly ``retry_after``; 409 -> WARNING naming the
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 
 REPLY_QUEUE = 1000  # replies waiting to be sent; past it a reply is dropped (and counted)
 LANE_QUEUE = 100  # commands waiting in one chat's lane; past it polling waits
+COALESCE_AFTER = 3  # more replies than this waiting for one chat go as one message
 _LOCAL_VERBS = frozenset({"help", "start", *BOT_VERBS})
 
 
@@ -267,7 +269,7 @@ class TelegramBot:
             text = render_text(status_rows(self.runner))
             self._reply(item, text)
             self._audit(item, True, "status table")
-        elif item.verb in _LOCAL_VERBS and not item.args:
+        elif item.verb in ("help", "start") or (item.verb in _LOCAL_VERBS and not item.args):
             self._reply(item, view(item.verb, self.runner))
             self._audit(item, True, item.verb)
         else:
@@ -301,8 +303,10 @@ class TelegramBot:
             )
 
     async def _send_replies(self) -> None:
-        """Send queued replies in order; replies waiting for the same chat go as one message
-        (split at Telegram's limit). Cancelling it drops what was not sent."""
+        """Send queued replies in order, one message each; when more than
+        :data:`COALESCE_AFTER` wait for the same chat they go as one message (split at
+        Telegram's limit), which keeps a burst within Telegram's per-chat rate. Cancelling it
+        drops what was not sent."""
         async for first in self._replies_out:
             batch = [first]
             while len(batch) < 100:
@@ -314,8 +318,10 @@ class TelegramBot:
             for chat, thread, text in batch:
                 grouped.setdefault((chat, thread), []).append(text)
             for (chat, thread), texts in grouped.items():
-                for part in split_text("\n".join(texts)):
-                    await self._send_one(chat, thread, part)
+                messages = texts if len(texts) <= COALESCE_AFTER else ["\n".join(texts)]
+                for message in messages:
+                    for part in split_text(message):
+                        await self._send_one(chat, thread, part)
 
     async def _send_one(self, chat: int, thread: int | None, text: str) -> None:
         backoff = Backoff(*self._backoff)

@@ -15,7 +15,8 @@ The rules this module keeps (from the Bot API's documented behaviour, reference 
 * ``sendMessage`` records the message (:attr:`TelegramServer.sent`); its text must be 1-4096
   characters after stripping (else 400), ``message_thread_id`` is kept.
 * Faults on demand: :meth:`TelegramServer.fail_next` makes the next calls answer 429 with
-  ``parameters.retry_after``, a 5xx, or drop the connection without an answer.
+  ``parameters.retry_after``, 409, a 5xx, or drop the connection without an answer;
+  :meth:`TelegramServer.hold_sends` keeps ``sendMessage`` calls waiting (a slow API).
 * :meth:`TelegramServer.push_message` builds the Update a real client would get: ``chat``,
   ``from``, ``date``, ``message_thread_id``, and ``bot_command`` entities measured in UTF-16
   code units. :meth:`TelegramServer.push_update` queues any dict, malformed ones included.
@@ -105,6 +106,7 @@ class TelegramServer:
         self._sent_changed = trio.Event()
         self._held: trio.CancelScope | None = None
         self._terminated: set[trio.CancelScope] = set()
+        self._send_gate: trio.Event | None = None
         self.url = ""
         self._http = HttpServer(self._handle, self._no_ws, lambda _path: False)
 
@@ -184,6 +186,16 @@ class TelegramServer:
             raise ValueError(f"unknown fault {kind!r}")
         self._faults += [(kind, retry_after)] * count
         self._fault_methods = None if methods is None else frozenset(m.lower() for m in methods)
+
+    def hold_sends(self) -> None:
+        """``sendMessage`` calls wait (unanswered) until :meth:`release_sends`: a slow API."""
+        if self._send_gate is None:
+            self._send_gate = trio.Event()
+
+    def release_sends(self) -> None:
+        gate, self._send_gate = self._send_gate, None
+        if gate is not None:
+            gate.set()
 
     async def wait_sent(self, count: int) -> list[SentMessage]:
         """Wait until at least ``count`` messages were sent; the messages. Cancelling it
@@ -334,6 +346,8 @@ class TelegramServer:
         return self._ok(self.updates[:limit])
 
     async def _send_message(self, params: dict[str, Any]) -> HttpResponse:
+        if self._send_gate is not None:
+            await self._send_gate.wait()
         chat = params.get("chat_id")
         if isinstance(chat, str):
             try:
