@@ -120,6 +120,7 @@ async def rig(
     *,
     strategies: tuple[str, ...] = ("sma_cross",),
     now: Callable[[], float] = time.time,
+    observers: tuple[Any, ...] = (),
     **config: Any,
 ) -> AsyncIterator[Rig]:
     server = TelegramServer(TOKEN, now=now)
@@ -128,7 +129,9 @@ async def rig(
     settings = {"allowed_chats": (CHAT, GROUP), "allowed_users": (MEMBER,)} | config
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
-        async with trading.Runner(clock=clock, publish=events, stop_timeout=2) as runner:
+        async with trading.Runner(
+            clock=clock, publish=events, observers=observers, stop_timeout=2
+        ) as runner:
             for name in strategies:
                 await runner.add(Quiet(), name=name)
             test_rig = Rig(server, runner, clock, events, nursery, TelegramConfig(**settings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import attrs
 import httpx2
@@ -18,6 +19,8 @@ from trading.control.telegram import TelegramBot, serve_telegram
 from trading.control.telegram_api import BotApi
 from trading.control.telegram_errors import Unauthorized
 from trading.core.events import StrategyStateChanged
+from trading.observers.queries import read_commands
+from trading.observers.recorder import Recorder
 
 
 async def test_pause_lands_in_the_same_strategy_instant_and_is_answered() -> None:
@@ -262,3 +265,15 @@ async def test_a_few_replies_go_one_message_each() -> None:
         r.server.push_message(CHAT, "/resume sma_cross")
         sent = await r.wait_sent(2)
         assert [m.text.split(":")[2].split()[0].strip(";") for m in sent] == ["paused", "resumed"]
+
+
+async def test_refusals_reach_the_database_audit(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    async with rig(observers=(Recorder(path),)) as r:
+        await r.start_bot()
+        r.server.push_message(999, "/stop sma_cross")
+        await r.ask("/pause sma_cross")
+        await r.runner.flush()
+    rows = [(c["source"], c["command"], c["ok"], c["message"]) for c in read_commands(path)]
+    assert ("telegram", "stop sma_cross", 0, "refused: chat 999 not allowed") in rows
+    assert ("telegram", "pause sma_cross", 1, "paused (was sleeping)") in rows
