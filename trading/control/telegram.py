@@ -4,8 +4,8 @@ The rules this module keeps:
 
 * Start it with ``await nursery.start(bot.run)``: ``started`` comes after ``getMe`` answered
   (a wrong token raises :class:`~trading.control.telegram_errors.Unauthorized` out of
-  ``start``; an unreachable API is logged and retried in the background, so a run never waits
-  for Telegram). After ``started`` nothing raises out of ``run``: every error is logged, and
+  ``start``; an API that does not answer within :data:`START_WAIT` is logged and retried in
+  the background, so a run never waits long for Telegram). After ``started`` nothing raises out of ``run``: every error is logged, and
   cancelling ``run`` ends it and every task it owns at once.
 * At most once: an update is executed only after the next ``getUpdates`` (its ``offset``
   above it) returned, i.e. after Telegram confirmed it; a new batch is confirmed by an
@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 REPLY_QUEUE = 1000  # replies waiting to be sent; past it a reply is dropped (and counted)
 LANE_QUEUE = 100  # commands waiting in one chat's lane; past it polling waits
+START_WAIT = 10.0  # seconds start-up waits for getMe before going on without it
 COALESCE_AFTER = 3  # more replies than this waiting for one chat go as one message
 _LOCAL_VERBS = frozenset({"help", "start", *BOT_VERBS})
 
@@ -144,10 +145,13 @@ class TelegramBot:
         Raises only before ``started``: Unauthorized or BadRequest from ``getMe``. Cancelling it
         ends polling, the command lanes and the reply sender at once; a command a lane was
         running gets no reply, and replies still queued are dropped."""
-        try:
-            await self._who_am_i()
-        except TelegramNetworkError as exc:
-            log.warning("telegram: the Bot API did not answer getMe (%s); retrying", exc)
+        with trio.move_on_after(START_WAIT) as waited:
+            try:
+                await self._who_am_i()
+            except TelegramNetworkError as exc:
+                log.warning("telegram: the Bot API did not answer getMe (%s); retrying", exc)
+        if waited.cancelled_caught:
+            log.warning("telegram: no answer to getMe within %g s; retrying", START_WAIT)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
