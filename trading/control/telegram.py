@@ -5,8 +5,9 @@ The rules this module keeps:
 * Start it with ``await nursery.start(bot.run)``: ``started`` comes after ``getMe`` answered
   (a wrong token raises :class:`~trading.control.telegram_errors.Unauthorized` out of
   ``start``; an API that does not answer within :data:`START_WAIT` is logged and retried in
-  the background, so a run never waits long for Telegram). After ``started`` nothing raises out of ``run``: every error is logged, and
-  cancelling ``run`` ends it and every task it owns at once.
+  the background, so a run never waits long for Telegram). After ``started`` nothing raises
+  out of ``run``: every error is logged, and cancelling ``run`` ends it and every task it
+  owns at once.
 * At most once: an update is executed only after the next ``getUpdates`` (its ``offset``
   above it) returned, i.e. after Telegram confirmed it; a new batch is confirmed by an
   immediate short poll. Every update — used, refused, malformed — is confirmed the same way,
