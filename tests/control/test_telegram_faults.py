@@ -4,14 +4,17 @@ and no update is executed twice. Real sockets and real time; every wait bounded.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 
+import httpx2
 import pytest
 import trio
 import trio.testing
 
 from tests.control.telegram_rig import CHAT, Rig, rig
-from trading.control.telegram import Backoff
+from trading.control.telegram import Backoff, TelegramBot
+from trading.control.telegram_api import BotApi
 
 
 def getupdates_times(r: Rig) -> list[float]:
@@ -137,3 +140,59 @@ async def test_backoff_doubles_to_its_cap_with_jitter(clock: trio.testing.MockCl
     start = trio.current_time()
     await backoff.wait()
     assert trio.current_time() - start == 0.5
+
+
+async def test_a_full_reply_queue_drops_and_counts(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="trading.control.telegram")
+    async with rig() as r:
+        bot, _ = await r.start_bot(reply_queue=5)
+        r.server.hold_sends()
+        for _ in range(20):
+            r.server.push_message(CHAT, "/wake sma_cross")
+        await r.until(lambda: len(r.audit()) == 20)  # every command ran all the same
+        assert 0 < bot.dropped_replies <= 15
+        assert any("reply queue full" in rec.getMessage() for rec in caplog.records)
+        r.server.release_sends()
+        await r.until(
+            lambda: sum(len(t.splitlines()) for t in r.server.texts()) == 20 - bot.dropped_replies
+        )
+
+
+async def test_a_reply_failing_every_attempt_is_logged_as_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="trading.control.telegram")
+    async with rig() as r:
+        await r.start_bot(send_attempts=3)
+        r.server.fail_next(3, "502", methods=("sendMessage",))
+        r.server.push_message(CHAT, "/pause sma_cross")
+        await r.until(lambda: any("lost after 3" in rec.getMessage() for rec in caplog.records))
+        assert r.server.sent == [] and r.state() == "paused"
+        assert (await r.ask("/resume sma_cross")).startswith("sma_cross: ok: resumed")
+
+
+async def test_a_server_repeating_updates_never_gets_one_executed_twice() -> None:
+    """A broken server that ignores the offset: the bot still runs each update id once."""
+    message = {
+        "message_id": 1,
+        "date": int(time.time()),
+        "text": "/wake sma_cross",
+        "chat": {"id": CHAT, "type": "private"},
+        "from": {"id": CHAT, "is_bot": False},
+        "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+    }
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/getMe"):
+            return httpx2.Response(200, json={"ok": True, "result": {"id": 1, "username": "b"}})
+        if request.url.path.endswith("/getUpdates"):
+            result = [{"update_id": 7, "message": message}]
+            return httpx2.Response(200, json={"ok": True, "result": result})
+        return httpx2.Response(200, json={"ok": True, "result": {}})
+
+    async with rig() as r:
+        api = BotApi("1:x", transport=httpx2.MockTransport(handler))
+        bot = TelegramBot(r.runner, api, r.config, poll_timeout=0)
+        with trio.move_on_after(0.5):
+            await bot.run()
+        assert [a.command for a in r.audit()] == ["wake sma_cross"]

@@ -24,8 +24,8 @@ The rules this module keeps:
 * Replies leave through one sender task and a bounded queue (:data:`REPLY_QUEUE`; past it a
   reply is dropped and counted), so a slow ``sendMessage`` never delays a command. A backlog
   of replies for one chat is joined into one message; every message is split at 4,096 UTF-16
-  units. A failed send is
-  retried (429: after exactly ``retry_after``; network: backoff) up to ``send_attempts``.
+  units. A failed send is retried (429: after exactly ``retry_after``; network: backoff) up
+  to ``send_attempts`` times, then logged as lost.
 * Polling errors: network -> backoff with jitter (``backoff`` seconds doubling to its cap,
   real time) and a WARNING; 429 -> wait exactly ``retry_after``; 409 -> WARNING naming the
   cause (another instance, or a webhook) and backoff; 401 -> ERROR and polling stops (the
@@ -105,7 +105,8 @@ class TelegramBot:
 
     ``poll_timeout`` is getUpdates' long-poll wait; ``backoff`` (initial, cap) the network-error
     backoff; ``now`` the wall clock that ages commands; ``send_attempts`` bounds the tries per
-    reply. ``dropped_replies`` counts replies the full queue dropped.
+    reply; ``reply_queue`` how many replies may wait. ``dropped_replies`` counts replies the
+    full queue dropped.
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class TelegramBot:
         now: Callable[[], float] = time.time,
         send_attempts: int = 5,
         rng: Callable[[], float] = random.random,
+        reply_queue: int = REPLY_QUEUE,
     ) -> None:
         self.runner = runner
         self.api = api
@@ -131,7 +133,7 @@ class TelegramBot:
         self.last_update_id: int | None = None
         self.dropped_replies = 0
         self._replies_in, self._replies_out = trio.open_memory_channel[tuple[int, int | None, str]](
-            REPLY_QUEUE
+            reply_queue
         )
         self._lanes: dict[int, trio.MemorySendChannel[Incoming]] = {}
         self._nursery: trio.Nursery | None = None
@@ -176,6 +178,8 @@ class TelegramBot:
         pending: list[Any] = []  # received, not confirmed yet: executed after the next poll
         offset: int | None = None
         while True:
+            # A transport or server that answers without waiting must not starve the run.
+            await trio.lowlevel.checkpoint()
             try:
                 if self.username is None:
                     await self._who_am_i()
