@@ -157,6 +157,10 @@ async def test_expired_commands_are_answered_not_executed() -> None:
         expired, woken = r.audit()
         assert (expired.ok, expired.message.split(" (")[0]) == (False, "expired: not executed")
         assert (woken.command, woken.ok) == ("wake sma_cross", True)
+        # Only the backlog found at start is aged: later commands run whatever their date.
+        await r.wait_sent(2)
+        later = await r.ask("/pause sma_cross", date=wall - 3600)
+        assert later.startswith("sma_cross: ok: paused")
 
 
 async def test_a_wrong_token_fails_the_start() -> None:

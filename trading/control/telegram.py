@@ -15,9 +15,11 @@ The rules this module keeps:
   below one already seen is never executed again.
 * Only listed chats command (in groups the sender too, and the configured topic): anything
   else gets no reply, one WARNING line and a ``CommandHandled`` audit row ``refused: ...``.
-  ``/whoami`` answers any chat with only its ids. A command older than
-  ``config.max_command_age`` seconds (``message.date`` against wall time) when read — a
-  backlog at start or after an outage — is answered "expired: not executed" and not run.
+  ``/whoami`` answers any chat with only its ids. At start the backlog (the updates waiting,
+  read by short polls until one returns less than a full batch) is aged: a command older
+  than ``config.max_command_age`` seconds (``message.date`` against wall time) is answered
+  "expired: not executed" and not run. Later commands are not aged (a clock skew between
+  the host and Telegram can then refuse nothing).
 * Commands from one chat are executed in arrival order (one lane per allowed chat, a bounded
   queue each: a full lane holds back polling, nothing is dropped). Runner commands go through
   ``runner.send(text, source="telegram")``; the bot's own views are audited by the bot.
@@ -68,6 +70,7 @@ REPLY_QUEUE = 1000  # replies waiting to be sent; past it a reply is dropped (an
 LANE_QUEUE = 100  # commands waiting in one chat's lane; past it polling waits
 START_WAIT = 10.0  # seconds start-up waits for getMe before going on without it
 COALESCE_AFTER = 3  # more replies than this waiting for one chat go as one message
+POLL_LIMIT = 100  # getUpdates' default limit: a shorter batch means the queue was emptied
 _LOCAL_VERBS = frozenset({"help", "start", *BOT_VERBS})
 
 
@@ -175,7 +178,10 @@ class TelegramBot:
 
     async def _poll(self) -> None:
         backoff = Backoff(*self._backoff)
-        pending: list[Any] = []  # received, not confirmed yet: executed after the next poll
+        # Received, not confirmed yet: executed after the next poll. The flag says whether the
+        # update was waiting when the bot started (the backlog, aged against max_command_age).
+        pending: list[tuple[Any, bool]] = []
+        backlog = True  # short polls until the backlog is read
         offset: int | None = None
         while True:
             # A transport or server that answers without waiting must not starve the run.
@@ -183,7 +189,7 @@ class TelegramBot:
             try:
                 if self.username is None:
                     await self._who_am_i()
-                timeout = 0 if pending else self.poll_timeout
+                timeout = 0 if pending or backlog else self.poll_timeout
                 batch = await self.api.get_updates(offset, timeout)
             except RetryAfter as exc:
                 log.warning("telegram: getUpdates flood control; waiting %s s", exc.retry_after)
@@ -206,12 +212,14 @@ class TelegramBot:
                 await backoff.wait()
                 continue
             backoff.reset()
-            for update in pending:  # confirmed by the poll that just answered
-                await self._dispatch(update)
-            pending = self._fresh(batch)
-            ids = [u["update_id"] for u in pending]
-            if ids:
-                offset = max(ids) + 1
+            for update, old in pending:  # confirmed by the poll that just answered
+                await self._dispatch(update, aged=old)
+            fresh = self._fresh(batch)
+            pending = [(update, backlog) for update in fresh]
+            if fresh:
+                offset = max(u["update_id"] for u in fresh) + 1
+            if len(batch) < POLL_LIMIT:
+                backlog = False
 
     def _fresh(self, batch: list[Any]) -> list[Any]:
         """The updates not seen before, in order; malformed ones without an id are skipped."""
@@ -227,7 +235,7 @@ class TelegramBot:
             fresh.append(update)
         return fresh
 
-    async def _dispatch(self, update: Any) -> None:
+    async def _dispatch(self, update: Any, *, aged: bool) -> None:
         item = parse_update(update, self.username)
         if not isinstance(item, Incoming):
             log.debug("telegram: skipped update %s: %s", item.update_id, item.reason)
@@ -249,7 +257,7 @@ class TelegramBot:
             self._audit(item, False, f"refused: {reason}")
             return
         age = self.now() - item.date
-        if age > cfg.max_command_age:
+        if aged and age > cfg.max_command_age:
             text = f"expired: not executed ({age:.0f} s old, limit {cfg.max_command_age:g} s)"
             self._reply(item, f"/{item.command[:60]}: {text}")
             self._audit(item, False, text)
