@@ -36,10 +36,11 @@ The rules this module keeps:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
@@ -341,17 +342,22 @@ class TelegramBot:
                         await self._send_one(chat, thread, part)
 
     async def _send_one(self, chat: int, thread: int | None, text: str) -> None:
+        """Send one message, retrying a 429 (after exactly ``retry_after``) or a network error
+        (backoff), at most ``send_attempts`` tries in all. Cancelling it abandons the message."""
+        wait: Callable[[], Awaitable[None]] = trio.lowlevel.checkpoint
         backoff = Backoff(*self._backoff)
         for attempt in range(1, self.send_attempts + 1):
+            if attempt > 1:
+                await wait()
             try:
                 await self.api.send_message(chat, text, thread_id=thread)
                 return
             except RetryAfter as exc:
                 log.warning("telegram: sendMessage flood control; waiting %s s", exc.retry_after)
-                await trio.sleep(exc.retry_after)
+                wait = functools.partial(trio.sleep, exc.retry_after)
             except TelegramNetworkError as exc:
                 log.warning("telegram: sendMessage failed (%s), attempt %d", exc, attempt)
-                await backoff.wait()
+                wait = backoff.wait
             except TelegramError as exc:  # BadRequest, Unauthorized, Conflict: will not succeed
                 log.warning("telegram: reply to chat %s refused: %s", chat, exc)
                 return
