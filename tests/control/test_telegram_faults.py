@@ -11,6 +11,8 @@ import httpx2
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.control.telegram_rig import CHAT, Rig, rig
 from trading.control.telegram import Backoff, TelegramBot
@@ -196,3 +198,55 @@ async def test_a_server_repeating_updates_never_gets_one_executed_twice() -> Non
         with trio.move_on_after(0.5):
             await bot.run()
         assert [a.command for a in r.audit()] == ["wake sma_cross"]
+
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(1, 30)),
+        st.tuples(
+            st.just("fault"),
+            st.sampled_from(["drop", "502", "409"]),
+            st.integers(1, 3),
+            st.sampled_from(["getUpdates", "sendMessage"]),
+        ),
+        st.tuples(st.just("restart")),
+        st.tuples(st.just("pause"), st.sampled_from([0.0, 0.001, 0.002, 0.004, 0.008, 0.02])),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=30)
+@given(steps)
+async def test_interleaved_faults_and_restarts_never_repeat_a_command(
+    script: list[tuple[object, ...]],
+) -> None:
+    """Pushes, faults and restarts in any order: no update is executed twice, and every
+    command pushed after the last restart is executed exactly once and answered."""
+    async with rig() as r:
+        _, scope = await r.start_bot()
+        counter = 0
+        since_restart: list[str] = []
+        for step in script:
+            if step[0] == "push":
+                for _ in range(int(str(step[1]))):
+                    text = f"set sma_cross n={counter}"
+                    counter += 1
+                    r.server.push_message(CHAT, "/" + text)
+                    since_restart.append(text)
+            elif step[0] == "fault":
+                r.server.fail_next(int(str(step[2])), str(step[1]), methods=(str(step[3]),))
+            elif step[0] == "restart":
+                scope.cancel()
+                _, scope = await r.start_bot()
+                since_restart = []
+            else:
+                await trio.sleep(float(str(step[1])))
+        executed = lambda: Counter(a.command for a in r.audit())  # noqa: E731
+        await r.until(lambda: all(executed()[c] >= 1 for c in since_restart))
+        assert max(executed().values(), default=0) <= 1
+        last = since_restart[-1] if since_restart else None
+        if last is not None:
+            value = last.rsplit("=", 1)[1]
+            await r.until(lambda: any(value in t for t in r.server.texts()))
