@@ -140,16 +140,17 @@ class BotApi:
         await self._client.aclose()
 
     async def call(
-        self, method: str, params: dict[str, Any], *, limit: float = REQUEST_TIMEOUT
+        self, method: str, params: dict[str, Any], *, time_limit: float = REQUEST_TIMEOUT
     ) -> Any:
-        """One Bot API call; its ``result``, or a :class:`TelegramError`. ``limit`` (seconds) bounds
-        each phase of the request (connect, write, read). Cancelling it abandons the request."""
+        """One Bot API call; its ``result``, or a :class:`TelegramError`. ``time_limit``
+        (seconds) bounds each phase of the request (connect, write, read). Cancelling it
+        abandons the request."""
         try:
             response = await self._client.post(
                 self._base + method,
                 content=json.dumps(params, separators=(",", ":")).encode(),
                 headers={"Content-Type": "application/json"},
-                timeout=limit,
+                timeout=time_limit,
             )
         except httpx2.RequestError as exc:  # connect, timeouts, dropped, undecodable
             log.debug("telegram %s: %s", method, type(exc).__name__)
@@ -195,7 +196,7 @@ class BotApi:
             params["offset"] = offset
         if allowed_updates is not None:
             params["allowed_updates"] = list(allowed_updates)
-        result = await self.call("getUpdates", params, limit=timeout + POLL_MARGIN)
+        result = await self.call("getUpdates", params, time_limit=timeout + POLL_MARGIN)
         if not isinstance(result, list):
             raise TelegramNetworkError("getUpdates: the result is not a list")
         return result
