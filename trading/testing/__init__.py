@@ -13,3 +13,9 @@ from trading.testing.exchange import __all__ as __all__
 from trading.simulator.sim import ExchangeSim, SimConfig
 
 __all__ = [*__all__, "ExchangeSim", "SimConfig"]
+
+# isort: split
+# A fake Telegram Bot API server (``trading.testing.telegram_server``).
+from trading.testing.telegram_server import SentMessage, TelegramServer
+
+__all__ = [*__all__, "SentMessage", "TelegramServer"]
