@@ -51,8 +51,8 @@ async def test_status_help_and_the_bots_own_views() -> None:
         assert "/pause NAME" in help_text and "/whoami" in help_text
         assert await r.ask("/start") == help_text
         health = await r.ask("/health")
-        assert health.splitlines()[0].startswith("sma_cross: state=sleeping")
-        assert len(health.splitlines()) == 2
+        assert health.splitlines()[0] == "alive"  # the same report as `ctl health`
+        assert health.splitlines()[1].startswith("sma_cross: ok (sleeping), last bar")
         assert await r.ask("/positions") == "no exchange: no positions"
         assert await r.ask("/orders") == "no exchange: no orders"
         assert await r.ask("/pnl") == "no exchange: no PnL"

@@ -10,7 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from trading.control.local import health
+from trading.control.health import health as full_health
+from trading.control.health import render_health
 from trading.control.telegram_updates import Incoming
 from trading.core.commands import BUILTIN_VERBS
 from trading.runtime.account import Account
@@ -23,7 +24,7 @@ BOT_VERBS = {
     "positions": "positions: what each strategy holds",
     "orders": "orders: each strategy's open orders",
     "pnl": "pnl: each strategy's PnL and the total",
-    "health": "health: per strategy, state, computes, failures, how late its bar is",
+    "health": "health: alive or not: per strategy the last bar's age, restarts; connections",
     "whoami": "whoami: this chat's id, topic id and your user id (for the config)",
 }
 
@@ -99,13 +100,8 @@ def _cell(value: Any) -> str:
 
 
 def health_text(runner: Runner) -> str:
-    """One line per strategy with whatever keys :func:`trading.control.local.health` has."""
-    lines = []
-    for row in health(runner):
-        name = row.get("strategy", "?")
-        rest = " ".join(f"{k}={_cell(v)}" for k, v in row.items() if k != "strategy")
-        lines.append(f"{name}: {rest}")
-    return "\n".join(lines) or "no strategies"
+    """The same report as ``ctl health`` (see :mod:`trading.control.health`)."""
+    return render_health(full_health(runner))
 
 
 def view(verb: str, runner: Runner) -> str:
