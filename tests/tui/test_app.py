@@ -34,15 +34,18 @@ class Terminal(io.StringIO):
         self.screen = pyte.Screen(COLS, ROWS)
         self.stream = pyte.Stream(self.screen)
         self.raw: list[str] = []
+        self.lock = threading.Lock()  # the view's thread writes, a test's thread reads
 
     def write(self, text: str) -> int:
-        self.raw.append(text)
-        self.stream.feed(text.replace("\n", "\r\n"))  # a tty's output processing (ONLCR)
+        with self.lock:
+            self.raw.append(text)
+            self.stream.feed(text.replace("\n", "\r\n"))  # a tty's output processing (ONLCR)
         return len(text)
 
     def lines(self) -> list[str]:
         """The screen's lines down to the last one written."""
-        lines = [line.rstrip() for line in self.screen.display]
+        with self.lock:
+            lines = [line.rstrip() for line in self.screen.display]
         while lines and not lines[-1]:
             lines.pop()
         return lines

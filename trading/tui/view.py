@@ -147,6 +147,8 @@ class TerminalView:
             with trio.CancelScope(shield=True), trio.move_on_after(JOIN_TIMEOUT):
                 if thread.ident is not None:  # started
                     await ended.wait()
+                    # It has returned from its loop: joining it is a matter of microseconds.
+                    await trio.to_thread.run_sync(thread.join)
             if not ended.is_set():
                 log.warning("the terminal view did not end within %gs; left behind", JOIN_TIMEOUT)
                 self.restore_terminal()
