@@ -65,7 +65,9 @@ async def test_rows_of_a_strategy_holding_a_position_and_of_one_failed(clock: Mo
     assert isinstance(holder.pnl, Decimal) and holder.pnl < 0  # the fee, at least
     assert holder.last_error is None
     assert broken.state == "failed" and broken.position == "flat"
-    assert broken.last_error is not None and broken.last_error.startswith("next: ValueError: the first")
+    assert broken.last_error is not None and broken.last_error.startswith(
+        "next: ValueError: the first"
+    )
 
     holder_cells, broken_cells = cells(holder), cells(broken)
     assert holder_cells[3:6] == ("BTCUSDT 0.01", f"{holder.pnl:+.2f}", "-")
@@ -76,8 +78,16 @@ async def test_rows_of_a_strategy_holding_a_position_and_of_one_failed(clock: Mo
 
     text = render_text([holder, broken]).splitlines()
     assert len(text) == 3  # a header and a line per row: the error's lines never break a row
-    assert text[0].split() == ["strategy", "state", "next", "wake", "position", "pnl", "last",
-                               "error"]
+    assert text[0].split() == [
+        "strategy",
+        "state",
+        "next",
+        "wake",
+        "position",
+        "pnl",
+        "last",
+        "error",
+    ]
     assert text[1].startswith("holder ") and text[2].startswith("broken ")
     # Columns line up: each row's state starts where the header's does.
     assert text[1].index("sleeping") == text[0].index("state") == text[2].index("failed")

@@ -68,7 +68,7 @@ def app_on(
 
 async def until(what: Callable[[], bool], terminal: Terminal, message: str) -> None:
     with trio.move_on_after(BOUND):
-        while not what():
+        while not what():  # noqa: ASYNC110 (another thread draws the screen: no event)
             await trio.sleep(0.01)
         return
     pytest.fail(f"timed out: {message}\n{terminal.text()}")
@@ -134,7 +134,7 @@ async def test_a_stalled_terminal_never_stalls_the_run_and_the_loss_is_said() ->
                     for i in range(20_000):
                         view.err.write(f"flood {i}\n")
                         if i % 1000 == 0:
-                            await trio.sleep(0)
+                            await trio.lowlevel.checkpoint()
                     assert (await runner.send("pause idle"))[0].ok
                 terminal.resume.set()
                 await until(
@@ -144,10 +144,12 @@ async def test_a_stalled_terminal_never_stalls_the_run_and_the_loss_is_said() ->
                 )
                 # Every line is shown or counted as dropped: none vanishes.
                 await until(
-                    lambda: "".join(terminal.raw).count("flood ")
-                    + view.bridge.dropped
-                    + view.err.dropped
-                    == 20_000,
+                    lambda: (
+                        "".join(terminal.raw).count("flood ")
+                        + view.bridge.dropped
+                        + view.err.dropped
+                        == 20_000
+                    ),
                     terminal,
                     "every line shown or counted",
                 )
@@ -177,7 +179,7 @@ async def test_a_view_that_will_not_end_is_left_behind_within_a_bound(
     finally:
         terminal.resume.set()
     with trio.fail_after(BOUND):
-        while view_threads():
+        while view_threads():  # noqa: ASYNC110 (a thread's end: no trio event)
             await trio.sleep(0.01)
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 from prompt_toolkit.application import Application, run_in_terminal
 from prompt_toolkit.buffer import Buffer
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.filters import Condition, is_done
 from prompt_toolkit.formatted_text import ANSI, StyleAndTextTuples
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
@@ -80,7 +80,8 @@ class ViewApp:
             read_only=Condition(lambda: self.input_closed),
             name="command",
         )
-        is_open = Condition(lambda: not self.input_closed)
+        # The input line goes when the view ends: the last table is the last thing on screen.
+        is_open = Condition(lambda: not self.input_closed) & ~is_done
         body = HSplit(
             [
                 Window(FormattedTextControl(self._table_text), dont_extend_height=True),
@@ -93,7 +94,7 @@ class ViewApp:
                 ),
                 ConditionalContainer(
                     Window(FormattedTextControl(INPUT_CLOSED), height=1, style="fg:ansiyellow"),
-                    filter=~is_open,
+                    filter=Condition(lambda: self.input_closed) & ~is_done,
                 ),
             ]
         )

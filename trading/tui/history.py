@@ -26,8 +26,10 @@ __all__ = ["history_path", "open_history"]
 def history_path(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     state = env.get("XDG_STATE_HOME", "")
-    base = Path(state) if os.path.isabs(state) else Path(env.get("HOME") or Path.home()) / (
-        ".local/state"
+    base = (
+        Path(state)
+        if os.path.isabs(state)
+        else Path(env.get("HOME") or Path.home()) / (".local/state")
     )
     return base / "trio-trade" / "history"
 

@@ -1,0 +1,161 @@
+"""``trio-trade run`` in a real pseudo-terminal (pexpect), its screen read by a VT100 emulator
+(pyte): the view while log lines stream, and the plain console when asked for."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pexpect
+import pyte
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS, COLS = 30, 120
+BOUND = 15.0  # seconds any one wait may take before the test fails
+
+
+class Screen:
+    """A child process on a pty and what its terminal shows."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.screen = pyte.Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+        self.received = b""
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "trading", "run", *args],
+            cwd=str(ROOT),
+            env=env,
+            dimensions=(ROWS, COLS),
+        )
+
+    def pump(self, seconds: float) -> bool:
+        """Read for ``seconds``; False once the child closed the terminal."""
+        end = time.monotonic() + seconds
+        while True:
+            try:
+                data = self.child.read_nonblocking(65_536, timeout=0.02)
+            except pexpect.TIMEOUT:
+                data = b""
+            except pexpect.EOF:
+                return False
+            self.received += data
+            self.stream.feed(data)
+            if time.monotonic() >= end:
+                return True
+
+    def until(self, what: Callable[[], bool], message: str) -> None:
+        deadline = time.monotonic() + BOUND
+        while not what():
+            if time.monotonic() > deadline or not self.pump(0.05):
+                pytest.fail(f"{message}: not seen\n{self.text()}")
+
+    def lines(self) -> list[str]:
+        lines = [line.rstrip() for line in self.screen.display]
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def end(self) -> int:
+        """Wait (bounded) for the child to exit; its exit status."""
+        deadline = time.monotonic() + BOUND
+        while self.pump(0.05):
+            if time.monotonic() > deadline:
+                self.child.terminate(force=True)
+                pytest.fail(f"the run did not end\n{self.text()}")
+        self.child.close()
+        assert self.child.exitstatus is not None, self.child.signalstatus
+        return self.child.exitstatus
+
+
+def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIO_TRADE")}
+    env.update(
+        TERM="xterm",
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        PROMPT_TOOLKIT_NO_CPR="1",  # pyte does not answer cursor position requests
+        **extra,
+    )
+    return env
+
+
+RUN = [
+    "sma_cross",
+    "-v",
+    "--no-db",
+    "--no-socket",
+    "--speed",
+    "1800",
+    "--strategies-dir",
+    str(ROOT / "strategies"),
+]
+
+
+def table_state(screen: Screen) -> str | None:
+    """The state the live table shows for sma_cross (the table sits just above the input)."""
+    for line in reversed(screen.lines()[-4:]):
+        if line.startswith("sma_cross "):
+            return line.split()[1]
+    return None
+
+
+def test_typing_while_logs_stream_keeps_the_line_and_the_command_is_answered(
+    tmp_path: Path,
+) -> None:
+    screen = Screen(RUN, environment(tmp_path))
+    try:
+        screen.until(lambda: table_state(screen) == "sleeping", "the live table")
+        assert screen.lines()[-1] == ">"
+        header = [line for line in screen.lines()[-5:] if line.startswith("strategy")]
+        assert header and header[0].split() == [
+            "strategy",
+            "state",
+            "next",
+            "wake",
+            "position",
+            "pnl",
+            "last",
+            "error",
+        ]
+        before = screen.received.count(b"sma_cross: sleeping -> computing")
+        for char in "pause sma_cross":
+            screen.child.send(char)
+            screen.pump(0.04)
+        # Log lines streamed above while the line was typed, and it is whole at the bottom.
+        assert screen.received.count(b"sma_cross: sleeping -> computing") > before + 2
+        assert screen.lines()[-1] == "> pause sma_cross"
+        screen.child.send("\r")
+        screen.until(lambda: "sma_cross: ok: paused (was sleeping)" in screen.text(), "the reply")
+        screen.until(lambda: table_state(screen) == "paused", "the table shows paused")
+        assert screen.lines()[-1] == ">"
+        screen.child.sendcontrol("c")
+        assert screen.end() == 0
+    finally:
+        screen.child.close(force=True)
+    assert "sma_cross: ok: stopped" in screen.text()  # today's first Ctrl-C: stop all
+    assert table_state(screen) == "stopped"  # the last table stays, the input line goes
+    history = tmp_path / "state" / "trio-trade" / "history"
+    assert "pause sma_cross" in history.read_text()
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+
+
+def test_plain_when_asked_even_on_a_terminal(tmp_path: Path) -> None:
+    screen = Screen(RUN, environment(tmp_path, TRIO_TRADE_PLAIN="1"))
+    try:
+        screen.until(lambda: "sma_cross: computing -> sleeping" in screen.text(), "log lines")
+        screen.child.send("pause sma_cross\r")
+        screen.until(lambda: "sma_cross: ok: paused (was sleeping)" in screen.text(), "reply")
+        screen.child.sendcontrol("c")
+        assert screen.end() == 0
+    finally:
+        screen.child.close(force=True)
+    assert not any(line.startswith("strategy ") for line in screen.lines())  # no table
+    assert not (tmp_path / "state").exists()  # and no history
