@@ -126,11 +126,17 @@ def test_typing_while_logs_stream_keeps_the_line_and_the_command_is_answered(
             "error",
         ]
         before = screen.received.count(b"sma_cross: sleeping -> computing")
-        for char in "pause sma_cross":
-            screen.child.send(char)
+        typed = "pause sma_cross"
+        for end in range(1, len(typed) + 1):
+            screen.child.send(typed[end - 1])
             screen.pump(0.04)
+            # After each key, the input line shows exactly what was typed so far.
+            screen.until(
+                lambda end=end: screen.lines()[-1] == f"> {typed[:end]}".rstrip(), "the line"
+            )
         # Log lines streamed above while the line was typed, and it is whole at the bottom.
         assert screen.received.count(b"sma_cross: sleeping -> computing") > before + 2
+        screen.pump(0.3)
         assert screen.lines()[-1] == "> pause sma_cross"
         screen.child.send("\r")
         screen.until(lambda: "sma_cross: ok: paused (was sleeping)" in screen.text(), "the reply")
