@@ -110,6 +110,12 @@ async def test_typed_commands_reach_the_runner_and_the_table_follows_at_once(
                     "the table shows paused",
                 )
                 assert runner["idle"].state.value == "paused"
+                print("a strategy's own print()")  # goes above the table, as a line
+                await until(
+                    lambda: "a strategy's own print()" in terminal.lines()[:-4],
+                    terminal,
+                    "printed above",
+                )
                 pipe.send_text("frobnicate idle\r")
                 await until(lambda: "unknown command" in terminal.text(), terminal, "an error")
                 nursery.cancel_scope.cancel()

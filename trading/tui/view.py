@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 import trio
+from prompt_toolkit.output import create_output
 
 from trading.console import read_commands
 from trading.control.status_table import status_rows
@@ -39,6 +40,7 @@ from trading.runtime.runner import Runner
 from trading.tui.app import ViewApp
 from trading.tui.bridge import ViewBridge
 from trading.tui.history import history_path, open_history
+from trading.tui.printed import Printed
 
 __all__ = ["JOIN_TIMEOUT", "REFRESH", "TerminalView", "ViewObserver", "wants_view"]
 
@@ -117,6 +119,7 @@ class TerminalView:
         self._closing = False
         self._lock = threading.Lock()
         self._saved_tty: list[Any] | None = None
+        self._stdout, self._stderr = sys.stdout, sys.stderr
 
     async def run(self, runner: Runner) -> None:
         """Show the view until cancelled (the run's end). Cancelling it ends the view: see the
@@ -136,6 +139,9 @@ class TerminalView:
 
         thread = threading.Thread(target=body, name="terminal view", daemon=True)
         try:
+            # print() from a strategy or a library goes above the table as lines, too.
+            sys.stdout = Printed(self.out, self._stdout)
+            sys.stderr = Printed(self.err, self._stdout)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._refresh, runner)
                 thread.start()
@@ -149,6 +155,7 @@ class TerminalView:
                     await ended.wait()
                     # It has returned from its loop: joining it is a matter of microseconds.
                     await trio.to_thread.run_sync(thread.join)
+            sys.stdout, sys.stderr = self._stdout, self._stderr
             if not ended.is_set():
                 log.warning("the terminal view did not end within %gs; left behind", JOIN_TIMEOUT)
                 self.restore_terminal()
@@ -222,7 +229,8 @@ class TerminalView:
         history, why_not = open_history(history_path(self.env))
         if why_not:
             log.warning("%s", why_not)
-        return ViewApp(bridge, submit, interrupt, history=history)
+        output = create_output(stdout=self._stdout)  # the terminal, not the Printed stand-in
+        return ViewApp(bridge, submit, interrupt, history=history, output=output)
 
 
 def _to_view_or(bridge: ViewBridge, fd: int) -> Callable[[str], None]:
