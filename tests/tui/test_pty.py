@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,10 +100,10 @@ RUN = [
 ]
 
 
-def table_state(screen: Screen) -> str | None:
-    """The state the live table shows for sma_cross (the table sits just above the input)."""
+def table_state(screen: Screen, name: str = "sma_cross") -> str | None:
+    """The state the live table shows for ``name`` (the table sits just above the input)."""
     for line in reversed(screen.lines()[-4:]):
-        if line.startswith("sma_cross "):
+        if line.startswith(f"{name} "):
             return line.split()[1]
     return None
 
@@ -165,3 +166,45 @@ def test_plain_when_asked_even_on_a_terminal(tmp_path: Path) -> None:
         screen.child.close(force=True)
     assert not any(line.startswith("strategy ") for line in screen.lines())  # no table
     assert not (tmp_path / "state").exists()  # and no history
+
+
+SLOW_STOP = """
+import trio
+import trading
+
+
+class SlowStop(trading.Strategy):
+    interval = "15m"
+    symbols = ("BTCUSDT",)
+
+    async def next(self, ctx):
+        pass
+
+    async def on_stop(self, ctx):
+        await trio.sleep(60)
+"""
+
+
+def test_a_second_ctrl_c_forces_the_exit_and_gives_the_terminal_back(tmp_path: Path) -> None:
+    (tmp_path / "slow_stop.py").write_text(SLOW_STOP)
+    args = ["slow_stop", "--no-db", "--no-socket", "--strategies-dir", str(tmp_path)]
+    screen = Screen(args, environment(tmp_path))
+    try:
+        screen.until(lambda: table_state(screen, "slow_stop") == "sleeping", "the table")
+        screen.child.sendcontrol("c")
+        screen.until(lambda: "stopping every strategy (again to force)" in screen.text(), "stop")
+        screen.until(lambda: table_state(screen, "slow_stop") == "stopping", "stopping")
+        screen.child.sendcontrol("c")
+        deadline = time.monotonic() + BOUND
+        while screen.pump(0.05):
+            assert time.monotonic() < deadline, screen.text()
+        # The view had the terminal in raw mode; a forced exit skips its clean-up, so it
+        # handed the terminal back first: line editing and echo are on again.
+        lflag = termios.tcgetattr(screen.child.child_fd)[3]
+        assert lflag & termios.ICANON and lflag & termios.ECHO
+        # The view ended before the exit: the last word is printed below the last table.
+        assert "forced exit" in screen.lines()[-1]
+        screen.child.close()
+    finally:
+        screen.child.close(force=True)
+    assert screen.child.exitstatus == 130

@@ -119,6 +119,7 @@ class TerminalView:
         self._closing = False
         self._lock = threading.Lock()
         self._saved_tty: list[Any] | None = None
+        self._forced = False
         self._stdout, self._stderr = sys.stdout, sys.stderr
 
     async def run(self, runner: Runner) -> None:
@@ -193,6 +194,9 @@ class TerminalView:
         finally:
             with self._lock:
                 self._loop = self._app = None
+            if self._forced:
+                self.restore_terminal()
+                os.kill(os.getpid(), signal.SIGINT)
 
     def _show_replies(self, results: list[CommandResult]) -> None:
         for result in results:
@@ -206,11 +210,14 @@ class TerminalView:
 
     def interrupt(self, count: int) -> None:
         """Ctrl-C in the view: SIGINT to this process, as a Ctrl-C without the view sends. The
-        second one forces an exit that skips the view's own clean-up: restore the terminal
-        first. Called in the view's thread."""
-        if count >= 2:
-            self.restore_terminal()
-        os.kill(os.getpid(), signal.SIGINT)
+        second one forces an exit that skips every clean-up, so the view ends first (handing
+        the terminal back, cooked) and the SIGINT follows. Called in the view's thread."""
+        if count < 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        self._forced = True
+        if self._app is not None:
+            self._app.request_exit()
 
     def restore_terminal(self) -> None:
         """Put the terminal back as the view found it (cooked mode, cursor shown)."""
