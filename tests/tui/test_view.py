@@ -3,9 +3,12 @@ thread waits on a pipe and a loop of its own, so no autojumping clock), every wa
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +26,7 @@ from tests.tui.test_app import COLS, ROWS, Terminal
 from trading.tui import view as view_module
 from trading.tui.app import ViewApp
 from trading.tui.bridge import ViewBridge
-from trading.tui.view import TerminalView, wants_view
+from trading.tui.view import TerminalView, add_view_arguments, wants_view
 
 BOUND = 10.0
 
@@ -249,3 +252,42 @@ def test_log_records_reach_the_view_through_its_writer() -> None:
     finally:
         logging.getLogger("test.tui").removeHandler(handler)
     assert view.bridge.take().lines == ("to the view",)
+
+
+def test_plain_is_a_flag_of_run() -> None:
+    parser = argparse.ArgumentParser()
+    add_view_arguments(parser)
+    assert parser.parse_args(["--plain"]).plain is True
+    assert parser.parse_args([]).plain is False
+    tty = FakeStream(True)
+    assert wants_view(parser.parse_args(["--plain"]).plain, {}, tty, tty) is False
+
+
+async def test_if_the_view_fails_commands_are_read_line_by_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> ViewApp:
+        raise RuntimeError("no terminal after all")
+
+    stdin_read, stdin_write = os.pipe()
+    out_read, out_write = os.pipe()
+    monkeypatch.setattr(sys, "stdin", os.fdopen(stdin_read, "r"))
+    view = TerminalView(make_app=broken, stdout_fd=out_write)
+    clock = trading.VirtualClock(start=T0)
+    async with trading.Runner(clock=clock, **sim(clock)) as runner:
+        await runner.add(Idle(), name="idle")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(view.run, runner)
+            os.write(stdin_write, b"pause idle\n")
+            with trio.fail_after(BOUND):
+                while runner["idle"].state.value != "paused":  # noqa: ASYNC110 (no event)
+                    await trio.sleep(0.01)
+                assert view.out.drain(BOUND)
+            nursery.cancel_scope.cancel()
+        await runner.stop_all()
+    os.close(stdin_write)
+    os.close(out_write)
+    with os.fdopen(out_read) as replies:
+        assert "idle: ok: paused (was sleeping)" in replies.read()
+    assert "the terminal view failed" in caplog.text and "no terminal after all" in caplog.text
+    assert view_threads() == []

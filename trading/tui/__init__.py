@@ -4,6 +4,6 @@ for the table). ``run`` picks it when standard input and output are terminals.""
 
 from __future__ import annotations
 
-from trading.tui.view import TerminalView, wants_view
+from trading.tui.view import TerminalView, add_view_arguments, wants_view
 
-__all__ = ["TerminalView", "wants_view"]
+__all__ = ["TerminalView", "add_view_arguments", "wants_view"]

@@ -17,6 +17,7 @@ The rules this module keeps (DESIGN.md rules 1, 6 and 7):
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -42,7 +43,14 @@ from trading.tui.bridge import ViewBridge
 from trading.tui.history import history_path, open_history
 from trading.tui.printed import Printed
 
-__all__ = ["JOIN_TIMEOUT", "REFRESH", "TerminalView", "ViewObserver", "wants_view"]
+__all__ = [
+    "JOIN_TIMEOUT",
+    "REFRESH",
+    "TerminalView",
+    "ViewObserver",
+    "add_view_arguments",
+    "wants_view",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,17 @@ MIN_GAP = 0.05  # seconds at least between two snapshots: a burst of events is o
 JOIN_TIMEOUT = 2.0
 # Leave bracketed paste on, show the cursor: what a forced exit must undo of the view.
 _RESET = b"\x1b[?2004l\x1b[?25h\r\n"
+
+
+def add_view_arguments(p_run: argparse.ArgumentParser) -> None:
+    """``--plain`` on ``trio-trade run``."""
+    p_run.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain lines even on a terminal: log lines and replies as they come, commands read "
+        "line by line (also TRIO_TRADE_PLAIN=1); by default a terminal gets the live view, the "
+        "status table above an input line with history",
+    )
 
 
 def wants_view(
