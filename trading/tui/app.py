@@ -43,11 +43,12 @@ from trading.core.commands import MAX_COMMAND_LENGTH
 from trading.tui.bridge import ViewBridge
 from trading.tui.table import printable, render_rows
 
-__all__ = ["INPUT_CLOSED", "PROMPT", "ViewApp"]
+__all__ = ["INPUT_CLOSED", "PRINT_GAP", "PROMPT", "ViewApp"]
 
 log = logging.getLogger(__name__)
 
 PROMPT = "> "
+PRINT_GAP = 0.05  # seconds between two batches of lines: each batch erases and redraws the view
 INPUT_CLOSED = "input closed: commands are no longer read; still running (Ctrl-C to stop)"
 
 
@@ -141,6 +142,8 @@ class ViewApp:
             if taken.lines or taken.dropped:
                 text = self._text(taken.lines, taken.dropped)
                 await run_in_terminal(functools.partial(self._write, text))
+                if not self._closing:  # a flood is printed in a few batches a second
+                    await asyncio.sleep(PRINT_GAP)
             if self._closing and not self._pending.is_set():
                 if not self.app.is_done:
                     self.app.exit()
