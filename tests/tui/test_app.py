@@ -163,13 +163,13 @@ def test_up_and_down_walk_the_history() -> None:
     async def scenario(h: Harness) -> None:
         await h.type("pause a\rresume a\r")
         await h.until(lambda: len(h.submitted) == 2)
-        await h.type("\x1b[A")
+        h.pipe.send_text("\x1b[A")
         await h.until(lambda: h.view.buffer.text == "resume a")
-        await h.type("\x1b[A")
+        h.pipe.send_text("\x1b[A")
         await h.until(lambda: h.view.buffer.text == "pause a")
-        await h.type("\x1b[B")
+        h.pipe.send_text("\x1b[B")
         await h.until(lambda: h.view.buffer.text == "resume a")
-        await h.type("\x01\x1b[3~\x05 now\r")  # home, delete, end: the line edits
+        h.pipe.send_text("\x01\x1b[3~\x05 now\r")  # home, delete, end: the line edits
         await h.until(lambda: h.submitted[-1:] == ["esume a now"])
 
     drive(scenario)

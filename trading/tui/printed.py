@@ -4,7 +4,9 @@ The rules this module keeps:
 
 * Text goes to a :class:`~trading.observers.terminal.TerminalWriter` a whole line at a time, so a
   strategy's or a library's ``print()`` scrolls above the table like a log line instead of landing
-  in the input line; a partial line waits for its newline (or a ``flush``).
+  in the input line; a partial line waits for its newline (or a ``flush``), each thread's apart,
+  so threads printing at once never splice their lines (``print`` writes the text and the end
+  in two calls).
 * Writing never blocks (the writer queues, bounded) and is safe from any thread; a partial line
   longer than ``MAX_PARTIAL`` characters is written out rather than held without bound.
 """
@@ -31,7 +33,7 @@ class Printed(io.TextIOBase):
         super().__init__()
         self._writer = writer
         self._encoding = getattr(like, "encoding", None) or "utf-8"
-        self._partial = ""
+        self._partial: dict[int, str] = {}  # per thread: print() writes a line in two calls
         self._lock = threading.Lock()
 
     @property
@@ -45,18 +47,21 @@ class Printed(io.TextIOBase):
         return False
 
     def write(self, text: str) -> int:
+        thread = threading.get_ident()
         with self._lock:
-            self._partial += text
-            if "\n" in self._partial:
-                lines, _, self._partial = self._partial.rpartition("\n")
+            partial = self._partial.pop(thread, "") + text
+            if "\n" in partial:
+                lines, _, partial = partial.rpartition("\n")
                 self._writer.write(f"{lines}\n")
-            if len(self._partial) > self.MAX_PARTIAL:
-                self._writer.write(f"{self._partial}\n")
-                self._partial = ""
+            if len(partial) > self.MAX_PARTIAL:
+                self._writer.write(f"{partial}\n")
+                partial = ""
+            if partial:
+                self._partial[thread] = partial
         return len(text)
 
     def flush(self) -> None:
         with self._lock:
-            if self._partial:
-                self._writer.write(f"{self._partial}\n")
-                self._partial = ""
+            partial = self._partial.pop(threading.get_ident(), "")
+            if partial:
+                self._writer.write(f"{partial}\n")
