@@ -182,6 +182,9 @@ class ViewApp:
                 continue
             self.bridge.offer(f"{PROMPT}{line}")
             self.submit(line)
+        # The buffer is reset after this returns, which drops its history until the next draw
+        # reloads it: reload it now, so an up arrow pressed before that draw finds it.
+        asyncio.get_running_loop().call_soon(self.buffer.load_history_if_not_yet_loaded)
         return False
 
     def _key_bindings(self) -> KeyBindings:
