@@ -195,6 +195,16 @@ def test_a_command_too_long_is_answered_not_sent() -> None:
     drive(scenario)
 
 
+def test_bytes_that_are_not_utf8_are_answered_not_sent() -> None:
+    async def scenario(h: Harness) -> None:
+        h.pipe.send_bytes(b"pause \xff\xfe\r")
+        await h.until(lambda: "not UTF-8 text (at column 7); ignored" in h.terminal.text())
+        await h.type("pause a\r")  # and the line goes on working
+        await h.until(lambda: h.submitted == ["pause a"])
+
+    drive(scenario)
+
+
 def test_ctrl_c_is_handed_to_the_run_with_its_count() -> None:
     async def scenario(h: Harness) -> None:
         await h.type("half typed\x03")

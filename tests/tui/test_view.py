@@ -21,8 +21,9 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 import trading
-from tests.conftest import T0, sim
+from tests.conftest import T0, EventLog, sim
 from tests.tui.test_app import COLS, ROWS, Terminal
+from trading.core.events import CommandHandled
 from trading.tui import view as view_module
 from trading.tui.app import ViewApp
 from trading.tui.bridge import ViewBridge
@@ -91,11 +92,13 @@ async def test_typed_commands_reach_the_runner_and_the_table_follows_at_once(
 ) -> None:
     # No timed refresh during the test: only the observer's poke can redraw the table.
     monkeypatch.setattr(view_module, "REFRESH", 3600.0)
-    terminal, interrupts = Terminal(), []
+    terminal, interrupts, events = Terminal(), [], EventLog()
     clock = trading.VirtualClock(start=T0)
     with create_pipe_input() as pipe:
         view = TerminalView(make_app=app_on(pipe, terminal, interrupts))
-        async with trading.Runner(clock=clock, observers=[view.observer], **sim(clock)) as runner:
+        async with trading.Runner(
+            clock=clock, observers=[view.observer], publish=events, **sim(clock)
+        ) as runner:
             await runner.add(Idle(), name="idle")
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(view.run, runner)
@@ -128,6 +131,11 @@ async def test_typed_commands_reach_the_runner_and_the_table_follows_at_once(
             await runner.stop_all()
     assert "> pause idle" in terminal.text()
     assert interrupts == []
+    audit = events.of(CommandHandled)  # audited as the terminal's, like every other source
+    assert [(e.command, e.source, e.ok) for e in audit][:2] == [
+        ("pause idle", "terminal", True),
+        ("frobnicate idle", "terminal", False),
+    ]
 
 
 async def test_a_stalled_terminal_never_stalls_the_run_and_the_loss_is_said() -> None:

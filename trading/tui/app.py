@@ -10,7 +10,8 @@ The rules this module keeps:
   redraw), one batch at a time, so what is being typed is never broken up by a log line.
 * The input line edits as a shell's does (Emacs keys, up/down through the history).
   Enter sends each non-empty line as a command, echoed above as ``> line``; a line longer than
-  ``MAX_COMMAND_LENGTH`` bytes gets an error and is not sent.
+  ``MAX_COMMAND_LENGTH`` bytes, or holding bytes that are not UTF-8, gets an error and is not
+  sent (as on standard input without the view).
 * Ctrl-C calls ``interrupt`` with how many times it was pressed (the run decides: today's
   first "stop all", second "force"). Ctrl-D on an empty line closes the input, as the end of
   standard input does without the view: commands are no longer read, the run goes on, the table
@@ -179,6 +180,12 @@ class ViewApp:
                 self.bridge.offer(
                     f"error: command too long (the limit is {MAX_COMMAND_LENGTH} bytes); ignored"
                 )
+                continue
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError as exc:  # bytes the terminal sent that are not UTF-8
+                column = exc.start + 1
+                self.bridge.offer(f"error: not UTF-8 text (at column {column}); ignored")
                 continue
             self.bridge.offer(f"{PROMPT}{line}")
             self.submit(line)
