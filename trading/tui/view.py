@@ -11,7 +11,10 @@ The rules this module keeps (DESIGN.md rules 1, 6 and 7):
   snapshots (:func:`~trading.control.status_table.status_rows`, read in the Trio thread) once a
   second and soon after every event. The view's thread reaches the runner only through
   ``runner.send_soon(..., source="terminal")`` and Ctrl-C through the process's own SIGINT, so
-  a Ctrl-C in the view is exactly today's Ctrl-C (first: stop all; second: force).
+  a Ctrl-C in the view is exactly today's Ctrl-C (first: stop all; second: force — after the
+  view has ended and handed the terminal back, since a forced exit skips every clean-up).
+* While the view runs, ``sys.stdout`` and ``sys.stderr`` are :class:`Printed` stand-ins, so a
+  strategy's ``print()`` scrolls above the table too; the view itself draws on the real one.
 * If the view fails, the run goes on with plain line-by-line commands on standard input.
 """
 
