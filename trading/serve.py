@@ -42,6 +42,7 @@ from trading.runtime.bus import Observer
 from trading.runtime.clock import Clock, VirtualClock
 from trading.runtime.runner import Runner
 from trading.runtime.strategy import StrategyDefinitionError, StrategySpec
+from trading.tui import TerminalView, wants_view
 
 __all__ = ["EXIT_FAILED", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SIM_START", "run"]
 
@@ -78,15 +79,21 @@ def run(args: argparse.Namespace) -> int:
     if duplicates:
         print(f"trio-trade: {', '.join(duplicates)} named more than once", file=sys.stderr)
         return EXIT_USAGE
-    out = TerminalWriter.for_fd(sys.stdout.fileno(), name="stdout")
-    err = TerminalWriter.for_fd(sys.stderr.fileno(), name="stderr")
+    # The live view when stdin and stdout are terminals (trading/tui); plain lines otherwise.
+    view = None
+    if wants_view(getattr(args, "plain", False), os.environ, sys.stdin, sys.stdout):
+        view = TerminalView()
+        out, err = view.out, view.err
+    else:
+        out = TerminalWriter.for_fd(sys.stdout.fileno(), name="stdout")
+        err = TerminalWriter.for_fd(sys.stderr.fileno(), name="stderr")
     try:
         _set_up_logging(args, err)
     except OSError as exc:
         print(f"trio-trade: cannot write the log file: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _run_specs(args, specs, out, err)
+        return _run_specs(args, specs, out, err, view)
     finally:
         # Bounded: a terminal nobody reads must not keep the process from ending.
         out.drain(1.0)
@@ -131,7 +138,11 @@ def _set_up_logging(args: argparse.Namespace, err: TerminalWriter) -> None:
 
 
 def _run_specs(
-    args: argparse.Namespace, specs: list[StrategySpec], out: TerminalWriter, err: TerminalWriter
+    args: argparse.Namespace,
+    specs: list[StrategySpec],
+    out: TerminalWriter,
+    err: TerminalWriter,
+    view: TerminalView | None = None,
 ) -> int:
     """The run, on the venue ``args`` picks."""
     if args.exchange != "binance" and (args.live or args.symbol):
@@ -157,7 +168,7 @@ def _run_specs(
         # run of the same command shows the same bars and signals.
         clock = VirtualClock(start=SIM_START, speed=speed)
     try:
-        return trio.run(_serve, specs, clock, args, out, err)
+        return trio.run(_serve, specs, clock, args, out, err, view)
     except KeyboardInterrupt:
         return EXIT_FORCED
     except VenueUnavailable as exc:
@@ -200,12 +211,15 @@ async def _serve(
     args: argparse.Namespace,
     out: TerminalWriter,
     err: TerminalWriter,
+    view: TerminalView | None = None,
 ) -> int:
     # Signals are caught from the first instant, so a Ctrl-C during start-up also stops cleanly.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         exit_code = EXIT_OK
         watch = _FailureWatch()
         observers: list[Observer] = [LogObserver(), ConsoleNotifier(err), watch]
+        if view is not None:
+            observers.append(view.observer)
         # One run id: the recorder keys its rows by the id that ends every client order id.
         run_id = new_run_id()
         if not args.no_db:
@@ -251,7 +265,10 @@ async def _serve(
                 print_results(out, await runner.stop_all(source="cli"))
                 nursery.cancel_scope.cancel()
                 return EXIT_USAGE
-            nursery.start_soon(read_commands, runner, out)
+            if view is None:
+                nursery.start_soon(read_commands, runner, out)
+            else:
+                nursery.start_soon(view.run, runner)
             with trio.move_on_after(args.duration if args.duration is not None else math.inf):
                 await runner.wait_idle()
             if args.duration is not None and not _all_finished(runner):
