@@ -1,0 +1,41 @@
+"""Strategies the isolation tests run in child processes (importable by reference)."""
+
+from __future__ import annotations
+
+import os
+import time
+from decimal import Decimal
+
+import attrs
+import trio
+
+import trading
+from trading.core.commands import Command
+
+
+@attrs.define
+class Trader(trading.Strategy):
+    """Buys ``qty`` on every compute while ``sleep`` says how long next() then sleeps."""
+
+    interval = "1d"
+    symbols = ("BTCUSDT",)
+    custom_commands = {"ping": "ping NAME: answer pong"}
+    qty: Decimal = Decimal("0.001")
+    sleep: float = 0.0
+    spin: float = 0.0
+    buy: bool = True
+
+    async def next(self, ctx: trading.Context) -> None:
+        if self.buy:
+            order = await ctx.buy(self.qty)
+            ctx.log.info("bought %s pid %d position %s", order.client_order_id, os.getpid(),
+                         ctx.position().quantity)
+        if self.spin:
+            end = time.monotonic() + self.spin
+            while time.monotonic() < end:  # holds the CPU: no checkpoint
+                pass
+        if self.sleep:
+            await trio.sleep(self.sleep)
+
+    async def on_command(self, ctx: trading.Context, command: Command) -> str:
+        return f"pong qty={self.qty} pid={os.getpid()}"
