@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import trio
 
 import trading
 from trading.core.commands import Command
+from trading.isolation.framing import dumps
 
 
 @attrs.define
@@ -38,4 +40,30 @@ class Trader(trading.Strategy):
             await trio.sleep(self.sleep)
 
     async def on_command(self, ctx: trading.Context, command: Command) -> str:
-        return f"pong qty={self.qty} pid={os.getpid()}"
+        return f"pong qty={self.qty}"
+
+
+class _System:
+    """Pickles as a call of os.system: what a hostile child could send its parent."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("true",))
+
+
+@attrs.define
+class Garbage(trading.Strategy):
+    """Writes what is not a frame, or a frame that is not plain data, on its own channel."""
+
+    interval = "1d"
+    kind: str = "huge"
+
+    async def next(self, ctx: trading.Context) -> None:
+        fd = int(sys.argv[1])  # the child's channel (trading.isolation.child FD PARENT_PID)
+        if self.kind == "huge":
+            os.write(fd, b"\xff\xff\xff\xffgarbage")
+        elif self.kind == "code":
+            os.write(fd, dumps(("done", True, _System())))
+        else:
+            os.write(fd, b"\x00\x00\x01\x00cut")
+            os._exit(0)
+        await trio.sleep(60)

@@ -8,8 +8,10 @@ The rules this module keeps (DESIGN.md rules 1, 2, 4, 9, 11 and 12):
 * :meth:`ChildProcess.call` runs one hook in the child and answers the child's ``ctx`` requests
   meanwhile with the parent's real Context (:mod:`~trading.isolation.serving`). Cancelled (a
   pause or stop cancelled the phase), it asks the child to cancel and waits, shielded, up to
-  ``cancel_deadline`` real seconds for its answer; past that the child is killed and the call
-  raises :class:`ChildUnresponsive` — a strategy failure, restarted with the usual backoff.
+  ``cancel_deadline`` real seconds for its answer; past that the child is killed (its CPU is
+  free at once) and the call ends cancelled, so the command lands as it would in-process (a
+  pause pauses). The kill is the strategy's failure, reported at its next call as
+  :class:`ChildUnresponsive` and restarted with the usual backoff; a stop just ends it.
   Requests that arrive after the cancel are refused, not served: a cancelled compute places
   no order.
 * A child that dies (a signal, an exit, a malformed or disallowed frame) makes the call raise
@@ -70,7 +72,7 @@ class ChildProcess:
         self.name = name
         self._stream = stream
         self._reader = FrameReader(stream, loads_plain)
-        self.broken: str | None = None
+        self.broken: ChildDied | None = None
         self.cancel_deadline = 1.0
 
     @property
@@ -128,7 +130,7 @@ class ChildProcess:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise await self._died(None) from None
 
-    async def _died(self, why: str | None) -> ChildDied:
+    async def _died(self, why: str | None, kind: type[ChildDied] = ChildDied) -> ChildDied:
         """Make sure the child is gone (killed if need be) and reaped; the error saying how."""
         with trio.CancelScope(shield=True):
             if why is not None:
@@ -136,15 +138,15 @@ class ChildProcess:
             with trio.move_on_after(1.0):
                 await self.process.wait()
             await self.close()
-        self.broken = why or describe_exit(self.process.returncode)
-        return ChildDied(self.broken)
+        self.broken = kind(why or describe_exit(self.process.returncode))
+        return self.broken
 
     async def call(
         self, hook: str, ctx: Context, params: dict[str, Any], command: Any = None
     ) -> Any:
         """Run ``hook`` in the child; its return value, or its error rebuilt by type name."""
         if self.broken is not None:
-            raise ChildDied(self.broken)
+            raise type(self.broken)(str(self.broken))
         state = {
             "now": ctx.now,
             "speed": float(getattr(ctx.clock, "speed", 1.0)),
@@ -195,12 +197,9 @@ class ChildProcess:
             except Exception as exc:  # died meanwhile, or its cancelled hook raised: it stopped
                 log.info("%s: while cancelling: %s", self.name, exc)
                 return
-        why = (
-            f"child did not yield within {self.cancel_deadline:g}s of a cancel "
-            f"({self.pid} killed)"
-        )
-        await self._died(why)
-        raise ChildUnresponsive(why)
+        why = f"child did not yield within {self.cancel_deadline:g}s of a cancel; killed"
+        log.warning("%s: %s", self.name, why)
+        await self._died(why, ChildUnresponsive)
 
     async def close(self, *, grace: float = 0.0) -> None:
         """End the child (asked to exit, given ``grace`` seconds, then SIGKILL) and reap it.
