@@ -3,6 +3,7 @@ real time (children are real processes: an autojumping clock would jump while we
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,9 +12,9 @@ import psutil
 import trio
 
 import trading
+from tests.conftest import T0, sim
 from trading.core.events import CommandHandled, Event, StrategyStateChanged
 from trading.core.restart import RestartPolicy
-from tests.conftest import T0, sim
 
 WAIT = 20.0  # every wait on a child is bounded by this (real seconds)
 
@@ -69,9 +70,22 @@ def gone(pid: int) -> bool:
         return True
 
 
+def _poll(predicate: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+async def eventually(predicate: Callable[[], bool], seconds: float = WAIT) -> None:
+    """Wait (bounded) for a fact about processes we did not start, which nothing signals: it is
+    polled in a worker thread, off the event loop. Raises TooSlowError."""
+    if not await trio.to_thread.run_sync(_poll, predicate, seconds):
+        raise trio.TooSlowError(f"not true within {seconds:g}s")
+
+
 async def until_gone(pid: int, seconds: float = WAIT) -> None:
-    """Wait (bounded) until ``pid`` is gone. Polls: a process we did not start cannot be waited
-    for otherwise."""
-    with trio.fail_after(seconds):
-        while not gone(pid):
-            await trio.sleep(0.02)
+    """Wait (bounded) until ``pid`` is gone."""
+    await eventually(lambda: gone(pid), seconds)

@@ -30,8 +30,12 @@ class Trader(trading.Strategy):
     async def next(self, ctx: trading.Context) -> None:
         if self.buy:
             order = await ctx.buy(self.qty)
-            ctx.log.info("bought %s pid %d position %s", order.client_order_id, os.getpid(),
-                         ctx.position().quantity)
+            ctx.log.info(
+                "bought %s pid %d position %s",
+                order.client_order_id,
+                os.getpid(),
+                ctx.position().quantity,
+            )
         if self.spin:
             end = time.monotonic() + self.spin
             while time.monotonic() < end:  # holds the CPU: no checkpoint

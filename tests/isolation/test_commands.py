@@ -6,15 +6,13 @@ from decimal import Decimal
 from typing import Any
 
 import psutil
-import pytest
 import trio
 
 import trading
-from trading.core.events import OrderFilled, OrderSubmitted
-from trading.isolation import is_isolated, isolate
 from tests.isolation.helpers import Watched, real_time_runner, until_gone
 from tests.isolation.strategies import Trader
-
+from trading.core.events import OrderFilled, OrderSubmitted
+from trading.isolation import is_isolated, isolate
 
 
 async def scenario(isolated: bool) -> dict[str, Any]:

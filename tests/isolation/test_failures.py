@@ -11,11 +11,11 @@ import psutil
 import trio
 
 import trading
+from tests.isolation.helpers import Watched, gone, real_time_runner
+from tests.isolation.strategies import Garbage, Trader
 from trading.core.events import OrderFilled, OrderSubmitted, StrategyFailed
 from trading.isolation import isolate
 from trading.isolation.proxy import IsolatedStrategy
-from tests.isolation.helpers import Watched, gone, real_time_runner, until_gone
-from tests.isolation.strategies import Garbage, Trader
 
 S = trading.StrategyState
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import psutil
 import trio
 
+from tests.isolation.helpers import eventually, gone, until_gone
 from trading.config import from_dict, merge_flags, render
 from trading.config_cli import to_run_args
-from tests.isolation.helpers import gone, until_gone
 
 STRATEGY = '''
 import trading
@@ -60,11 +60,9 @@ async def test_kill_9_of_the_parent_leaves_no_child(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        with trio.fail_after(30):  # another process's children: nothing to wait on but polls
-            while len(children := psutil.Process(parent.pid).children()) < 2:
-                await trio.sleep(0.05)
-            while not (tmp_path / "hogging").exists():  # only PR_SET_PDEATHSIG ends this one
-                await trio.sleep(0.05)
+        await eventually(lambda: len(psutil.Process(parent.pid).children()) == 2, 30)
+        await eventually((tmp_path / "hogging").exists, 30)  # only PR_SET_PDEATHSIG ends it
+        children = psutil.Process(parent.pid).children()
         pids = [child.pid for child in children]
         assert all("trading.isolation.child" in " ".join(c.cmdline()) for c in children)
         os.kill(parent.pid, signal.SIGKILL)
@@ -81,9 +79,7 @@ async def test_kill_9_of_the_parent_leaves_no_child(tmp_path: Path) -> None:
 
 
 def test_isolate_in_the_configuration_and_the_flag() -> None:
-    config = from_dict(
-        {"strategies": [{"name": "a", "isolate": True}, {"name": "b"}]}, environ={}
-    )
+    config = from_dict({"strategies": [{"name": "a", "isolate": True}, {"name": "b"}]}, environ={})
     assert [e.isolate for e in config.strategies] == [True, False]
     assert to_run_args(config).strategy_isolate == [True, False]
     assert "isolate = true" in render(config)

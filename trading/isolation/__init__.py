@@ -5,7 +5,7 @@ keeps one engine, one rate-limit budget, one recorder and one set of exchange co
 """
 
 from trading.isolation.process import ChildDied, ChildUnresponsive
-from trading.isolation.proxy import isolate, is_isolated
+from trading.isolation.proxy import is_isolated, isolate
 from trading.isolation.reference import IsolationError
 
 __all__ = ["ChildDied", "ChildUnresponsive", "IsolationError", "is_isolated", "isolate"]

@@ -21,6 +21,7 @@ The rules this module keeps (DESIGN.md rules 1, 2, 4, 9, 11 and 12):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -87,8 +88,13 @@ class ChildProcess:
         ours, theirs = socket.socketpair()
         try:
             process = await trio.lowlevel.open_process(
-                [sys.executable, "-m", "trading.isolation.child", str(theirs.fileno()),
-                 str(os.getpid())],
+                [
+                    sys.executable,
+                    "-m",
+                    "trading.isolation.child",
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
@@ -207,10 +213,8 @@ class ChildProcess:
         with trio.CancelScope(shield=True):
             if self.process.returncode is None and grace > 0:
                 with trio.move_on_after(grace):
-                    try:
+                    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                         await send_frame(self._stream, ("exit",))
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        pass
                     await self.process.wait()
             self._kill()
             with trio.move_on_after(REAP_TIMEOUT):
@@ -221,7 +225,5 @@ class ChildProcess:
 
     def _kill(self) -> None:
         if self.process.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
-            except ProcessLookupError:
-                pass

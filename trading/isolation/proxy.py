@@ -29,7 +29,7 @@ from trading.isolation.process import ChildProcess
 from trading.isolation.reference import IsolationError, config_for, reference_of
 from trading.runtime.strategy import Context, Strategy, inspect_strategy
 
-__all__ = ["IsolatedStrategy", "isolate", "is_isolated"]
+__all__ = ["IsolatedStrategy", "is_isolated", "isolate"]
 
 DEFAULT_CANCEL_DEADLINE = 1.0
 
@@ -103,9 +103,7 @@ def _proxy_class(cls: type[Strategy], cancel_deadline: float) -> type[Strategy]:
             "_isolated_base": cls,
             "name": cls.name or inspect_strategy(cls).name,
         }
-        proxy = per_class[cancel_deadline] = type(
-            cls.__name__, (IsolatedStrategy, cls), namespace
-        )
+        proxy = per_class[cancel_deadline] = type(cls.__name__, (IsolatedStrategy, cls), namespace)
     return proxy
 
 
@@ -130,8 +128,6 @@ def isolate(strategy: Strategy, *, cancel_deadline: float = DEFAULT_CANCEL_DEADL
     spec = inspect_strategy(cls)
     config_for(spec, param_values(strategy), cancel_deadline=cancel_deadline)  # params pickle?
     if attrs.has(cls):
-        values = {
-            a.alias: getattr(strategy, a.name) for a in attrs.fields(cls) if a.init
-        }
+        values = {a.alias: getattr(strategy, a.name) for a in attrs.fields(cls) if a.init}
         return proxy(**values)
     return proxy()
