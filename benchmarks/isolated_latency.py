@@ -57,9 +57,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
 def measure(isolated: bool, n: int, samples: int, seed: int) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import trio
+    from bench_strategies import Computes  # importable by reference in the children
 
     import trading
-    from bench_strategies import Computes  # importable by reference in the children
     from trading.isolation import isolate
 
     paused_at: dict[str, float] = {}

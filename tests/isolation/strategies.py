@@ -71,3 +71,57 @@ class Garbage(trading.Strategy):
             os.write(fd, b"\x00\x00\x01\x00cut")
             os._exit(0)
         await trio.sleep(60)
+
+
+class NotThere(ValueError):
+    """A strategy's own error type, unknown to the parent."""
+
+
+@attrs.define
+class Probe(trading.Strategy):
+    """Reports what its ctx shows, through its own commands (compared in and out of process)."""
+
+    interval = "1d"
+    compute_on_start = False
+    custom_commands = {
+        "probe": "probe NAME: what ctx shows",
+        "oops": "oops NAME: raise a ValueError subclass",
+        "crash": "crash NAME: raise a KeyError",
+        "now": "now NAME: ctx.now",
+    }
+
+    async def next(self, ctx: trading.Context) -> None:
+        pass
+
+    async def on_command(self, ctx: trading.Context, command: Command) -> str:
+        if command.verb == "oops":
+            raise NotThere(f"no such thing as {command.args}")
+        if command.verb == "crash":
+            raise KeyError("k")
+        if command.verb == "now":
+            return f"{ctx.now:.3f}"
+        bars = await ctx.history(limit=5)
+        market = await ctx.buy("0.001")
+        after = ctx.position().quantity
+        limit = await ctx.buy("0.001", price="10000")
+        opened = [o.client_order_id for o in ctx.open_orders()]
+        cancelled = await ctx.cancel(limit)
+        try:
+            await ctx.sell("5")
+            refused = "no"
+        except trading.OrderRefused as exc:
+            refused = f"{type(exc).__name__}: {exc}"
+        facts = [
+            len(bars),
+            bars[-1].close_time <= ctx.now,
+            market.state.value,
+            str(after),
+            opened == [limit.client_order_id],
+            cancelled.state.value,
+            ctx.open_orders(),
+            refused,
+            ctx.name,
+            ctx.symbols,
+            str(ctx.interval),
+        ]
+        return repr(facts)

@@ -66,8 +66,10 @@ class _Forward(logging.Handler):
             self.dropped += 1
 
 
-def _error(exc: BaseException) -> tuple[str, str, str]:
-    return type(exc).__name__, str(exc), "".join(traceback.format_exception(exc))
+def _error(exc: BaseException) -> tuple[list[str], str, str]:
+    """An error as plain data: its class names (most derived first), message and traceback."""
+    names = [cls.__name__ for cls in type(exc).__mro__]
+    return names, str(exc), "".join(traceback.format_exception(exc))
 
 
 class ChildServer:

@@ -175,7 +175,7 @@ class ChildProcess:
             if kind == "request":
                 _, rid, method, args, kwargs = message
                 if refuse:
-                    answer: tuple[bool, Any] = (False, ("Cancelled", "the call was cancelled"))
+                    answer: tuple[bool, Any] = (False, (["Cancelled"], "the call was cancelled"))
                 else:
                     answer = await serve_request(ctx, method, args, kwargs)
                 await self._send(("reply", rid, *answer))
@@ -185,7 +185,7 @@ class ChildProcess:
                 _, ok, value = message
                 if ok:
                     return value
-                error = remote_error(str(value[0]), str(value[1]))
+                error = remote_error(value[0], str(value[1]))
                 error.add_note(f"in the strategy's process:\n{value[2]}")
                 raise error
             elif kind == "cancelled":

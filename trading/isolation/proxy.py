@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from trading.core.commands import Command, CommandError
+from trading.core.commands import Command
 from trading.core.params import param_values
 from trading.isolation.process import ChildProcess
 from trading.isolation.reference import IsolationError, config_for, reference_of
@@ -73,10 +73,7 @@ class IsolatedStrategy(Strategy):
             await child.close(grace=0.5)
 
     async def on_command(self, ctx: Context, command: Command) -> str:
-        try:
-            reply = await self._live_child().call("on_command", ctx, param_values(self), command)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        reply = await self._live_child().call("on_command", ctx, param_values(self), command)
         return str(reply)
 
     def _live_child(self) -> ChildProcess:

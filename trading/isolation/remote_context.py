@@ -31,37 +31,52 @@ import trio_parallel
 from trading.core.bars import Bar, Interval
 from trading.core.ledger import Position
 from trading.core.orders import Order, Side, TimeInForce
+from trading.core.commands import CommandError
 from trading.core.records import OrderRefused
 
 __all__ = ["RemoteContext", "RemoteError", "remote_error"]
 
 T = TypeVar("T")
 Request = Callable[[str, tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
-_KNOWN: dict[str, Callable[[str], Exception]] = {
-    "OrderRefused": OrderRefused,
-    "ValueError": ValueError,
-    "RuntimeError": RuntimeError,
-    "LookupError": LookupError,
-    "KeyError": KeyError,
-    "TypeError": TypeError,
+_KNOWN: dict[str, type[Exception]] = {
+    cls.__name__: cls
+    for cls in (
+        OrderRefused,
+        CommandError,
+        ValueError,
+        RuntimeError,
+        TypeError,
+        LookupError,
+        ArithmeticError,
+        AssertionError,
+        NotImplementedError,
+    )
 }
-_REMOTE_CLASSES: dict[str, type[RemoteError]] = {}
+_REMOTE_CLASSES: dict[tuple[str, type[Exception]], type[Exception]] = {}
+_MAX_REMOTE_CLASSES = 256
 
 
 class RemoteError(Exception):
     """An error raised on the other side of the process boundary, by its type's name."""
 
 
-def remote_error(type_name: str, message: str) -> Exception:
-    """``type_name: message`` rebuilt: known types as themselves (an OrderRefused stays one),
-    others as a RemoteError subclass of that name, so reports read as they would in-process."""
-    known = _KNOWN.get(type_name)
-    if known is not None:
-        return known(message)
-    cls = _REMOTE_CLASSES.get(type_name)
+def remote_error(names: object, message: str) -> Exception:
+    """An error of the other side rebuilt from its class names (its MRO, most derived first)
+    and message. Known types are themselves (an OrderRefused stays one, a CommandError or
+    ValueError is still caught as one); others become a RemoteError subclass of that name and
+    of its nearest known base, so reports and ``except`` clauses read as they would in-process.
+    """
+    mro = [str(n) for n in names] if isinstance(names, list | tuple) else [str(names)]
+    name = mro[0] if mro and mro[0].isidentifier() else "RemoteError"
+    if name in _KNOWN and name != "KeyError":
+        return _KNOWN[name](message)
+    base = next((_KNOWN[n] for n in mro[1:] if n in _KNOWN), Exception)
+    cls = _REMOTE_CLASSES.get((name, base))
     if cls is None:
-        safe = type_name if type_name.isidentifier() else "RemoteError"
-        cls = _REMOTE_CLASSES[type_name] = type(safe, (RemoteError,), {"__module__": __name__})
+        if len(_REMOTE_CLASSES) >= _MAX_REMOTE_CLASSES:
+            return RemoteError(f"{name}: {message}")
+        bases = (RemoteError,) if base is Exception else (base, RemoteError)
+        cls = _REMOTE_CLASSES[(name, base)] = type(name, bases, {"__module__": __name__})
     return cls(message)
 
 

@@ -42,7 +42,7 @@ def snapshot(ctx: Context) -> dict[str, Any]:
 async def serve_request(
     ctx: Context, method: str, args: object, kwargs: object
 ) -> tuple[bool, Any]:
-    """``(True, (result, snapshot))`` or ``(False, (error type name, message))``."""
+    """``(True, (result, snapshot))`` or ``(False, (error class names, message))``."""
     if method not in METHODS:
         return False, ("ValueError", f"the strategy's process asked for unknown {method!r}")
     if not isinstance(args, tuple) or not isinstance(kwargs, dict):
@@ -52,5 +52,5 @@ async def serve_request(
     except trio.Cancelled:
         raise
     except Exception as exc:
-        return False, (type(exc).__name__, str(exc))
+        return False, ([cls.__name__ for cls in type(exc).__mro__], str(exc))
     return True, (result, snapshot(ctx))
