@@ -83,6 +83,8 @@ class Probe(trading.Strategy):
 
     interval = "1d"
     compute_on_start = False
+    qty: str = "0.001"
+    limit: str = "10000"
     custom_commands = {
         "probe": "probe NAME: what ctx shows",
         "oops": "oops NAME: raise a ValueError subclass",
@@ -101,9 +103,9 @@ class Probe(trading.Strategy):
         if command.verb == "now":
             return f"{ctx.now:.3f}"
         bars = await ctx.history(limit=5)
-        market = await ctx.buy("0.001")
+        market = await ctx.buy(self.qty)
         after = ctx.position().quantity
-        limit = await ctx.buy("0.001", price="10000")
+        limit = await ctx.buy(self.qty, price=self.limit)
         opened = [o.client_order_id for o in ctx.open_orders()]
         cancelled = await ctx.cancel(limit)
         try:
@@ -125,3 +127,33 @@ class Probe(trading.Strategy):
             str(ctx.interval),
         ]
         return repr(facts)
+
+
+@attrs.define
+class SlowStart(trading.Strategy):
+    """on_start takes long: a stop lands in it."""
+
+    interval = "1d"
+
+    async def on_start(self, ctx: trading.Context) -> None:
+        await trio.sleep(60)
+
+    async def next(self, ctx: trading.Context) -> None:
+        pass
+
+
+@attrs.define
+class LateBuyer(trading.Strategy):
+    """Buys from a shielded block after the cancel reached it: the parent must refuse that."""
+
+    interval = "1d"
+
+    async def next(self, ctx: trading.Context) -> None:
+        with trio.CancelScope(shield=True):
+            ctx.log.info("shielded")
+            await trio.sleep(0.3)
+            try:
+                await ctx.buy("0.001")
+            except Exception as exc:
+                ctx.log.info("refused: %s: %s", type(exc).__name__, exc)
+        await trio.sleep(60)

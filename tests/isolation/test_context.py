@@ -8,11 +8,11 @@ import pytest
 import trio
 
 import trading
+from tests.isolation.helpers import Watched, real_time_runner
+from tests.isolation.strategies import Probe, Trader
 from trading.core.events import OrderFilled
 from trading.isolation import isolate
 from trading.isolation.serving import serve_request
-from tests.isolation.helpers import Watched, real_time_runner
-from tests.isolation.strategies import Probe, Trader
 
 
 async def replies(isolated: bool) -> list[tuple[bool, str]]:

@@ -81,21 +81,23 @@ class FrameReader:
 
     async def receive(self) -> object:
         """The next message. Raises EOFError at a clean end between frames, FrameError for a
-        malformed one. Cancelling it loses nothing: bytes read so far stay buffered."""
-        header = await self._exactly(_HEADER.size, "frame header")
-        (length,) = _HEADER.unpack(header)
+        malformed one. Cancelling it loses nothing: a frame is taken from the buffer only once
+        all of it has arrived."""
+        await self._fill(_HEADER.size, "frame header")
+        (length,) = _HEADER.unpack_from(self._buffer)
         if length > self._limit:
             raise FrameError(f"frame of {length} bytes is over the {self._limit}-byte limit")
-        return self._loads(await self._exactly(length, "frame body"))
+        end = _HEADER.size + length
+        await self._fill(end, "frame body")
+        body = bytes(self._buffer[_HEADER.size : end])
+        del self._buffer[:end]
+        return self._loads(body)
 
-    async def _exactly(self, size: int, what: str) -> bytes:
+    async def _fill(self, size: int, what: str) -> None:
         while len(self._buffer) < size:
             chunk = await self._stream.receive_some(max(65536, size - len(self._buffer)))
             if not chunk:
-                if not self._buffer and what == "frame header":
+                if not self._buffer:
                     raise EOFError("channel closed")
                 raise FrameError(f"channel closed in the middle of a {what}")
             self._buffer += chunk
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data

@@ -29,9 +29,9 @@ import trio
 import trio_parallel
 
 from trading.core.bars import Bar, Interval
+from trading.core.commands import CommandError
 from trading.core.ledger import Position
 from trading.core.orders import Order, Side, TimeInForce
-from trading.core.commands import CommandError
 from trading.core.records import OrderRefused
 
 __all__ = ["RemoteContext", "RemoteError", "remote_error"]
