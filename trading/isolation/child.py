@@ -80,7 +80,10 @@ class ChildServer:
         self.stream = stream
         self.strategy: Strategy | None = None
         self.ctx: RemoteContext | None = None
+        # Log records come from a synchronous handler: through a bounded channel and a writer
+        # task. Requests and replies are sent directly, under the lock (one hop less for each).
         self._out_send, self._out = trio.open_memory_channel[tuple[Any, ...]](LOG_BUFFER)
+        self._lock = trio.Lock()
         self._pending: dict[int, trio.MemorySendChannel[tuple[bool, Any]]] = {}
         self._next_id = 0
         self._call: trio.CancelScope | None = None
@@ -110,6 +113,10 @@ class ChildServer:
 
     async def _writer(self) -> None:
         async for message in self._out:
+            await self._send(message)
+
+    async def _send(self, message: tuple[Any, ...]) -> None:
+        async with self._lock:
             await send_frame(self.stream, message)
 
     async def _read(self, reader: FrameReader, nursery: trio.Nursery) -> None:
@@ -143,7 +150,7 @@ class ChildServer:
         send, receive = trio.open_memory_channel[tuple[bool, Any]](1)
         self._pending[rid] = send
         try:
-            await self._out_send.send(("request", rid, method, args, kwargs))
+            await self._send(("request", rid, method, args, kwargs))
             ok, value = await receive.receive()
         finally:
             self._pending.pop(rid, None)
@@ -181,7 +188,7 @@ class ChildServer:
             reply = ("done", False, _error(exc))
         finally:
             self._call = None
-        await self._out_send.send(reply)
+        await self._send(reply)
 
 
 def _result(value: object) -> object:
