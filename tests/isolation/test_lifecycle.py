@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 import trading
-from tests.isolation.helpers import Watched, real_time_runner
+from tests.isolation.helpers import Watched, eventually, real_time_runner
 from tests.isolation.strategies import LateBuyer, Probe, SlowStart
 from trading.core.events import OrderSubmitted
 from trading.isolation import isolate
@@ -30,10 +30,9 @@ async def test_a_stop_during_on_start_leaves_no_child() -> None:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(add)
-            with trio.fail_after(20):
-                while not psutil.Process().children():  # the child is up, in on_start
-                    await trio.sleep(0.02)
-                await watched.until(lambda: "slow" in runner)
+            await eventually(lambda: bool(psutil.Process().children()))  # up, in on_start
+            assert "slow" in runner
+            with trio.fail_after(10):
                 await runner.send("stop slow")
         assert not psutil.Process().children()
 
