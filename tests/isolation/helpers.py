@@ -89,3 +89,15 @@ async def eventually(predicate: Callable[[], bool], seconds: float = WAIT) -> No
 async def until_gone(pid: int, seconds: float = WAIT) -> None:
     """Wait (bounded) until ``pid`` is gone."""
     await eventually(lambda: gone(pid), seconds)
+
+
+def isolated_children() -> list[psutil.Process]:
+    """This process's strategy children (trio-parallel's cached workers are not counted)."""
+    found = []
+    for child in psutil.Process().children():
+        try:
+            if "trading.isolation.child" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass  # gone meanwhile
+    return found

@@ -67,6 +67,8 @@ class Garbage(trading.Strategy):
             os.write(fd, b"\xff\xff\xff\xffgarbage")
         elif self.kind == "code":
             os.write(fd, dumps(("done", True, _System())))
+        elif self.kind == "exit":
+            os._exit(3)
         else:
             os.write(fd, b"\x00\x00\x01\x00cut")
             os._exit(0)
@@ -90,6 +92,7 @@ class Probe(trading.Strategy):
         "oops": "oops NAME: raise a ValueError subclass",
         "crash": "crash NAME: raise a KeyError",
         "now": "now NAME: ctx.now",
+        "where": "where NAME: where run_in_thread and run_in_process run",
     }
 
     async def next(self, ctx: trading.Context) -> None:
@@ -102,6 +105,11 @@ class Probe(trading.Strategy):
             raise KeyError("k")
         if command.verb == "now":
             return f"{ctx.now:.3f}"
+        if command.verb == "where":
+            here = os.getpid()
+            thread = await ctx.run_in_thread(os.getpid)
+            process = await ctx.run_in_process(os.getpid)
+            return f"thread here {thread == here}; process here {process == here}"
         bars = await ctx.history(limit=5)
         market = await ctx.buy(self.qty)
         after = ctx.position().quantity

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import psutil
 import pytest
 import trio
 import trio.testing
@@ -18,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import trading
-from tests.isolation.helpers import Watched, real_time_runner
+from tests.isolation.helpers import Watched, isolated_children, real_time_runner
 from tests.isolation.strategies import Trader
 from trading.isolation import ChildDied, IsolationError, isolate
 from trading.isolation.framing import MAX_FRAME, FrameError, FrameReader, dumps, loads_plain
@@ -73,7 +72,7 @@ async def test_a_strategy_the_child_cannot_import_fails_its_add_and_nothing_else
             "ModuleNotFoundError: No module named 'vanishing'"
         )
         assert runner["fine"].state is trading.StrategyState.SLEEPING
-        assert len(psutil.Process().children()) == 1  # only "fine"'s
+        assert len(isolated_children()) == 1  # only "fine"'s
     sys.modules.pop("vanishing", None)
 
 
@@ -98,7 +97,7 @@ async def test_an_on_start_error_reads_as_in_process() -> None:
                 await runner.add(strategy, name="bad")
             errors.append((type(caught.value), str(caught.value)))
     assert errors[0] == errors[1] == (ValueError, "no model file at /nowhere")
-    assert not psutil.Process().children()
+    assert not isolated_children()
 
 
 # -- framing ---------------------------------------------------------------------------------

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from typing import Any
 
-import psutil
 import trio
 
 import trading
-from tests.isolation.helpers import Watched, real_time_runner, until_gone
+from tests.isolation.helpers import Watched, isolated_children, real_time_runner, until_gone
 from tests.isolation.strategies import Trader
 from trading.core.events import OrderFilled, OrderSubmitted
 from trading.isolation import is_isolated, isolate
@@ -25,6 +25,8 @@ async def scenario(isolated: bool) -> dict[str, Any]:
     async with real_time_runner(watched) as runner:
         sr = await runner.add(strategy, name="t")
         pid = sr.strategy.child.pid if isolated else None  # type: ignore[attr-defined]
+        if pid is not None:  # its own session: a Ctrl-C at the terminal reaches the parent only
+            assert os.getsid(pid) == pid != os.getsid(0)
         await watched.until(lambda: len(watched.of(OrderFilled, "t")) == 1)
         await watched.until(lambda: sr.state is trading.StrategyState.COMPUTING)
         with trio.fail_after(5):  # the pause lands mid-compute (next() sleeps 60 s)
@@ -41,7 +43,7 @@ async def scenario(isolated: bool) -> dict[str, Any]:
         assert stop.ok, stop
         if pid is not None:
             await until_gone(pid, 5)  # the child is gone once the stop answered
-            assert not psutil.Process().children()
+            assert not isolated_children()
         engine = runner.engine
         assert engine is not None
         position = engine.account("t").position("BTCUSDT").quantity

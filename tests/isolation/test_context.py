@@ -21,7 +21,7 @@ async def replies(isolated: bool) -> list[tuple[bool, str]]:
     async with real_time_runner(Watched()) as runner:
         await runner.add(strategy, name="p")
         with trio.fail_after(10):
-            for text in ("probe p", "oops p x", "crash p"):
+            for text in ("probe p", "oops p x", "crash p", "where p"):
                 [result] = await runner.send(text)
                 out.append((result.ok, result.message))
             [now] = await runner.send("now p")
@@ -33,7 +33,8 @@ async def test_ctx_and_errors_in_the_child_read_as_in_process() -> None:
     inside = await replies(isolated=False)
     outside = await replies(isolated=True)
     assert outside == inside
-    probe, oops, crash = inside
+    probe, oops, crash, where = inside
+    assert where == (True, "thread here True; process here False")
     assert probe == (
         True,
         "[5, True, 'filled', '0.001', True, 'cancelled', [], 'OrderRefused: insufficient "

@@ -11,7 +11,7 @@ import psutil
 import trio
 
 import trading
-from tests.isolation.helpers import Watched, gone, real_time_runner
+from tests.isolation.helpers import Watched, gone, isolated_children, real_time_runner
 from tests.isolation.strategies import Garbage, Trader
 from trading.core.events import OrderFilled, OrderSubmitted, StrategyFailed
 from trading.isolation import isolate
@@ -56,7 +56,7 @@ async def test_a_cpu_hog_is_killed_at_the_cancel_deadline_then_fails_and_restart
             [stop] = await runner.send("stop hog")
         assert stop.ok, stop
         assert gone(second)
-    assert not psutil.Process().children()
+    assert not isolated_children()
 
 
 async def test_kill_9_of_a_child_is_a_failure_naming_sigkill_and_loses_no_order() -> None:
@@ -93,16 +93,16 @@ async def test_kill_9_of_a_child_is_a_failure_naming_sigkill_and_loses_no_order(
         assert engine.account("victim").position("BTCUSDT").quantity == Decimal("0.002")
         results = await runner.stop_all()
         assert all(r.ok for r in results), results
-    assert not psutil.Process().children()
+    assert not isolated_children()
 
 
 async def test_garbage_on_the_childs_channel_is_a_failure_and_the_parent_goes_on() -> None:
     watched = Watched()
     async with real_time_runner(watched, max_restarts=0) as runner:
         await runner.add(isolate(Trader()), name="fine")
-        for kind in ("huge", "code", "cut"):
+        for kind in ("huge", "code", "cut", "exit"):
             await runner.add(isolate(Garbage(kind=kind)), name=kind)
-        await watched.until(lambda: len(watched.of(StrategyFailed)) == 3)
+        await watched.until(lambda: len(watched.of(StrategyFailed)) == 4)
         errors = {e.strategy: e.error for e in watched.of(StrategyFailed)}
         assert errors["huge"].startswith("ChildDied: child sent a malformed frame: frame of")
         assert "over the" in errors["huge"]
@@ -111,7 +111,8 @@ async def test_garbage_on_the_childs_channel_is_a_failure_and_the_parent_goes_on
             "only plain data may cross to the parent"
         )
         assert errors["cut"].startswith("ChildDied: child sent a malformed frame: channel closed")
+        assert errors["exit"] == "ChildDied: child exited with status 3"
         assert runner["fine"].state is S.SLEEPING
         [ping] = await runner.send("ping fine")
         assert ping.ok
-    assert not psutil.Process().children()
+    assert not isolated_children()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import psutil
 import pytest
 import trio
 import trio.testing
 
 import trading
-from tests.isolation.helpers import Watched, eventually, real_time_runner
+from tests.isolation.helpers import Watched, eventually, isolated_children, real_time_runner
 from tests.isolation.strategies import LateBuyer, Probe, SlowStart
 from trading.core.events import OrderSubmitted
 from trading.isolation import isolate
@@ -30,11 +29,11 @@ async def test_a_stop_during_on_start_leaves_no_child() -> None:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(add)
-            await eventually(lambda: bool(psutil.Process().children()))  # up, in on_start
+            await eventually(lambda: bool(isolated_children()))  # up, in on_start
             assert "slow" in runner
             with trio.fail_after(10):
                 await runner.send("stop slow")
-        assert not psutil.Process().children()
+        assert not isolated_children()
 
 
 class _Seen(logging.Handler):
