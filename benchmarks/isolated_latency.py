@@ -102,7 +102,9 @@ def measure(isolated: bool, n: int, samples: int, seed: int) -> dict[str, Any]:
             for i in range(WARMUP + samples):
                 name = rng.choice(names)
                 t0 = time.perf_counter()
-                await runner.send(f"pause {name}")
+                [reply] = await runner.send(f"pause {name}")
+                if not reply.ok:
+                    raise RuntimeError(f"{reply}; {runner[name].describe()}")
                 await until(lambda name=name: state.get(name) == "paused")
                 if i >= WARMUP:
                     computing.append(paused_at[name] - t0)

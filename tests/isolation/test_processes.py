@@ -10,11 +10,14 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 import trio
 
-from tests.isolation.helpers import eventually, gone, until_gone
+from tests.isolation.helpers import Watched, eventually, gone, real_time_runner, until_gone
+from tests.isolation.strategies import Trader
 from trading.config import from_dict, merge_flags, render
 from trading.config_cli import to_run_args
+from trading.isolation import isolate
 
 STRATEGY = '''
 import trading
@@ -87,3 +90,21 @@ def test_isolate_in_the_configuration_and_the_flag() -> None:
     assert [e.isolate for e in flagged.strategies] == [True, True]
     named = merge_flags(config, argparse.Namespace(isolate=True, strategies=["c"]))
     assert [(e.name, e.isolate) for e in named.strategies] == [("c", True)]
+
+
+async def test_a_child_outlives_the_thread_that_started_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, and trio's worker
+    # threads end after IDLE_TIMEOUT idle seconds (10): a child forked in one would be killed
+    # ten seconds into the run. Made 1.5 s here (the child sets it up within that), so that
+    # mistake shows in seconds.
+    monkeypatch.setattr(trio._core._thread_cache, "IDLE_TIMEOUT", 1.5)
+    watched = Watched()
+    async with real_time_runner(watched) as runner:
+        sr = await runner.add(isolate(Trader(buy=False)), name="t")
+        await trio.sleep(2.0)  # real time: idle worker threads have ended by now
+        with trio.fail_after(5):
+            [ping] = await runner.send("ping t")
+            await runner.send("wake t")
+        assert ping.ok, ping
+        await watched.until(lambda: sr.computes == 2 or sr.failures > 0)
+        assert sr.failures == 0

@@ -26,7 +26,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 from typing import Any
 
@@ -36,6 +35,7 @@ from trading.isolation.framing import FrameError, FrameReader, loads_plain, send
 from trading.isolation.reference import ChildConfig
 from trading.isolation.remote_context import remote_error
 from trading.isolation.serving import serve_request, snapshot
+from trading.isolation.spawn import Child, spawn
 from trading.runtime.strategy import Context
 
 __all__ = ["ChildDied", "ChildProcess", "ChildUnresponsive", "describe_exit"]
@@ -68,7 +68,7 @@ def describe_exit(returncode: int | None) -> str:
 class ChildProcess:
     """One running child; create with :meth:`start`."""
 
-    def __init__(self, process: trio.Process, stream: trio.SocketStream, name: str) -> None:
+    def __init__(self, process: Child, stream: trio.SocketStream, name: str) -> None:
         self.process = process
         self.name = name
         self._stream = stream
@@ -87,7 +87,7 @@ class ChildProcess:
         kills and reaps the child."""
         ours, theirs = socket.socketpair()
         try:
-            process = await trio.lowlevel.open_process(
+            process = await spawn(
                 [
                     sys.executable,
                     "-m",
@@ -96,8 +96,6 @@ class ChildProcess:
                     str(os.getpid()),
                 ],
                 pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
             )
         except BaseException:
             ours.close()
