@@ -11,7 +11,7 @@ import psutil
 import trio
 
 import trading
-from tests.isolation.helpers import Watched, gone, isolated_children, real_time_runner
+from tests.isolation.helpers import Watched, gone, isolated_children, real_time_runner, until_gone
 from tests.isolation.strategies import Garbage, Trader
 from trading.core.events import OrderFilled, OrderSubmitted, StrategyFailed
 from trading.isolation import isolate
@@ -116,3 +116,20 @@ async def test_garbage_on_the_childs_channel_is_a_failure_and_the_parent_goes_on
         [ping] = await runner.send("ping fine")
         assert ping.ok
     assert not isolated_children()
+
+
+async def test_a_child_killed_between_computes_fails_at_its_next_call() -> None:
+    watched = Watched()
+    async with real_time_runner(watched) as runner:
+        sr = await runner.add(isolate(Trader(buy=False)), name="t")
+        await watched.until(lambda: sr.computes == 1 and sr.state is S.SLEEPING)
+        pid = child_pid(runner, "t")
+        os.kill(pid, signal.SIGKILL)
+        await until_gone(pid)
+        assert sr.state is S.SLEEPING  # nothing runs in the child while it sleeps: not noticed
+        await runner.send("wake t")
+        await watched.until(lambda: bool(watched.of(StrategyFailed, "t")))
+        [failed] = watched.of(StrategyFailed, "t")
+        assert (failed.phase, failed.error) == ("next", "ChildDied: child killed by SIGKILL")
+        await watched.until(lambda: sr.computes == 2)  # restarted: a new child computes
+        assert child_pid(runner, "t") != pid
