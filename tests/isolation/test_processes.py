@@ -108,3 +108,17 @@ async def test_a_child_outlives_the_thread_that_started_it(monkeypatch: pytest.M
         assert ping.ok, ping
         await watched.until(lambda: sr.computes == 2 or sr.failures > 0)
         assert sr.failures == 0
+
+
+async def test_without_pidfds_trios_open_process_starts_the_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(os, "pidfd_open")
+    async with real_time_runner(Watched()) as runner:
+        sr = await runner.add(isolate(Trader(buy=False)), name="t")
+        child = sr.strategy.child  # type: ignore[attr-defined]
+        assert isinstance(child.process, trio.Process)
+        with trio.fail_after(5):
+            [ping] = await runner.send("ping t")
+        assert ping.ok, ping
+    assert gone(child.pid)
