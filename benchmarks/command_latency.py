@@ -37,6 +37,12 @@ How to run
     python benchmarks/command_latency.py            # full run, < 5 minutes on 2 cores
     python benchmarks/command_latency.py --quick    # N in (1, 1000), fewer samples, < 60 s
     python benchmarks/command_latency.py --scale 10000 [--recorder]  # start/stop all, median of 3
+    python benchmarks/command_latency.py --isolated [--isolated-n 100]  # across processes
+
+    ``--isolated`` measures the isolated path (``benchmarks/isolated_latency.py``): ``pause`` of
+    a strategy computing in its own process (p50/p99 across the process boundary, target p99
+    <= 2 ms at 100 isolated strategies) next to the same in-process, and the memory of one
+    isolated strategy (its child's RSS and USS); medians of ``--runs`` child runs.
 
     Each (design, N) runs in its own child process (this script re-invoked with ``--child``), one
     after the other, so memory and CPU figures do not contaminate each other. The children print
@@ -57,6 +63,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -902,7 +909,16 @@ def main() -> None:
     )
     parser.add_argument("--recorder", action="store_true", help="--scale with a SQLite Recorder")
     parser.add_argument("--scale-child", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--isolated", action="store_true", help="the isolated path: pause across processes"
+    )
+    parser.add_argument("--isolated-n", type=int, default=100, metavar="N")
     args = parser.parse_args()
+    if args.isolated:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from isolated_latency import report
+
+        raise SystemExit(report(args.runs, args.isolated_n))
     if args.scale_child:
         n, recorder = json.loads(args.scale_child)
         print(RESULT_TAG + json.dumps(run_scale(n, recorder)), flush=True)

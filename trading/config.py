@@ -87,10 +87,12 @@ def _balances(
 
 @attrs.frozen
 class StrategyEntry:
-    """A strategy to run (as ``run NAME`` names it) and parameter overrides applied at start."""
+    """A strategy to run (as ``run NAME`` names it) and parameter overrides applied at start;
+    ``isolate``: in its own process (trading.isolation)."""
 
     name: str
     params: dict[str, ParamText] = attrs.field(factory=dict)
+    isolate: bool = False
 
 
 @attrs.frozen
@@ -317,6 +319,9 @@ def merge_flags(config: Config, args: argparse.Namespace) -> Config:
             top[name] = given(name)
     if given("strategies"):
         top["strategies"] = tuple(StrategyEntry(name=n) for n in args.strategies)
+    if given("isolate"):  # --isolate: every strategy of the run in its own process
+        entries = top.get("strategies", config.strategies)
+        top["strategies"] = tuple(attrs.evolve(e, isolate=True) for e in entries)
     ex: dict[str, Any] = {}
     for flag, key in (("exchange", "kind"), ("base_url", "base_url"), ("ws_url", "ws_url")):
         if given(flag) is not None:
@@ -384,4 +389,6 @@ def render(config: Config) -> str:
         lines += ["", "[[strategies]]", f"name = {_value(entry.name)}"]
         if entry.params:
             lines.append(f"params = {_value(dict(entry.params))}")
+        if entry.isolate:
+            lines.append("isolate = true")
     return "\n".join(lines) + "\n"

@@ -110,6 +110,7 @@ def to_run_args(config: Config, duration: float | None = None) -> argparse.Names
     return argparse.Namespace(
         strategies=[entry.name for entry in config.strategies],
         strategy_params=[dict(entry.params) for entry in config.strategies],
+        strategy_isolate=[entry.isolate for entry in config.strategies],
         strategies_dir=Path(config.strategies_dir),
         duration=duration,
         speed=config.simulator.speed,

@@ -17,6 +17,7 @@ max_restarts = 5                # restarts of a failing strategy within an hour 
 # [[strategies]]
 # name = "sma_cross"            # a file name in strategies_dir, NAME:Class or module:Class
 # params = { fast = 10, slow = 30 }
+# isolate = true                # in its own process (or: trio-trade run NAME --isolate)
 
 [exchange]
 kind = "sim"                    # "sim" (built-in simulated market) or "binance"

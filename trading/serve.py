@@ -33,6 +33,7 @@ from trading.core.restart import RestartPolicy
 from trading.exchanges.base import Exchange, MarketData
 from trading.exchanges.defaults import simulated
 from trading.exchanges.paper import DEFAULT_BALANCES, PaperBroker
+from trading.isolation import isolate
 from trading.loader import StrategyNotFound, load
 from trading.observers.log import LogObserver
 from trading.observers.notifier import ConsoleNotifier
@@ -75,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"trio-trade: {spec.name}: {exc}", file=sys.stderr)
                 return EXIT_USAGE
     args.strategy_params = params
+    # Strategies in their own processes: [[strategies]] isolate = true, or --isolate for all.
+    flags = getattr(args, "strategy_isolate", None) or []
+    isolated = {n for n, on in zip(names, flags, strict=False) if on}
+    args.strategy_isolate = set(names) if getattr(args, "isolate", False) else isolated
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         print(f"trio-trade: {', '.join(duplicates)} named more than once", file=sys.stderr)
@@ -253,6 +258,8 @@ async def _serve(
                         strategy = spec.cls()
                         if changes := getattr(args, "strategy_params", {}).get(spec.name):
                             apply_params(strategy, changes)
+                        if spec.name in getattr(args, "strategy_isolate", ()):
+                            strategy = isolate(strategy)
                         await runner.add(strategy, name=spec.name)
                     except Exception as exc:
                         log.error("%s could not start: %s: %s", spec.name, type(exc).__name__, exc)
