@@ -46,6 +46,7 @@ from trading.observers.queries import (
     read_positions,
 )
 from trading.serve import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run
+from trading.tui import add_view_arguments
 
 __all__ = ["main"]
 
@@ -184,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-db", action="store_true", help="record nothing (the console notifier still prints)"
     )
     add_run_arguments(p_run)
+    add_view_arguments(p_run)  # --plain
+    p_run.add_argument(
+        "--isolate",
+        action="store_true",
+        default=None,
+        help="run each strategy in its own process (only configuration crosses; ctx calls "
+        "come back to this one)",
+    )
     p_run.add_argument(
         "-v",
         "--verbose",

@@ -142,6 +142,10 @@ class TelegramConfig:
     topic: int | None = None
     api_base: str = attrs.field(default="https://api.telegram.org", validator=_url)
     max_command_age: float = attrs.field(default=60.0, validator=_positive)
+    # Where fills, rejections and failures are sent; empty: the allowed chats. `notify = false`
+    # keeps the bot for commands only.
+    notify_chats: tuple[int, ...] = ()
+    notify: bool = True
 
 
 @attrs.frozen

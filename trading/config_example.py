@@ -53,6 +53,8 @@ allowed_users = []              # in groups, the senders that may command
 # topic = 42                    # a forum topic (message_thread_id) confining commands further
 api_base = "https://api.telegram.org"   # a self-hosted Bot API server's URL, if any
 max_command_age = 60.0          # seconds: older commands at start are answered "expired"
+notify = true                   # send fills, rejections, pauses and failures to the chats
+notify_chats = []               # where to send them; empty: allowed_chats
 
 [control]
 # `trio-trade ctl`'s Unix socket (mode 0600); default $XDG_RUNTIME_DIR/trio-trade.sock,

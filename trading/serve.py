@@ -26,6 +26,8 @@ import trio
 
 from trading.console import print_results, read_commands
 from trading.control.local import ControlSocketInUse, default_socket_path, serve_control
+from trading.control.telegram import serve_telegram
+from trading.control.telegram_run import notifying
 from trading.core.events import Event, StrategyFailed
 from trading.core.ids import new_run_id
 from trading.core.params import ParamError, apply_params, validate_params
@@ -234,8 +236,12 @@ async def _serve(
                 log.error("cannot record into %s: %s", args.db, exc)
                 return EXIT_USAGE
             log.info("recording into %s (see: trio-trade orders --db %s)", args.db, args.db)
+        telegram = getattr(getattr(args, "config", None), "telegram", None)
         async with (
             _venue(args, specs, clock) as (clock, market, exchange),
+            # Outside the nursery the run cancels when it ends, and around the Runner: it
+            # flushes what the wind-down publishes (bounded by its own close timeout).
+            notifying(telegram, observers),
             trio.open_nursery() as nursery,
             Runner(
                 clock=clock,
@@ -272,6 +278,8 @@ async def _serve(
                 print_results(out, await runner.stop_all(source="cli"))
                 nursery.cancel_scope.cancel()
                 return EXIT_USAGE
+            if telegram is not None:  # no token: nothing runs; a refused one: one error line
+                await nursery.start(serve_telegram, runner, telegram)
             if view is None:
                 nursery.start_soon(read_commands, runner, out)
             else:
