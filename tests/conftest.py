@@ -80,5 +80,7 @@ def _private_runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     /tmp, because a Unix socket path is limited to about 100 bytes."""
     folder = tempfile.mkdtemp(prefix="tt-")
     monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
+    # Plain lines even under `pytest -s` from a terminal (the pty tests drop TRIO_TRADE_*).
+    monkeypatch.setenv("TRIO_TRADE_PLAIN", "1")
     yield
     shutil.rmtree(folder, ignore_errors=True)

@@ -172,6 +172,14 @@ def test_arbitrary_data_raises_nothing_but_config_error(data: dict[str, Any]) ->
         assert load_back(config) == config
 
 
+@pytest.mark.parametrize("text", ["BTC😀USDT", "del\x7fhere", "tab\tand\u2028line"])
+def test_any_text_renders_as_toml_that_reads_back(text: str) -> None:
+    # Found by the property above: JSON escapes astral characters as surrogate pairs, and
+    # leaves DEL bare; TOML accepts neither.
+    config = from_dict({"strategies_dir": text}, NO_ENV)
+    assert load_back(config) == config
+
+
 def load_back(config: Config) -> Config:
     import tomllib
 

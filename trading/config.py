@@ -356,6 +356,12 @@ def merge_flags(config: Config, args: argparse.Namespace) -> Config:
 # -- rendering ------------------------------------------------------------------------------------
 
 
+def _string(text: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, but characters past the BMP stay as they
+    are (JSON's surrogate-pair escapes are not TOML) and DEL is escaped (TOML requires it)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -364,11 +370,11 @@ def _value(value: object) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)
+        return _string(value)
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_string(k)} = {_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot render {type(value).__name__}")
 
 
