@@ -1,0 +1,407 @@
+"""replay(): history through the same Strategy, Runner, mailbox, machine, engine and paper broker.
+
+Nothing here is a second strategy loop. A replay is a :class:`~trading.runtime.runner.Runner`
+built with three replay edges — :class:`~trading.replay.market.BarsMarket` (bars and prices),
+:class:`~trading.replay.broker.ReplayBroker` (the paper broker fed by the bars) and
+:class:`~trading.replay.clock.ReplayClock` (time that moves to the next close) — and a driver
+task that moves time when every task is blocked. The rules this module keeps:
+
+* The series is one symbol at one interval; the strategy runs on it (its class's ``interval``
+  and ``symbols`` are overridden to the data's, never resampled). The first ``warmup`` bars are
+  history only: the first compute is at the close of bar ``warmup`` (with ``warmup + 1`` bars
+  of history), the last at the close of the last bar.
+* Scheduled commands ``(when, text)`` — ``when`` an epoch time, or an ``int`` bar index meaning
+  that bar's close — enter through ``Runner.send_soon``, the mailbox and the command machine,
+  exactly as an operator's would, when the replay's time reaches them and *before* the compute
+  of a close at that same time. So ``pause`` at bar ``i`` and ``resume`` at bar ``j`` leave bars
+  ``i..j`` uncomputed (a resume goes back to the schedule: the next compute is bar ``j + 1``).
+  A command after the last close is not delivered and is reported as such.
+* Deterministic: the same strategy, bars, parameters and commands give the same orders (client
+  order ids included: the run id is ``replay``), bar for bar, run after run.
+* A strategy failure is not restarted in a replay: it ends the replay, and the result says
+  which error, where (``error``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+import trio
+import trio.testing
+
+from trading.core.bars import Bar, Interval
+from trading.core.commands import CommandResult
+from trading.core.events import Event, StrategyFailed
+from trading.core.orders import Order
+from trading.core.params import apply_params
+from trading.core.restart import RestartPolicy
+from trading.exchanges.base import SymbolInfo
+from trading.exchanges.paper import DEFAULT_SYMBOLS
+from trading.replay.broker import ReplayBroker
+from trading.replay.clock import ReplayClock
+from trading.replay.market import BarsMarket
+from trading.replay.progress import Progress, guarded, terminal_progress
+from trading.replay.result import ReplayResult
+from trading.runtime.runner import Runner
+from trading.runtime.strategy import Strategy, inspect_strategy
+
+__all__ = ["HasBars", "replay", "replay_async"]
+
+#: Replays give every strategy this much history before its first compute, unless told: the
+#: default ``limit`` of ``ctx.history``.
+DEFAULT_WARMUP = 100
+_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+
+class HasBars(Protocol):
+    """A loaded series (``trading.data.load_bars``'s BarSeries): anything with ``.bars``."""
+
+    @property
+    def bars(self) -> Sequence[Bar]: ...
+
+
+Commands = Iterable[tuple[float | int, str]]
+
+
+def replay(
+    strategy: Strategy | type[Strategy],
+    bars: Sequence[Bar] | HasBars,
+    *,
+    params: Mapping[str, Any] | None = None,
+    interval: Interval | str | None = None,
+    commands: Commands = (),
+    balances: Mapping[str, Decimal] | None = None,
+    fee_rate: Decimal | str = Decimal("0.001"),
+    slippage: Decimal | str = Decimal("0.0005"),
+    warmup: int | None = None,
+    symbols: Mapping[str, SymbolInfo] | None = None,
+    progress: Progress | None | bool = None,
+    checkpoint_every: int = 1000,
+) -> ReplayResult:
+    """Replay ``bars`` through ``strategy`` and return what happened (runs trio itself).
+
+    ``strategy`` is a Strategy class or instance; ``params`` its parameters (typed values, or
+    text as ``set`` takes it). ``commands``: ``[(bar_index_or_time, "pause sma_cross"), ...]``.
+    ``balances`` default to 10,000 of the quote asset. ``progress``: a callable
+    ``(bars_done, bars_total)``, ``False`` for none, ``None`` for a bar on standard error when
+    it is a terminal. Raises ValueError for unusable input (naming it); a strategy's own error
+    ends the replay and is in the result's ``error``. From a running trio or asyncio loop, use
+    :func:`replay_async`.
+    """
+    return trio.run(
+        lambda: replay_async(
+            strategy,
+            bars,
+            params=params,
+            interval=interval,
+            commands=commands,
+            balances=balances,
+            fee_rate=fee_rate,
+            slippage=slippage,
+            warmup=warmup,
+            symbols=symbols,
+            progress=progress,
+            checkpoint_every=checkpoint_every,
+        )
+    )
+
+
+async def replay_async(
+    strategy: Strategy | type[Strategy],
+    bars: Sequence[Bar] | HasBars,
+    *,
+    params: Mapping[str, Any] | None = None,
+    interval: Interval | str | None = None,
+    commands: Commands = (),
+    balances: Mapping[str, Decimal] | None = None,
+    fee_rate: Decimal | str = Decimal("0.001"),
+    slippage: Decimal | str = Decimal("0.0005"),
+    warmup: int | None = None,
+    symbols: Mapping[str, SymbolInfo] | None = None,
+    progress: Progress | None | bool = None,
+    checkpoint_every: int = 1000,
+) -> ReplayResult:
+    """:func:`replay` inside a running trio run (a notebook's guest run, a test).
+
+    Cancelling it ends the replay's Runner through its ordinary wind-down (on_stop, open orders
+    cancelled) and propagates the cancellation; nothing is left running.
+    """
+    series: Sequence[Bar] = bars if isinstance(bars, Sequence) else bars.bars
+    market = BarsMarket(series)
+    if interval is not None and Interval.parse(interval) != market.interval:
+        raise ValueError(
+            f"interval {Interval.parse(interval)} does not match the data's "
+            f"{market.interval} bars (a replay does not resample)"
+        )
+    instance = _instance(strategy, params, market)
+    name = inspect_strategy(type(instance)).name
+    count = len(series)
+    first = _first(warmup, count)
+    schedule = _schedule(commands, market)
+    step = market.interval.seconds
+    start = market.closes[first] if type(instance).compute_on_start else market.closes[first] - step
+    clock = ReplayClock(
+        start,
+        end=market.closes[-1],
+        barriers=sorted({t for t, _ in schedule}),
+        checkpoint_every=checkpoint_every,
+    )
+    info = dict(symbols) if symbols is not None else {}
+    info.setdefault(market.symbol, _symbol_info(market))
+    quote = info[market.symbol].quote
+    opening = dict(balances) if balances is not None else {quote: Decimal(10_000)}
+    broker = ReplayBroker(
+        market,
+        clock,
+        balances=opening,
+        fee_rate=Decimal(fee_rate),
+        slippage=Decimal(slippage),
+        symbols=info,
+    )
+    tape = _Tape(market, broker, first, _progress(progress, count - first))
+    clock.on_advance = tape.advance
+    tape.advance(start)
+    events: list[Event] = []
+    orders: list[Order] = []
+    replies: list[tuple[float, str, list[CommandResult]]] = []
+    undelivered: list[tuple[float, str]] = []
+    async with Runner(
+        clock=clock,
+        market=market,
+        exchange=broker,
+        publish=events.append,
+        restart_policy=RestartPolicy(max_restarts=0),
+        run_id="replay",
+        recover=False,
+    ) as runner:
+        assert runner.engine is not None
+        runner.engine.on_sent = orders.append
+        sr = await runner.add(instance)
+        undelivered = await _drive(
+            runner, clock, lambda: sr.finished.is_set() or sr.given_up, schedule, replies
+        )
+        computes = sr.computes
+        positions = dict(sr.account.book.positions) if sr.account is not None else {}
+    tape.finish()
+    failures = [e for e in events if isinstance(e, StrategyFailed)]
+    return ReplayResult(
+        strategy=name,
+        symbol=market.symbol,
+        interval=market.interval,
+        bars=series,
+        first=first,
+        computes=computes,
+        orders=tuple(orders),
+        fills=tuple(broker.fills),
+        opening=opening,
+        holdings=tuple(broker.holdings),
+        balances=broker.balances_total(),
+        positions=positions,
+        replies=tuple(replies),
+        undelivered=tuple(undelivered),
+        events=tuple(events),
+        error=f"{failures[-1].phase}: {failures[-1].error}" if failures else None,
+        quote=quote,
+        base=info[market.symbol].base,
+    )
+
+
+async def _drive(
+    runner: Runner,
+    clock: ReplayClock,
+    finished: Callable[[], bool],
+    schedule: list[tuple[float, str]],
+    replies: list[tuple[float, str, list[CommandResult]]],
+) -> list[tuple[float, str]]:
+    """Move time whenever every other task is blocked: deliver the commands due, or wake the
+    earliest sleeper; return once the strategy ended or nothing is due by the last close.
+    Returns the commands that were not delivered (due after the last close)."""
+    pending = list(schedule)
+    while True:
+        await trio.testing.wait_all_tasks_blocked()
+        if finished():
+            break
+        due = clock.next_event()
+        if due > clock.end:
+            break
+        if due >= clock.next_barrier:
+            when = clock.next_barrier
+            clock.advance_without_waking(when)
+            while pending and pending[0][0] == when:
+                text = pending.pop(0)[1]
+                runner.send_soon(text, source="replay", on_reply=_keep(replies, when, text))
+            clock.passed_barrier()
+        else:
+            clock.advance(due)
+    return pending
+
+
+def _keep(
+    replies: list[tuple[float, str, list[CommandResult]]], when: float, text: str
+) -> Callable[[list[CommandResult]], None]:
+    def got(results: list[CommandResult]) -> None:
+        replies.append((when, text, results))
+
+    return got
+
+
+class _Tape:
+    """What moving the clock does: feed every bar closed by then to the broker (fills of
+    resting orders), and tell the progress hook now and then."""
+
+    __slots__ = ("_bars", "_broker", "_closes", "_every", "_first", "_next", "_progress", "_tick")
+
+    def __init__(
+        self, market: BarsMarket, broker: ReplayBroker, first: int, progress: Progress | None
+    ) -> None:
+        self._bars = market.bars
+        self._closes = market.closes
+        self._broker = broker
+        self._first = first
+        self._next = 0  # the first bar not yet fed
+        self._progress = progress
+        total = len(self._bars) - first
+        self._every = max(1, total // 100)
+        self._tick = first + self._every
+
+    def advance(self, now: float) -> None:
+        closes, index = self._closes, self._next
+        if index < len(closes) and closes[index] <= now:
+            on_bar = self._broker.on_bar
+            while index < len(closes) and closes[index] <= now:
+                if index >= self._first:
+                    on_bar(self._bars[index])  # earlier bars predate every order
+                index += 1
+            self._next = index
+            if self._progress is not None and index >= self._tick:
+                self._tick = index + self._every
+                self._progress(index - self._first, len(closes) - self._first)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            done = max(0, self._next - self._first)
+            self._progress(done, len(self._closes) - self._first)
+
+
+def _progress(progress: Progress | None | bool, total: int) -> Progress | None:
+    if progress is False:
+        return None
+    if progress is None or progress is True:
+        return terminal_progress(sys.stderr, total, force=progress is True)
+    return guarded(progress)
+
+
+def _first(warmup: int | None, count: int) -> int:
+    if warmup is None:
+        return min(DEFAULT_WARMUP, count - 1)
+    if not 0 <= warmup < count:
+        raise ValueError(f"warmup must be in [0, {count - 1}] for {count} bars, not {warmup}")
+    return warmup
+
+
+def _schedule(commands: Commands, market: BarsMarket) -> list[tuple[float, str]]:
+    """``(when, text)`` sorted by time (stable: same-time commands keep their order)."""
+    out: list[tuple[float, str]] = []
+    for position, item in enumerate(commands):
+        try:
+            when, text = item
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"command {position} must be a (bar index or time, text) pair, not {item!r}"
+            ) from None
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"command {position}: the text must be a command, not {text!r}")
+        if isinstance(when, bool) or not isinstance(when, int | float):
+            raise ValueError(f"command {position}: {when!r} is not a bar index or a time")
+        if isinstance(when, int):
+            if not -len(market.closes) <= when < len(market.closes):
+                raise ValueError(
+                    f"command {position} ({text!r}): bar {when} is outside the data "
+                    f"({len(market.closes)} bars)"
+                )
+            at = market.closes[when]
+        elif not math.isfinite(when):
+            raise ValueError(f"command {position} ({text!r}): time {when!r} is not finite")
+        else:
+            at = float(when)
+        out.append((at, text.strip()))
+    out.sort(key=lambda pair: pair[0])
+    return out
+
+
+def _instance(
+    strategy: Strategy | type[Strategy], params: Mapping[str, Any] | None, market: BarsMarket
+) -> Strategy:
+    """The strategy on the data's series: its class's interval and symbols replaced by the
+    data's when they differ (a subclass of the same name), its parameters applied."""
+    cls = type(strategy) if isinstance(strategy, Strategy) else strategy
+    spec = inspect_strategy(cls)  # StrategyDefinitionError for what cannot run
+    if spec.interval != market.interval or spec.symbols != (market.symbol,):
+        cls = type(
+            cls.__name__,
+            (cls,),
+            {
+                "interval": market.interval,
+                "symbols": (market.symbol,),
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+                "__doc__": cls.__doc__,
+            },
+        )
+    params = dict(params or {})
+    text = {k: v for k, v in params.items() if isinstance(v, str)}
+    typed = {k: v for k, v in params.items() if not isinstance(v, str)}
+    if isinstance(strategy, Strategy):
+        instance = strategy if cls is type(strategy) else _rebase(strategy, cls)
+        if typed:
+            text.update({k: str(v) for k, v in typed.items()})
+    else:
+        try:
+            instance = cls(**typed)
+        except TypeError as exc:
+            raise ValueError(f"parameters for {spec.name}: {exc}") from None
+    if text:
+        apply_params(instance, text)  # ParamError (a ValueError) names the field
+    return instance
+
+
+def _rebase(strategy: Strategy, cls: type[Strategy]) -> Strategy:
+    """A copy of ``strategy`` as an instance of ``cls`` (its subclass), same state."""
+    clone = cls.__new__(cls)
+    names = [a.name for a in getattr(type(strategy), "__attrs_attrs__", ())]
+    for attribute in names:
+        object.__setattr__(clone, attribute, getattr(strategy, attribute))
+    for key, value in getattr(strategy, "__dict__", {}).items():
+        object.__setattr__(clone, key, value)
+    return clone
+
+
+def _symbol_info(market: BarsMarket) -> SymbolInfo:
+    """Binance-like filters for the data's symbol: the simulated market's own for its symbols,
+    else a tick and step fine enough for the data's prices."""
+    known = DEFAULT_SYMBOLS.get(market.symbol)
+    if known is not None:
+        return known
+    symbol = market.symbol
+    quote = next((q for q in _QUOTES if symbol.endswith(q) and symbol != q), "")
+    if not quote:
+        raise ValueError(
+            f"cannot tell the quote asset of {symbol!r}; pass symbols={{...: SymbolInfo(...)}}"
+        )
+    low = min(bar.low for bar in market.bars[: min(len(market.bars), 10_000)])
+    price_digits = max(2, 6 - math.floor(math.log10(max(low, 1e-12))))
+    tick = Decimal(1).scaleb(-min(price_digits, 8))
+    step = Decimal(1).scaleb(-min(8, max(0, math.floor(math.log10(max(low, 1e-12))) + 1)))
+    return SymbolInfo(
+        symbol=symbol,
+        base=symbol[: -len(quote)],
+        quote=quote,
+        tick_size=tick,
+        step_size=step,
+        min_quantity=step,
+        min_notional=Decimal(5),
+    )
