@@ -60,7 +60,8 @@ class ReplayBroker(PaperBroker):
         )
         self._on_update: OrderUpdate | None = None
         self.fills: list[Fill] = []
-        #: ``(time, asset -> total held)`` after each fill, free and locked together.
+        self._marks: dict[str, tuple[float, Decimal]] = {}
+        #: ``(time, {base: held, quote: held})`` after each fill, free and locked together.
         self.holdings: list[tuple[float, dict[str, Decimal]]] = []
 
     async def run(
@@ -99,6 +100,17 @@ class ReplayBroker(PaperBroker):
                 if self._on_update is not None:
                     self._on_update(order.report())
 
+    def _market_price(self, info: SymbolInfo) -> Decimal:
+        """The paper broker's price, computed once per symbol and clock time: it is a pure
+        function of both, and a replay asks for it on every bar a position is held."""
+        now = self._clock.now()
+        cached = self._marks.get(info.symbol)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        price = super()._market_price(info)
+        self._marks[info.symbol] = (now, price)
+        return price
+
     def balances_total(self) -> dict[str, Decimal]:
         """Every asset held, free plus locked."""
         assets = set(self._free) | set(self._locked)
@@ -107,5 +119,8 @@ class ReplayBroker(PaperBroker):
     def _fill(self, order: _Order, info: SymbolInfo, price: Decimal) -> Fill:
         fill = super()._fill(order, info, price)
         self.fills.append(fill)
-        self.holdings.append((fill.time, self.balances_total()))
+        held = {}
+        for asset in (info.base, info.quote):
+            held[asset] = self._free.get(asset, Decimal(0)) + self._locked.get(asset, Decimal(0))
+        self.holdings.append((fill.time, held))
         return fill

@@ -75,7 +75,7 @@ class BarsMarket:
         self, symbol: str, interval: Interval, *, end: float, limit: int
     ) -> list[Bar]:
         """The ``limit`` last bars closed at or before ``end``; never yields (no IO)."""
-        if symbol != self.symbol or interval != self.interval:
+        if symbol != self.symbol or (interval is not self.interval and interval != self.interval):
             self._check(symbol, interval)
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")

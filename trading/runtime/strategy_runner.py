@@ -76,6 +76,7 @@ class StrategyRunner:
     __slots__ = (
         "__weakref__",
         "_bars",
+        "_clock_reached",
         "_flush",
         "_on_given_up",
         "_publish",
@@ -119,6 +120,7 @@ class StrategyRunner:
         self.spec = spec
         self.name = spec.name
         self.clock = clock
+        self._clock_reached: Callable[[float], bool] | None = getattr(clock, "reached", None)
         self.market = market
         self.stop_timeout = stop_timeout
         self.account = account
@@ -266,8 +268,9 @@ class StrategyRunner:
                 compute_due = "close"
 
     def _reached(self, close: float) -> bool:
-        """Is ``close`` already reached? A live feed's clock says so only once its bars came."""
-        reached = getattr(self.clock, "reached", None)
+        """Is ``close`` already reached? A live feed's clock says so only once its bars came;
+        a replay's clock moves there when nothing else is due first (its fast path)."""
+        reached = self._clock_reached
         return bool(reached(close)) if reached is not None else close <= self.clock.now()
 
     async def _compute(self, ctx: Context) -> None:
