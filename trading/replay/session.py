@@ -15,7 +15,8 @@ task that moves time when every task is blocked. The rules this module keeps:
   exactly as an operator's would, when the replay's time reaches them and *before* the compute
   of a close at that same time. So ``pause`` at bar ``i`` and ``resume`` at bar ``j`` leave bars
   ``i..j`` uncomputed (a resume goes back to the schedule: the next compute is bar ``j + 1``).
-  A command after the last close is not delivered and is reported as such.
+  A command after the last close is not delivered and is reported as such; one at or before
+  the replay's start (the first compute, on start) is refused: it would race that compute.
 * Deterministic: the same strategy, bars, parameters and commands give the same orders (client
   order ids included: the run id is ``replay``), bar for bar, run after run.
 * A strategy failure is not restarted in a replay: it ends the replay, and the result says
@@ -144,6 +145,13 @@ async def replay_async(
     schedule = _schedule(commands, market)
     step = market.interval.seconds
     start = market.closes[first] if type(instance).compute_on_start else market.closes[first] - step
+    early = [(t, text) for t, text in schedule if t <= start]
+    if early:
+        raise ValueError(
+            f"command {early[0][1]!r} is due at or before the replay's start (the close of bar "
+            f"{first}, its first compute), where it would race that compute: schedule it at "
+            f"bar {first + 1} or later"
+        )
     clock = ReplayClock(
         start,
         end=market.closes[-1],
