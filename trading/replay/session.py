@@ -50,7 +50,7 @@ from trading.replay.result import ReplayResult
 from trading.runtime.runner import Runner
 from trading.runtime.strategy import Strategy, inspect_strategy
 
-__all__ = ["HasBars", "replay", "replay_async"]
+__all__ = ["HasBars", "quote_of", "replay", "replay_async"]
 
 #: Replays give every strategy this much history before its first compute, unless told: the
 #: default ``limit`` of ``ctx.history``.
@@ -82,12 +82,14 @@ def replay(
     symbols: Mapping[str, SymbolInfo] | None = None,
     progress: Progress | None | bool = None,
     checkpoint_every: int = 1000,
+    name: str | None = None,
 ) -> ReplayResult:
     """Replay ``bars`` through ``strategy`` and return what happened (runs trio itself).
 
     ``strategy`` is a Strategy class or instance; ``params`` its parameters (typed values, or
     text as ``set`` takes it). ``commands``: ``[(bar_index_or_time, "pause sma_cross"), ...]``.
-    ``balances`` default to 10,000 of the quote asset. ``progress``: a callable
+    ``balances`` default to 10,000 of the quote asset; ``name`` is the strategy's name in
+    commands and events (default: its class's). ``progress``: a callable
     ``(bars_done, bars_total)``, ``False`` for none, ``None`` for a bar on standard error when
     it is a terminal. Raises ValueError for unusable input (naming it); a strategy's own error
     ends the replay and is in the result's ``error``. From a running trio or asyncio loop, use
@@ -107,6 +109,7 @@ def replay(
             symbols=symbols,
             progress=progress,
             checkpoint_every=checkpoint_every,
+            name=name,
         )
     )
 
@@ -125,6 +128,7 @@ async def replay_async(
     symbols: Mapping[str, SymbolInfo] | None = None,
     progress: Progress | None | bool = None,
     checkpoint_every: int = 1000,
+    name: str | None = None,
 ) -> ReplayResult:
     """:func:`replay` inside a running trio run (a notebook's guest run, a test).
 
@@ -139,7 +143,7 @@ async def replay_async(
             f"{market.interval} bars (a replay does not resample)"
         )
     instance = _instance(strategy, params, market)
-    name = inspect_strategy(type(instance)).name
+    name = name or inspect_strategy(type(instance)).name
     count = len(series)
     first = _first(warmup, count)
     schedule = _schedule(commands, market)
@@ -188,7 +192,7 @@ async def replay_async(
     ) as runner:
         assert runner.engine is not None
         runner.engine.on_sent = orders.append
-        sr = await runner.add(instance)
+        sr = await runner.add(instance, name=name)
         undelivered = await _drive(
             runner, clock, lambda: sr.finished.is_set() or sr.given_up, schedule, replies
         )
@@ -388,6 +392,19 @@ def _rebase(strategy: Strategy, cls: type[Strategy]) -> Strategy:
     return clone
 
 
+def quote_of(symbol: str) -> str:
+    """The quote asset a symbol ends with (``BTCUSDT`` -> ``USDT``); ValueError if none."""
+    known = DEFAULT_SYMBOLS.get(symbol)
+    if known is not None:
+        return known.quote
+    quote = next((q for q in _QUOTES if symbol.endswith(q) and symbol != q), "")
+    if not quote:
+        raise ValueError(
+            f"cannot tell the quote asset of {symbol!r}; pass symbols={{...: SymbolInfo(...)}}"
+        )
+    return quote
+
+
 def _symbol_info(market: BarsMarket) -> SymbolInfo:
     """Binance-like filters for the data's symbol: the simulated market's own for its symbols,
     else a tick and step fine enough for the data's prices."""
@@ -395,11 +412,7 @@ def _symbol_info(market: BarsMarket) -> SymbolInfo:
     if known is not None:
         return known
     symbol = market.symbol
-    quote = next((q for q in _QUOTES if symbol.endswith(q) and symbol != q), "")
-    if not quote:
-        raise ValueError(
-            f"cannot tell the quote asset of {symbol!r}; pass symbols={{...: SymbolInfo(...)}}"
-        )
+    quote = quote_of(symbol)
     low = min(bar.low for bar in market.bars[: min(len(market.bars), 10_000)])
     price_digits = max(2, 6 - math.floor(math.log10(max(low, 1e-12))))
     tick = Decimal(1).scaleb(-min(price_digits, 8))
