@@ -65,7 +65,15 @@ class Flipper(trading.Strategy):
 def order_rows(orders: tuple[trading.Order, ...]) -> list[tuple[object, ...]]:
     """What an order is, without its run-specific client id."""
     return [
-        (o.side, o.type, o.quantity, o.price, o.state, o.filled_quantity,
-         o.average_fill_price, o.created_at)
+        (
+            o.side,
+            o.type,
+            o.quantity,
+            o.price,
+            o.state,
+            o.filled_quantity,
+            o.average_fill_price,
+            o.created_at,
+        )
         for o in orders
     ]

@@ -38,11 +38,16 @@ def test_a_backtest_prints_the_summary(tmp_path: Path, capsys: pytest.CaptureFix
     data = binance_csv(tmp_path / "BTCUSDT-1m-2025-01-01.csv")
     status = backtest(
         "sma_cross",
-        "--data", str(data),
-        "--strategies-dir", str(STRATEGIES),
-        "--set", "fast=4",
-        "--at", "200 pause sma_cross",
-        "--at", "2025-01-01T05:00 resume sma_cross",
+        "--data",
+        str(data),
+        "--strategies-dir",
+        str(STRATEGIES),
+        "--set",
+        "fast=4",
+        "--at",
+        "200 pause sma_cross",
+        "--at",
+        "2025-01-01T05:00 resume sma_cross",
     )
     out, err = capsys.readouterr()
     assert status == 0, err

@@ -16,7 +16,7 @@ from trading.core.orders import Side
 from trading.replay import replay
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "strategies"))
-from sma_cross import SmaCross  # noqa: E402
+from sma_cross import SmaCross
 
 
 def test_a_scheduled_pause_suppresses_exactly_the_bars_until_the_resume() -> None:
@@ -53,9 +53,7 @@ def test_a_scheduled_set_changes_the_orders_from_that_bar_on() -> None:
     bars = walk(4_000, seed=5)
     plain = replay(SmaCross, bars, progress=False)
     at = 2_000
-    changed = replay(
-        SmaCross, bars, commands=[(at, "set sma_cross quantity=0.02")], progress=False
-    )
+    changed = replay(SmaCross, bars, commands=[(at, "set sma_cross quantity=0.02")], progress=False)
     (reply,) = changed.replies
     assert reply[2][0].ok, reply
     cut = bars[at].close_time
@@ -71,7 +69,10 @@ def test_a_scheduled_set_changes_the_orders_from_that_bar_on() -> None:
 def test_commands_after_the_last_bar_are_reported_not_delivered() -> None:
     bars = walk(30)
     result = replay(
-        Closes, bars, warmup=0, commands=[(bars[-1].close_time + 30, "pause closes")],
+        Closes,
+        bars,
+        warmup=0,
+        commands=[(bars[-1].close_time + 30, "pause closes")],
         progress=False,
     )
     assert result.replies == ()
@@ -88,7 +89,10 @@ def test_a_bad_command_is_answered_and_changes_nothing() -> None:
     Closes.seen = []
     bars = walk(20)
     result = replay(
-        Closes, bars, warmup=0, commands=[(5, "frobnicate closes"), (6, "pause nobody")],
+        Closes,
+        bars,
+        warmup=0,
+        commands=[(5, "frobnicate closes"), (6, "pause nobody")],
         progress=False,
     )
     assert Closes.seen == [b.close_time for b in bars]

@@ -13,11 +13,11 @@ import trading
 from tests.replay.helpers import order_rows
 from trading.core.bars import Interval
 from trading.core.orders import Order
-from trading.serve import SIM_START
 from trading.replay import replay
+from trading.serve import SIM_START
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "strategies"))
-from sma_cross import SmaCross  # noqa: E402
+from sma_cross import SmaCross
 
 M15 = Interval.parse("15m")
 WARMUP = 30

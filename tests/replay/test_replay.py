@@ -15,7 +15,7 @@ from trading.core.orders import OrderState, Side
 from trading.replay import replay, replay_async
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "strategies"))
-from sma_cross import SmaCross  # noqa: E402
+from sma_cross import SmaCross
 
 
 def test_two_replays_of_the_same_data_give_identical_orders() -> None:

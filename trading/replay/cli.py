@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from trading.runtime.strategy import StrategyDefinitionError
 
     try:
-        from trading.data import load_bars
+        from trading.data import load_bars  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:  # pragma: no cover - trading.data ships with the project
         return _usage(f"reading bar files needs trading.data: {exc}")
     try:

@@ -33,8 +33,10 @@ def terminal_progress(stream: TextIO, total: int, *, force: bool = False) -> Pro
     def draw(done: int, total: int) -> None:
         filled = _WIDTH * done // max(total, 1)
         percent = 100 * done // max(total, 1)
-        stream.write(f"\rreplay [{'#' * filled}{'.' * (_WIDTH - filled)}] {percent:3d}% "
-                     f"{done:,}/{total:,} bars")
+        stream.write(
+            f"\rreplay [{'#' * filled}{'.' * (_WIDTH - filled)}] {percent:3d}% "
+            f"{done:,}/{total:,} bars"
+        )
         if done >= total:
             stream.write("\n")
         stream.flush()

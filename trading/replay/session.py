@@ -80,7 +80,7 @@ def replay(
     slippage: Decimal | str = Decimal("0.0005"),
     warmup: int | None = None,
     symbols: Mapping[str, SymbolInfo] | None = None,
-    progress: Progress | None | bool = None,
+    progress: Progress | bool | None = None,
     checkpoint_every: int = 1000,
     name: str | None = None,
 ) -> ReplayResult:
@@ -126,7 +126,7 @@ async def replay_async(
     slippage: Decimal | str = Decimal("0.0005"),
     warmup: int | None = None,
     symbols: Mapping[str, SymbolInfo] | None = None,
-    progress: Progress | None | bool = None,
+    progress: Progress | bool | None = None,
     checkpoint_every: int = 1000,
     name: str | None = None,
 ) -> ReplayResult:
@@ -299,7 +299,7 @@ class _Tape:
             self._progress(done, len(self._closes) - self._first)
 
 
-def _progress(progress: Progress | None | bool, total: int) -> Progress | None:
+def _progress(progress: Progress | bool | None, total: int) -> Progress | None:
     if progress is False:
         return None
     if progress is None or progress is True:
