@@ -221,3 +221,33 @@ def test_start_time_is_the_first_compute() -> None:
     Closes.seen = []
     replay(Closes, walk(20), warmup=4, progress=False)
     assert Closes.seen[0] == T0 + 60 * 5
+
+
+def test_a_resting_sell_limit_fills_when_a_later_bar_s_high_reaches_it() -> None:
+    class TakeProfit(trading.Strategy):
+        interval = "1m"
+
+        async def next(self, ctx: trading.Context) -> None:
+            if ctx.computes == 0:
+                await ctx.buy("1")
+                await ctx.sell("1", price="105")
+
+    closes = [100.0] * 8
+    bars = [
+        trading.Bar(
+            "BTCUSDT",
+            b.interval,
+            b.open_time,
+            b.open,
+            106.0 if i == 5 else b.high,
+            b.low,
+            b.close,
+            b.volume,
+        )
+        for i, b in enumerate(flat(closes))
+    ]
+    result = replay(TakeProfit, bars, warmup=1, progress=False)
+    buy, sell = result.fills
+    assert (buy.side, buy.price, buy.time) == (Side.BUY, Decimal("100.05"), bars[1].close_time)
+    assert (sell.side, sell.price, sell.time) == (Side.SELL, Decimal("105"), bars[5].close_time)
+    assert result.positions["BTCUSDT"].quantity == 0
