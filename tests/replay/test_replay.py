@@ -251,3 +251,31 @@ def test_a_resting_sell_limit_fills_when_a_later_bar_s_high_reaches_it() -> None
     assert (buy.side, buy.price, buy.time) == (Side.BUY, Decimal("100.05"), bars[1].close_time)
     assert (sell.side, sell.price, sell.time) == (Side.SELL, Decimal("105"), bars[5].close_time)
     assert result.positions["BTCUSDT"].quantity == 0
+
+
+def test_an_instance_keeps_its_parameters_on_the_data_s_series() -> None:
+    bars = walk(600, seed=9)
+    by_class = replay(SmaCross, bars, params={"fast": 3, "slow": 12}, progress=False)
+    by_instance = replay(SmaCross(fast=3, slow=12), bars, progress=False)
+    by_text = replay(SmaCross, bars, params={"fast": "3", "slow": "12"}, progress=False)
+    assert by_class.orders and order_rows(by_class.orders) == order_rows(by_instance.orders)
+    assert order_rows(by_text.orders) == order_rows(by_class.orders)
+    default = replay(SmaCross, bars, progress=False)
+    assert order_rows(default.orders) != order_rows(by_class.orders)
+
+
+def test_a_strategy_that_does_not_compute_on_start_still_computes_every_replayed_bar() -> None:
+    seen: list[float] = []
+
+    class Later(trading.Strategy):
+        interval = "1m"
+        compute_on_start = False
+
+        async def next(self, ctx: trading.Context) -> None:
+            seen.append(ctx.now)
+
+    bars = walk(40)
+    result = replay(Later, bars, warmup=5, commands=[(5, "pause later")], progress=False)
+    assert seen == []  # the pause at bar 5 landed before its (scheduled) compute
+    result = replay(Later, bars, warmup=5, progress=False)
+    assert seen == [b.close_time for b in bars[5:]] and result.computes == 35

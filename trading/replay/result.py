@@ -80,15 +80,20 @@ class ReplayResult:
         return points
 
     @property
+    def starting_equity(self) -> Decimal:
+        """The opening quote balance: what ``trading.results.summarise`` measures from."""
+        return self.opening.get(self.quote, Decimal(0))
+
+    @property
     def final_equity(self) -> Decimal:
-        return self.equity[-1][1] if self.equity else self.opening.get(self.quote, Decimal(0))
+        return self.equity[-1][1] if self.equity else self.starting_equity
 
     def event_counts(self) -> dict[str, int]:
         """How many events of each kind the replay published (the events' summary)."""
         return dict(collections.Counter(type(e).__name__ for e in self.events))
 
     def summary(self) -> str:
-        start_value = self.opening.get(self.quote, Decimal(0))
+        start_value = self.starting_equity
         end_value = self.final_equity
         change = (end_value / start_value - 1) * 100 if start_value else Decimal(0)
         states = collections.Counter(o.state for o in self.orders)
