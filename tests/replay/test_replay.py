@@ -173,6 +173,17 @@ def test_bad_command_schedules_are_refused(commands: list[object], message: str)
         replay(Flipper, walk(10), warmup=0, commands=commands, progress=False)  # type: ignore[arg-type]
 
 
+def test_bad_rates_are_refused_naming_them() -> None:
+    with pytest.raises(ValueError, match="fee_rate 'cheap' is not a number"):
+        replay(Flipper, walk(10), fee_rate="cheap", progress=False)
+    with pytest.raises(ValueError, match="slippage"):
+        replay(Flipper, walk(10), slippage=-0.1, progress=False)
+    result = replay(
+        Flipper, flat([100.0] * 3), params={"quantity": 1}, fee_rate=0.002, warmup=1, progress=False
+    )
+    assert result.fills[0].fee == Decimal("0.2001")  # 100.05 * 0.002, no float noise
+
+
 def test_bad_parameters_are_refused_naming_them() -> None:
     with pytest.raises(ValueError, match="fast"):
         replay(SmaCross, walk(50), params={"fast": "many"}, progress=False)

@@ -179,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         return _usage(str(exc))
+    except Exception as exc:  # the strategy's on_start raised: it never ran
+        print(f"trio-trade backtest: {spec.name} did not start: {exc!r}", file=sys.stderr)
+        return EXIT_FAILED
     print(result.summary())
     return EXIT_FAILED if result.error else EXIT_OK
 

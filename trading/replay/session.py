@@ -76,8 +76,8 @@ def replay(
     interval: Interval | str | None = None,
     commands: Commands = (),
     balances: Mapping[str, Decimal] | None = None,
-    fee_rate: Decimal | str = Decimal("0.001"),
-    slippage: Decimal | str = Decimal("0.0005"),
+    fee_rate: Decimal | str | float = Decimal("0.001"),
+    slippage: Decimal | str | float = Decimal("0.0005"),
     warmup: int | None = None,
     symbols: Mapping[str, SymbolInfo] | None = None,
     progress: Progress | bool | None = None,
@@ -91,8 +91,9 @@ def replay(
     ``balances`` default to 10,000 of the quote asset; ``name`` is the strategy's name in
     commands and events (default: its class's). ``progress``: a callable
     ``(bars_done, bars_total)``, ``False`` for none, ``None`` for a bar on standard error when
-    it is a terminal. Raises ValueError for unusable input (naming it); a strategy's own error
-    ends the replay and is in the result's ``error``. From a running trio or asyncio loop, use
+    it is a terminal. Raises ValueError for unusable input (naming it); an error in the
+    strategy's ``next()`` ends the replay and is in the result's ``error`` (one in its first
+    ``on_start`` propagates, as from ``Runner.add``). From a running trio or asyncio loop, use
     :func:`replay_async`.
     """
     return trio.run(
@@ -122,8 +123,8 @@ async def replay_async(
     interval: Interval | str | None = None,
     commands: Commands = (),
     balances: Mapping[str, Decimal] | None = None,
-    fee_rate: Decimal | str = Decimal("0.001"),
-    slippage: Decimal | str = Decimal("0.0005"),
+    fee_rate: Decimal | str | float = Decimal("0.001"),
+    slippage: Decimal | str | float = Decimal("0.0005"),
     warmup: int | None = None,
     symbols: Mapping[str, SymbolInfo] | None = None,
     progress: Progress | bool | None = None,
@@ -170,8 +171,8 @@ async def replay_async(
         market,
         clock,
         balances=opening,
-        fee_rate=Decimal(fee_rate),
-        slippage=Decimal(slippage),
+        fee_rate=_rate(fee_rate, "fee_rate"),
+        slippage=_rate(slippage, "slippage"),
         symbols=info,
     )
     tape = _Tape(market, broker, first, _progress(progress, count - first))
@@ -196,8 +197,9 @@ async def replay_async(
         undelivered = await _drive(
             runner, clock, lambda: sr.finished.is_set() or sr.given_up, schedule, replies
         )
-        computes = sr.computes
-        positions = dict(sr.account.book.positions) if sr.account is not None else {}
+    # After the wind-down: a strategy that flattens on stop ends flat.
+    positions = dict(sr.account.book.positions) if sr.account is not None else {}
+    computes = sr.computes
     tape.finish()
     failures = [e for e in events if isinstance(e, StrategyFailed)]
     return ReplayResult(
@@ -305,6 +307,13 @@ def _progress(progress: Progress | bool | None, total: int) -> Progress | None:
     if progress is None or progress is True:
         return terminal_progress(sys.stderr, total, force=progress is True)
     return guarded(progress)
+
+
+def _rate(value: Decimal | str | float, what: str) -> Decimal:
+    try:
+        return Decimal(str(value))  # via str: 0.001 is 0.001, not its binary neighbour
+    except ArithmeticError:
+        raise ValueError(f"{what} {value!r} is not a number") from None
 
 
 def _first(warmup: int | None, count: int) -> int:
