@@ -104,3 +104,12 @@ def test_the_terminal_bar_draws_only_on_a_terminal_and_ends_its_line() -> None:
     draw(100_000, 100_000)
     text = stream.getvalue()
     assert text.startswith("\rreplay [") and " 50%" in text and text.endswith("100,000 bars\n")
+
+
+def test_outside_a_kernel_there_is_no_notebook_bar() -> None:
+    from trading.replay.progress import default_progress, notebook_progress
+
+    assert notebook_progress(100_000) is None
+    assert default_progress(io.StringIO(), 100_000) is None
+    forced = default_progress(io.StringIO(), 10, force=True)
+    assert forced is not None

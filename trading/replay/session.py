@@ -45,7 +45,7 @@ from trading.exchanges.paper import DEFAULT_SYMBOLS
 from trading.replay.broker import ReplayBroker
 from trading.replay.clock import ReplayClock
 from trading.replay.market import BarsMarket
-from trading.replay.progress import Progress, guarded, terminal_progress
+from trading.replay.progress import Progress, default_progress, guarded
 from trading.replay.result import ReplayResult
 from trading.runtime.runner import Runner
 from trading.runtime.strategy import Strategy, inspect_strategy
@@ -91,7 +91,8 @@ def replay(
     ``balances`` default to 10,000 of the quote asset; ``name`` is the strategy's name in
     commands and events (default: its class's). ``progress``: a callable
     ``(bars_done, bars_total)``, ``False`` for none, ``None`` for a bar on standard error when
-    it is a terminal. Raises ValueError for unusable input (naming it); an error in the
+    it is a terminal (in a Jupyter kernel: a line in the cell's output), ``True`` for one
+    even on a short replay. Raises ValueError for unusable input (naming it); an error in the
     strategy's ``next()`` ends the replay and is in the result's ``error`` (one in its first
     ``on_start`` propagates, as from ``Runner.add``). From a running trio or asyncio loop, use
     :func:`replay_async`.
@@ -305,7 +306,7 @@ def _progress(progress: Progress | bool | None, total: int) -> Progress | None:
     if progress is False:
         return None
     if progress is None or progress is True:
-        return terminal_progress(sys.stderr, total, force=progress is True)
+        return default_progress(sys.stderr, total, force=progress is True)
     return guarded(progress)
 
 
