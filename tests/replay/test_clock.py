@@ -113,3 +113,12 @@ def test_outside_a_kernel_there_is_no_notebook_bar() -> None:
     assert default_progress(io.StringIO(), 100_000) is None
     forced = default_progress(io.StringIO(), 10, force=True)
     assert forced is not None
+
+
+def test_a_held_close_stays_unreached_until_the_driver_moves_there() -> None:
+    clock = ReplayClock(T0, checkpoint_every=2)
+    assert clock.reached(T0 + 60)
+    assert not clock.reached(T0 + 120)  # the yield
+    assert not clock.reached(T0 + 120)  # asked again (the loop does): still no
+    clock.advance(T0 + 120)
+    assert clock.reached(T0 + 120) and clock.reached(T0 + 180)

@@ -290,3 +290,23 @@ def test_a_strategy_that_does_not_compute_on_start_still_computes_every_replayed
     assert seen == []  # the pause at bar 5 landed before its (scheduled) compute
     result = replay(Later, bars, warmup=5, progress=False)
     assert seen == [b.close_time for b in bars[5:]] and result.computes == 35
+
+
+async def test_a_long_replay_lets_other_tasks_run_every_checkpoint() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.sleep(0.0005)
+
+    Closes.seen = []  # no orders: nothing but the clock's checkpoints yields
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        result = await replay_async(
+            Closes, walk(20_000), warmup=0, checkpoint_every=100, progress=False
+        )
+        nursery.cancel_scope.cancel()
+    assert result.computes == 20_000
+    assert ticks >= 50  # about one per 100 bars (3 when the clock never yields)

@@ -45,6 +45,7 @@ class ReplayClock:
     __slots__ = (
         "_barriers",
         "_count",
+        "_hold",
         "_limit",
         "_next_barrier",
         "_now",
@@ -69,6 +70,7 @@ class ReplayClock:
         self.end = end
         self.checkpoint_every = checkpoint_every
         self._count = 0
+        self._hold = math.nan
         self._barriers = sorted(barriers or ())
         self._next_barrier = self._barriers[0] if self._barriers else math.inf
         self._sleepers: list[tuple[float, int, trio.Event]] = []
@@ -104,11 +106,12 @@ class ReplayClock:
         is due first (see the module rules). Never blocks, never yields."""
         if when <= self._now:
             return True
-        if when > self._limit:
+        if when > self._limit or when == self._hold:
             return False
         self._count += 1
         if self._count >= self.checkpoint_every:
             self._count = 0
+            self._hold = when  # asked again for this close, the answer stays no
             return False  # yield to trio once in a while; the driver moves time instead
         self._move(when)
         return True

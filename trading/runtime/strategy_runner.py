@@ -275,24 +275,46 @@ class StrategyRunner:
 
     async def _compute(self, ctx: Context) -> None:
         self._set_state(S.COMPUTING)
-        ctx.bar_close = self._bars.bar_close
         with self.phase_scope() as scope:
-            await self._refresh_marks()
-            try:
-                await guard("next", self.strategy.next, ctx)
-            except Failed as failure:
-                if not isinstance(failure.error, OrderRefused):
-                    raise
-                # The account refused an order and published OrderRejected: not a crash.
-                log.warning(
-                    "%s: next() ended on a refused order (%s); it runs again at the next bar",
-                    self.name,
-                    failure.error,
-                )
-            self.computes += 1
-            ctx.computes = self.computes
+            while True:
+                ctx.bar_close = self._bars.bar_close
+                await self._refresh_marks()
+                try:
+                    await guard("next", self.strategy.next, ctx)
+                except Failed as failure:
+                    if not isinstance(failure.error, OrderRefused):
+                        raise
+                    # The account refused an order and published OrderRejected: not a crash.
+                    log.warning(
+                        "%s: next() ended on a refused order (%s); it runs again at the next bar",
+                        self.name,
+                        failure.error,
+                    )
+                self.computes += 1
+                ctx.computes = self.computes
+                if not self._next_close_at_once(ctx):
+                    break
         if scope.cancelled_caught:
             log.info("%s: next() interrupted by %s", self.name, self.interrupted_by)
+
+    def _next_close_at_once(self, ctx: Context) -> bool:
+        """Back to back: True if the next close is reached already and nothing waits to be
+        applied, so it is computed in this same phase (what the loop would do, without a phase
+        scope per bar: a replay's clock reaches every close at once, and a scope costs µs).
+        A wake's compute, a queued command or a flag goes back through the loop instead."""
+        machine = self.machine
+        flags = machine.flags
+        if ctx.history_end is None or machine.queue or flags.wake or flags.paused:
+            return False
+        if flags.stopping:
+            return False
+        self._waits.give_back_slot()
+        close = self._bars.head_for_next()
+        if not self._reached(close):
+            return False
+        self._bars.reached(close)
+        ctx.history_end = close
+        return True
 
     async def _refresh_marks(self) -> None:
         """Mark positions to market before each compute, so the kill switch sees price moves."""
