@@ -310,3 +310,17 @@ async def test_a_long_replay_lets_other_tasks_run_every_checkpoint() -> None:
         nursery.cancel_scope.cancel()
     assert result.computes == 20_000
     assert ticks >= 50  # about one per 100 bars (3 when the clock never yields)
+
+
+def test_per_order_events_are_counted_and_kept_only_when_asked() -> None:
+    bars = flat([100.0] * 6)
+    lean = replay(Flipper, bars, params={"quantity": "1"}, warmup=1, progress=False)
+    full = replay(
+        Flipper, bars, params={"quantity": "1"}, warmup=1, progress=False, keep_events=True
+    )
+    assert lean.event_counts == full.event_counts
+    assert lean.event_counts["OrderFilled"] == len(lean.fills) == 5
+    kinds = {type(e).__name__ for e in lean.events}
+    assert "OrderFilled" not in kinds and "PositionSnapshot" not in kinds
+    assert "StrategyStateChanged" in kinds
+    assert sum(1 for e in full.events if type(e).__name__ == "OrderFilled") == 5

@@ -33,7 +33,8 @@ __all__ = ["ReplayResult"]
 @attrs.frozen(slots=False)
 class ReplayResult:
     """See the module docstring. ``first`` is the index of the first replayed bar (the ones
-    before it were history only); ``computes`` how many times ``next()`` ran."""
+    before it were history only); ``computes`` how many times ``next()`` ran; ``events`` the
+    events kept (see ``replay``'s ``keep_events``), ``event_counts`` every event by kind."""
 
     strategy: str
     symbol: str
@@ -50,6 +51,7 @@ class ReplayResult:
     replies: tuple[tuple[float, str, list[CommandResult]], ...]
     undelivered: tuple[tuple[float, str], ...]
     events: tuple[Event, ...] = attrs.field(repr=False)
+    event_counts: Mapping[str, int]
     error: str | None
     quote: str
     base: str
@@ -87,10 +89,6 @@ class ReplayResult:
     @property
     def final_equity(self) -> Decimal:
         return self.equity[-1][1] if self.equity else self.starting_equity
-
-    def event_counts(self) -> dict[str, int]:
-        """How many events of each kind the replay published (the events' summary)."""
-        return dict(collections.Counter(type(e).__name__ for e in self.events))
 
     def summary(self) -> str:
         start_value = self.starting_equity

@@ -25,6 +25,7 @@ task that moves time when every task is blocked. The rules this module keeps:
 
 from __future__ import annotations
 
+import collections
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,7 +37,7 @@ import trio.testing
 
 from trading.core.bars import Bar, Interval
 from trading.core.commands import CommandResult
-from trading.core.events import Event, StrategyFailed
+from trading.core.events import Event, OrderEvent, PositionSnapshot, StrategyFailed
 from trading.core.orders import Order
 from trading.core.params import apply_params
 from trading.core.restart import RestartPolicy
@@ -55,6 +56,7 @@ __all__ = ["HasBars", "quote_of", "replay", "replay_async"]
 #: Replays give every strategy this much history before its first compute, unless told: the
 #: default ``limit`` of ``ctx.history``.
 DEFAULT_WARMUP = 100
+_PER_ORDER = (OrderEvent, PositionSnapshot)
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 
 
@@ -83,6 +85,7 @@ def replay(
     progress: Progress | bool | None = None,
     checkpoint_every: int = 1000,
     name: str | None = None,
+    keep_events: bool = False,
 ) -> ReplayResult:
     """Replay ``bars`` through ``strategy`` and return what happened (runs trio itself).
 
@@ -92,9 +95,13 @@ def replay(
     commands and events (default: its class's). ``progress``: a callable
     ``(bars_done, bars_total)``, ``False`` for none, ``None`` for a bar on standard error when
     it is a terminal (in a Jupyter kernel: a line in the cell's output), ``True`` for one
-    even on a short replay. Raises ValueError for unusable input (naming it); an error in the
-    strategy's ``next()`` ends the replay and is in the result's ``error`` (one in its first
-    ``on_start`` propagates, as from ``Runner.add``). From a running trio or asyncio loop, use
+    even on a short replay. The result keeps every event but the per-order ones (its orders
+    and fills say the same) unless ``keep_events``: holding four events per order would make
+    a replay's cost grow faster than its trades (the collector rescans them).
+
+    Raises ValueError for unusable input (naming it); an error in the strategy's ``next()``
+    ends the replay and is in the result's ``error`` (one in its first ``on_start``
+    propagates, as from ``Runner.add``). From a running trio or asyncio loop, use
     :func:`replay_async`.
     """
     return trio.run(
@@ -112,6 +119,7 @@ def replay(
             progress=progress,
             checkpoint_every=checkpoint_every,
             name=name,
+            keep_events=keep_events,
         )
     )
 
@@ -131,6 +139,7 @@ async def replay_async(
     progress: Progress | bool | None = None,
     checkpoint_every: int = 1000,
     name: str | None = None,
+    keep_events: bool = False,
 ) -> ReplayResult:
     """:func:`replay` inside a running trio run (a notebook's guest run, a test).
 
@@ -179,7 +188,7 @@ async def replay_async(
     tape = _Tape(market, broker, first, _progress(progress, count - first))
     clock.on_advance = tape.advance
     tape.advance(start)
-    events: list[Event] = []
+    events = _Events(keep_all=keep_events)
     orders: list[Order] = []
     replies: list[tuple[float, str, list[CommandResult]]] = []
     undelivered: list[tuple[float, str]] = []
@@ -187,7 +196,7 @@ async def replay_async(
         clock=clock,
         market=market,
         exchange=broker,
-        publish=events.append,
+        publish=events,
         restart_policy=RestartPolicy(max_restarts=0),
         run_id="replay",
         recover=False,
@@ -202,7 +211,7 @@ async def replay_async(
     positions = dict(sr.account.book.positions) if sr.account is not None else {}
     computes = sr.computes
     tape.finish()
-    failures = [e for e in events if isinstance(e, StrategyFailed)]
+    failures = [e for e in events.kept if isinstance(e, StrategyFailed)]
     return ReplayResult(
         strategy=name,
         symbol=market.symbol,
@@ -218,7 +227,8 @@ async def replay_async(
         positions=positions,
         replies=tuple(replies),
         undelivered=tuple(undelivered),
-        events=tuple(events),
+        events=tuple(events.kept),
+        event_counts=dict(events.counts),
         error=f"{failures[-1].phase}: {failures[-1].error}" if failures else None,
         quote=quote,
         base=info[market.symbol].base,
@@ -262,6 +272,22 @@ def _keep(
         replies.append((when, text, results))
 
     return got
+
+
+class _Events:
+    """The Runner's publish tap: counts every event by kind, keeps the ones a result needs."""
+
+    __slots__ = ("counts", "keep_all", "kept")
+
+    def __init__(self, *, keep_all: bool) -> None:
+        self.keep_all = keep_all
+        self.kept: list[Event] = []
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def __call__(self, event: Event) -> None:
+        self.counts[type(event).__name__] += 1
+        if self.keep_all or not isinstance(event, _PER_ORDER):
+            self.kept.append(event)
 
 
 class _Tape:
