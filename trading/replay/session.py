@@ -26,9 +26,8 @@ task that moves time when every task is blocked. The rules this module keeps:
 from __future__ import annotations
 
 import collections
-import math
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -39,25 +38,21 @@ from trading.core.bars import Bar, Interval
 from trading.core.commands import CommandResult
 from trading.core.events import Event, OrderEvent, PositionSnapshot, StrategyFailed
 from trading.core.orders import Order
-from trading.core.params import apply_params
 from trading.core.restart import RestartPolicy
 from trading.exchanges.base import SymbolInfo
-from trading.exchanges.paper import DEFAULT_SYMBOLS
+from trading.replay import setup
 from trading.replay.broker import ReplayBroker
 from trading.replay.clock import ReplayClock
 from trading.replay.market import BarsMarket
 from trading.replay.progress import Progress, default_progress, guarded
 from trading.replay.result import ReplayResult
+from trading.replay.setup import Commands, quote_of
 from trading.runtime.runner import Runner
 from trading.runtime.strategy import Strategy, inspect_strategy
 
 __all__ = ["HasBars", "quote_of", "replay", "replay_async"]
 
-#: Replays give every strategy this much history before its first compute, unless told: the
-#: default ``limit`` of ``ctx.history``.
-DEFAULT_WARMUP = 100
 _PER_ORDER = (OrderEvent, PositionSnapshot)
-_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 
 
 class HasBars(Protocol):
@@ -65,9 +60,6 @@ class HasBars(Protocol):
 
     @property
     def bars(self) -> Sequence[Bar]: ...
-
-
-Commands = Iterable[tuple[float | int, str]]
 
 
 def replay(
@@ -153,11 +145,11 @@ async def replay_async(
             f"interval {Interval.parse(interval)} does not match the data's "
             f"{market.interval} bars (a replay does not resample)"
         )
-    instance = _instance(strategy, params, market)
+    instance = setup.instance(strategy, params, market)
     name = name or inspect_strategy(type(instance)).name
     count = len(series)
-    first = _first(warmup, count)
-    schedule = _schedule(commands, market)
+    first = setup.first_bar(warmup, count)
+    schedule = setup.schedule(commands, market)
     step = market.interval.seconds
     start = market.closes[first] if type(instance).compute_on_start else market.closes[first] - step
     early = [(t, text) for t, text in schedule if t <= start]
@@ -174,15 +166,15 @@ async def replay_async(
         checkpoint_every=checkpoint_every,
     )
     info = dict(symbols) if symbols is not None else {}
-    info.setdefault(market.symbol, _symbol_info(market))
+    info.setdefault(market.symbol, setup.symbol_info(market))
     quote = info[market.symbol].quote
     opening = dict(balances) if balances is not None else {quote: Decimal(10_000)}
     broker = ReplayBroker(
         market,
         clock,
         balances=opening,
-        fee_rate=_rate(fee_rate, "fee_rate"),
-        slippage=_rate(slippage, "slippage"),
+        fee_rate=setup.rate(fee_rate, "fee_rate"),
+        slippage=setup.rate(slippage, "slippage"),
         symbols=info,
     )
     tape = _Tape(market, broker, first, _progress(progress, count - first))
@@ -334,131 +326,3 @@ def _progress(progress: Progress | bool | None, total: int) -> Progress | None:
     if progress is None or progress is True:
         return default_progress(sys.stderr, total, force=progress is True)
     return guarded(progress)
-
-
-def _rate(value: Decimal | str | float, what: str) -> Decimal:
-    try:
-        return Decimal(str(value))  # via str: 0.001 is 0.001, not its binary neighbour
-    except ArithmeticError:
-        raise ValueError(f"{what} {value!r} is not a number") from None
-
-
-def _first(warmup: int | None, count: int) -> int:
-    if warmup is None:
-        return min(DEFAULT_WARMUP, count - 1)
-    if not 0 <= warmup < count:
-        raise ValueError(f"warmup must be in [0, {count - 1}] for {count} bars, not {warmup}")
-    return warmup
-
-
-def _schedule(commands: Commands, market: BarsMarket) -> list[tuple[float, str]]:
-    """``(when, text)`` sorted by time (stable: same-time commands keep their order)."""
-    out: list[tuple[float, str]] = []
-    for position, item in enumerate(commands):
-        try:
-            when, text = item
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"command {position} must be a (bar index or time, text) pair, not {item!r}"
-            ) from None
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"command {position}: the text must be a command, not {text!r}")
-        if isinstance(when, bool) or not isinstance(when, int | float):
-            raise ValueError(f"command {position}: {when!r} is not a bar index or a time")
-        if isinstance(when, int):
-            if not -len(market.closes) <= when < len(market.closes):
-                raise ValueError(
-                    f"command {position} ({text!r}): bar {when} is outside the data "
-                    f"({len(market.closes)} bars)"
-                )
-            at = market.closes[when]
-        elif not math.isfinite(when):
-            raise ValueError(f"command {position} ({text!r}): time {when!r} is not finite")
-        else:
-            at = float(when)
-        out.append((at, text.strip()))
-    out.sort(key=lambda pair: pair[0])
-    return out
-
-
-def _instance(
-    strategy: Strategy | type[Strategy], params: Mapping[str, Any] | None, market: BarsMarket
-) -> Strategy:
-    """The strategy on the data's series: its class's interval and symbols replaced by the
-    data's when they differ (a subclass of the same name), its parameters applied."""
-    cls = type(strategy) if isinstance(strategy, Strategy) else strategy
-    spec = inspect_strategy(cls)  # StrategyDefinitionError for what cannot run
-    if spec.interval != market.interval or spec.symbols != (market.symbol,):
-        cls = type(
-            cls.__name__,
-            (cls,),
-            {
-                "interval": market.interval,
-                "symbols": (market.symbol,),
-                "__module__": cls.__module__,
-                "__qualname__": cls.__qualname__,
-                "__doc__": cls.__doc__,
-            },
-        )
-    params = dict(params or {})
-    text = {k: v for k, v in params.items() if isinstance(v, str)}
-    typed = {k: v for k, v in params.items() if not isinstance(v, str)}
-    if isinstance(strategy, Strategy):
-        instance = strategy if cls is type(strategy) else _rebase(strategy, cls)
-        if typed:
-            text.update({k: str(v) for k, v in typed.items()})
-    else:
-        try:
-            instance = cls(**typed)
-        except TypeError as exc:
-            raise ValueError(f"parameters for {spec.name}: {exc}") from None
-    if text:
-        apply_params(instance, text)  # ParamError (a ValueError) names the field
-    return instance
-
-
-def _rebase(strategy: Strategy, cls: type[Strategy]) -> Strategy:
-    """A copy of ``strategy`` as an instance of ``cls`` (its subclass), same state."""
-    clone = cls.__new__(cls)
-    names = [a.name for a in getattr(type(strategy), "__attrs_attrs__", ())]
-    for attribute in names:
-        object.__setattr__(clone, attribute, getattr(strategy, attribute))
-    for key, value in getattr(strategy, "__dict__", {}).items():
-        object.__setattr__(clone, key, value)
-    return clone
-
-
-def quote_of(symbol: str) -> str:
-    """The quote asset a symbol ends with (``BTCUSDT`` -> ``USDT``); ValueError if none."""
-    known = DEFAULT_SYMBOLS.get(symbol)
-    if known is not None:
-        return known.quote
-    quote = next((q for q in _QUOTES if symbol.endswith(q) and symbol != q), "")
-    if not quote:
-        raise ValueError(
-            f"cannot tell the quote asset of {symbol!r}; pass symbols={{...: SymbolInfo(...)}}"
-        )
-    return quote
-
-
-def _symbol_info(market: BarsMarket) -> SymbolInfo:
-    """Binance-like filters for the data's symbol: the simulated market's own for its symbols,
-    else a tick and step fine enough for the data's prices."""
-    known = DEFAULT_SYMBOLS.get(market.symbol)
-    if known is not None:
-        return known
-    symbol = market.symbol
-    quote = quote_of(symbol)
-    low = min(bar.low for bar in market.bars[: min(len(market.bars), 10_000)])
-    price_digits = max(2, 6 - math.floor(math.log10(max(low, 1e-12))))
-    tick = Decimal(1).scaleb(-min(price_digits, 8))
-    step = Decimal(1).scaleb(-min(8, max(0, math.floor(math.log10(max(low, 1e-12))) + 1)))
-    return SymbolInfo(
-        symbol=symbol,
-        base=symbol[: -len(quote)],
-        quote=quote,
-        tick_size=tick,
-        step_size=step,
-        min_quantity=step,
-        min_notional=Decimal(5),
-    )

@@ -10,6 +10,10 @@ The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
   are waited for on the strategy's clock; restart backoff in real monotonic time
   (``trio.current_time()``), so a compressed or virtual clock never turns a crash loop into
   hundreds of restarts.
+* A close that is already reached when a compute ends (a replay's clock reaches each close at
+  once; a live one only after a compute ran past it) is computed back to back in the same
+  phase, unless a command waits to be applied or a flag is up: what the loop would do, without
+  a scope and a loop turn per bar.
 * An ``OrderRefused`` out of ``next()`` is the account saying no (it published ``OrderRejected``):
   logged once, and the strategy goes on at its next bar; it is not a failure.
 * Every ending runs one wind-down (:meth:`_wind_down`): ``on_stop`` (if ``on_start`` completed),
