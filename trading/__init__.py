@@ -30,6 +30,10 @@ from trading.core.risk import RiskLimits
 from trading.core.states import StrategyState
 from trading.exchanges import MarketData, SimulatedMarket, UnknownSymbol
 from trading.exchanges.defaults import simulated
+
+# Last: the replay builds on everything above. ``trading.replay`` is the function; its package's
+# modules are imported by name (``from trading.replay import ReplayResult``).
+from trading.replay import ReplayResult, replay, replay_async
 from trading.runtime.clock import Clock, VirtualClock, WallClock
 from trading.runtime.recovery import RecoveryFailed
 from trading.runtime.runner import Runner, RunnerNotRunning, RunnerThreadError, StartFailed
@@ -61,6 +65,7 @@ __all__ = [
     "Position",
     "Recovered",
     "RecoveryFailed",
+    "ReplayResult",
     "RestartPolicy",
     "RiskLimits",
     "Runner",
@@ -81,6 +86,8 @@ __all__ = [
     "WallClock",
     "parse_command",
     "parse_duration",
+    "replay",
+    "replay_async",
     "simulated",
 ]
 __version__ = "0.1.0"

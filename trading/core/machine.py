@@ -186,7 +186,8 @@ class CommandMachine(Generic[T]):
     # -- what the lifecycle tells the machine ---------------------------------------------------
 
     def entered(self, state: StrategyState) -> None:
-        self.flags = self.flags.but(state=state)
+        if self.flags.state is not state:  # unchanged: nothing to copy (once per bar)
+            self.flags = self.flags.but(state=state)
 
     def take_wake(self) -> bool:
         """A compute starts now: a queued or applied wake is used up."""

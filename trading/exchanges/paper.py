@@ -12,9 +12,11 @@ Model, deliberately simple and deterministic:
 * Other LIMIT orders rest (``SUBMITTED``, Binance's NEW) and lock their funds; ``run`` polls them
   every ``poll_interval`` clock seconds and fills them, in full, at the limit price as maker.
 * Fees are ``fee_rate * notional``, always charged in the quote asset (the portfolio assumes it).
-* Every async method does its work synchronously after one ``trio.lowlevel.checkpoint()``: a
-  cancelled call did nothing, a completed one did everything. The uncertain cases (an order placed
-  but its reply lost) are the job of ``trading.testing``, not of this broker.
+* Every async method does its work synchronously after one checkpoint (``_checkpoint``: a full
+  ``trio.lowlevel.checkpoint()`` here; a replay's broker only checks for cancellation, so an
+  order costs no task switch): a cancelled call did nothing, a completed one did everything.
+  The uncertain cases (an order placed but its reply lost) are the job of ``trading.testing``,
+  not of this broker.
 
 Decimal everywhere; float prices from the source are cut to 8 places and rounded to the tick.
 """
@@ -136,6 +138,8 @@ class PaperBroker:
     #: Its account dies with the object: a Runner does not recover against it by default
     #: (``recover=True`` when the same broker outlives a Runner, as in tests).
     outlives_process = False
+    #: Where every async method yields (see the module docstring).
+    _checkpoint = staticmethod(trio.lowlevel.checkpoint)
 
     def __init__(
         self,
@@ -207,11 +211,11 @@ class PaperBroker:
         return self._symbols
 
     async def submit(self, request: OrderRequest) -> ExchangeOrder:
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint()
         return self._submit(request)
 
     async def cancel(self, symbol: str, client_order_id: str) -> ExchangeOrder:
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint()
         order = self._open.pop((symbol, client_order_id), None)
         if order is None:
             raise ExchangeRejected(*_UNKNOWN_ORDER)
@@ -221,29 +225,29 @@ class PaperBroker:
         return order.report()
 
     async def query(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint()
         order = self._orders.get((symbol, client_order_id))
         return None if order is None else order.report()
 
     async def balances(self) -> Mapping[str, Decimal]:
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint()
         return dict(self._free)
 
     async def last_price(self, symbol: str) -> Decimal:
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint()
         return self._market_price(self._info(symbol))
 
     # ------------------------------------------------------------------ beyond the protocol
 
     async def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
         """Binance's GET /openOrders, what recovery starts from (``Recoverable``)."""
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint()
         return [o.report() for o in self._open.values() if symbol in (None, o.request.symbol)]
 
     async def trades_since(self, symbol: str, since: float) -> list[Fill]:
         """Binance's GET /myTrades from ``since`` on (``Recoverable``): every trade in ``symbol``
         at or after ``since``, oldest first, each carrying its order's client id."""
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint()
         return [f for f in self._trades if f.symbol == symbol and f.time >= since]
 
     @property

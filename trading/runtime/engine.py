@@ -98,6 +98,9 @@ class TradeEngine:
         self._released: set[str] = set()
         self._unresolved: dict[str, Order] = {}
         self._wake_reconciler = trio.Event()
+        #: Called with every order as it is sent (a replay keeps them all for its results);
+        #: must not raise or block. The engine itself forgets finished orders.
+        self.on_sent: Callable[[Order], None] | None = None
 
     # -- lifetime -------------------------------------------------------------------------------
 
@@ -218,6 +221,8 @@ class TradeEngine:
         send it), OrderUnresolved if not even reconciliation could tell before the deadline."""
         cid = order.client_order_id
         self.orders[cid] = order
+        if self.on_sent is not None:
+            self.on_sent(order)
         self._events.order(ev.OrderSubmitted, order)
         result = await self._call(lambda: self.exchange.submit(order.spec))
         self._attempt_ended[cid] = trio.current_time()

@@ -13,8 +13,7 @@ The rules this module keeps (DESIGN.md rules 3, 6 and 10):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import types
 
 import trio
 
@@ -36,15 +35,9 @@ class Phases:
         self._slot = False
         self.interrupted_by = ""
 
-    @contextmanager
-    def scope(self) -> Iterator[trio.CancelScope]:
+    def scope(self) -> _Phase:
         """Run a phase: the body is what :meth:`interrupt` cancels."""
-        with trio.CancelScope() as scope:
-            self._current = scope
-            try:
-                yield scope
-            finally:
-                self._current = None
+        return _Phase(self)
 
     def interrupt(self, reason: str) -> None:
         """Cancel the running phase; the first interruption is the one that ended it."""
@@ -76,3 +69,28 @@ class Phases:
             self._slot = False
             assert self._scheduler is not None
             self._scheduler.release()
+
+
+class _Phase:
+    """``with phases.scope() as scope:`` — a CancelScope that is the running phase meanwhile.
+    A class, not a generator context manager: it runs once per bar, and a replay counts µs."""
+
+    __slots__ = ("_phases", "_scope")
+
+    def __init__(self, phases: Phases) -> None:
+        self._phases = phases
+        self._scope = trio.CancelScope()
+
+    def __enter__(self) -> trio.CancelScope:
+        scope = self._scope.__enter__()
+        self._phases._current = scope
+        return scope
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> bool:
+        self._phases._current = None
+        return self._scope.__exit__(exc_type, exc, tb)

@@ -162,7 +162,17 @@ class Runner:
             raise RuntimeError(f"Runner is {self._state}: a Runner runs once; build a new one")
         async with AsyncExitStack() as stack:
             outer = await stack.enter_async_context(trio.open_nursery())
-            await outer.start(self._host.run, name="trio-trade runner")
+            # The host runs shielded: were this start cancelled, trio would keep it in the
+            # start's own nursery, waiting for a close that never comes. Start it whole (the
+            # host shields its start-up anyway), then honour a cancellation by closing it.
+            with trio.CancelScope(shield=True):
+                await outer.start(self._host.run, name="trio-trade runner")
+            try:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except BaseException:
+                with trio.CancelScope(shield=True):
+                    await self._host.close(self._budget())
+                raise
             self._token = trio.lowlevel.current_trio_token()
             self._thread = threading.get_ident()
             self._state = "running"

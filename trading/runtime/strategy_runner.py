@@ -10,6 +10,10 @@ The rules this module keeps (DESIGN.md, "Rules of time and cancellation"):
   are waited for on the strategy's clock; restart backoff in real monotonic time
   (``trio.current_time()``), so a compressed or virtual clock never turns a crash loop into
   hundreds of restarts.
+* A close that is already reached when a compute ends (a replay's clock reaches each close at
+  once; a live one only after a compute ran past it) is computed back to back in the same
+  phase, unless a command waits to be applied or a flag is up: what the loop would do, without
+  a scope and a loop turn per bar.
 * An ``OrderRefused`` out of ``next()`` is the account saying no (it published ``OrderRejected``):
   logged once, and the strategy goes on at its next bar; it is not a failure.
 * Every ending runs one wind-down (:meth:`_wind_down`): ``on_stop`` (if ``on_start`` completed),
@@ -76,6 +80,7 @@ class StrategyRunner:
     __slots__ = (
         "__weakref__",
         "_bars",
+        "_clock_reached",
         "_flush",
         "_on_given_up",
         "_publish",
@@ -119,6 +124,7 @@ class StrategyRunner:
         self.spec = spec
         self.name = spec.name
         self.clock = clock
+        self._clock_reached: Callable[[float], bool] | None = getattr(clock, "reached", None)
         self.market = market
         self.stop_timeout = stop_timeout
         self.account = account
@@ -266,30 +272,53 @@ class StrategyRunner:
                 compute_due = "close"
 
     def _reached(self, close: float) -> bool:
-        """Is ``close`` already reached? A live feed's clock says so only once its bars came."""
-        reached = getattr(self.clock, "reached", None)
+        """Is ``close`` already reached? A live feed's clock says so only once its bars came;
+        a replay's clock moves there when nothing else is due first (its fast path)."""
+        reached = self._clock_reached
         return bool(reached(close)) if reached is not None else close <= self.clock.now()
 
     async def _compute(self, ctx: Context) -> None:
         self._set_state(S.COMPUTING)
-        ctx.bar_close = self._bars.bar_close
         with self.phase_scope() as scope:
-            await self._refresh_marks()
-            try:
-                await guard("next", self.strategy.next, ctx)
-            except Failed as failure:
-                if not isinstance(failure.error, OrderRefused):
-                    raise
-                # The account refused an order and published OrderRejected: not a crash.
-                log.warning(
-                    "%s: next() ended on a refused order (%s); it runs again at the next bar",
-                    self.name,
-                    failure.error,
-                )
-            self.computes += 1
-            ctx.computes = self.computes
+            while True:
+                ctx.bar_close = self._bars.bar_close
+                await self._refresh_marks()
+                try:
+                    await guard("next", self.strategy.next, ctx)
+                except Failed as failure:
+                    if not isinstance(failure.error, OrderRefused):
+                        raise
+                    # The account refused an order and published OrderRejected: not a crash.
+                    log.warning(
+                        "%s: next() ended on a refused order (%s); it runs again at the next bar",
+                        self.name,
+                        failure.error,
+                    )
+                self.computes += 1
+                ctx.computes = self.computes
+                if not self._next_close_at_once(ctx):
+                    break
         if scope.cancelled_caught:
             log.info("%s: next() interrupted by %s", self.name, self.interrupted_by)
+
+    def _next_close_at_once(self, ctx: Context) -> bool:
+        """Back to back: True if the next close is reached already and nothing waits to be
+        applied, so it is computed in this same phase (what the loop would do, without a phase
+        scope per bar: a replay's clock reaches every close at once, and a scope costs µs).
+        A wake's compute, a queued command or a flag goes back through the loop instead."""
+        machine = self.machine
+        flags = machine.flags
+        if ctx.history_end is None or machine.queue or flags.wake or flags.paused:
+            return False
+        if flags.stopping:
+            return False
+        self._waits.give_back_slot()
+        close = self._bars.head_for_next()
+        if not self._reached(close):
+            return False
+        self._bars.reached(close)
+        ctx.history_end = close
+        return True
 
     async def _refresh_marks(self) -> None:
         """Mark positions to market before each compute, so the kill switch sees price moves."""
