@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="verb",
         required=True,
-        metavar="{list,run,ctl,config,orders,fills,positions,events,commands,exchange-sim}",
+        metavar="{list,run,backtest,sweep,ctl,config,orders,fills,positions,events,commands,exchange-sim}",
     )
     dir_help = "folder of strategy files (default: ./strategies)"
 
@@ -222,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     from trading.simulator.cli import add_parser as add_exchange_sim
 
     add_exchange_sim(sub)
+    from trading.replay.cli import add_parser as add_backtest
+    from trading.sweep.cli import add_parser as add_sweep
+
+    add_backtest(sub)
+    add_sweep(sub)
     add_audit(sub, DEFAULT_DB)
     add_ctl(sub)
     add_config_parser(sub)
@@ -246,6 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_exchange_sim(args)
     if args.verb == "config":
         return run_config(args)
+    if args.verb == "backtest":
+        from trading.replay.cli import run as run_backtest
+
+        return run_backtest(args)
+    if args.verb == "sweep":
+        from trading.sweep.cli import run as run_sweep
+
+        return run_sweep(args)
     resolved = resolve_run_args(args)
     return resolved if isinstance(resolved, int) else run(resolved)
 
