@@ -115,7 +115,9 @@ def run_dask(
     if own:
         client = distributed.Client(scheduler)  # type: ignore[no-untyped-call]
     try:
-        shipped = client.scatter(bars, broadcast=True)
+        # One object, not a list: scatter() ships each item of a list as its own piece of data.
+        # hash=False: tokenising 100,000 bars to name them costs more than shipping them.
+        [shipped] = client.scatter([bars], broadcast=True, hash=False)
         sweep_id = uuid.uuid4().hex  # keys unique per sweep: a cluster caches results by key
         futures = [
             client.submit(run_one, job, params, shipped, pure=False, key=f"sweep-{sweep_id}-{i}")
