@@ -25,8 +25,8 @@ Baseline
 
 How to run
     . .venv/bin/activate
-    python benchmarks/replay_speed.py            # 500,000 bars, 3 runs: ~6 minutes
-    python benchmarks/replay_speed.py --quick    # 50,000 bars: ~40 s
+    python benchmarks/replay_speed.py            # 500,000 bars, 3 runs: ~4 minutes of CPU
+    python benchmarks/replay_speed.py --quick    # 50,000 bars: ~30 s of CPU
 """
 
 from __future__ import annotations
