@@ -138,10 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from trading.replay.session import replay
     from trading.runtime.strategy import StrategyDefinitionError
 
-    try:
-        from trading.data import load_bars  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:  # pragma: no cover - trading.data ships with the project
-        return _usage(f"reading bar files needs trading.data: {exc}")
+    from trading.data import load_bars
     try:
         spec = load(args.strategy, args.strategies_dir)
     except (StrategyNotFound, StrategyLoadError, StrategyDefinitionError) as exc:
