@@ -134,11 +134,11 @@ def _decimal(value: str, what: str) -> Decimal:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``backtest`` verb; the exit status (see the module docstring)."""
+    from trading.data import load_bars
     from trading.loader import StrategyLoadError, StrategyNotFound, load
     from trading.replay.session import replay
     from trading.runtime.strategy import StrategyDefinitionError
 
-    from trading.data import load_bars
     try:
         spec = load(args.strategy, args.strategies_dir)
     except (StrategyNotFound, StrategyLoadError, StrategyDefinitionError) as exc:
