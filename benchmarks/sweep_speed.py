@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replay_speed import random_walk  # noqa: E402  (the same seeded walk as replay_speed)
+from replay_speed import random_walk
 
-from trading.sweep import sweep  # noqa: E402
+from trading.sweep import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = {"fast": [3, 5, 8, 13], "slow": [20, 30, 50, 80], "quantity": ["0.01", "0.02"]}
