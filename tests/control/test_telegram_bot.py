@@ -58,6 +58,13 @@ async def test_status_help_and_the_bots_own_views() -> None:
         assert await r.ask("/pnl") == "no exchange: no PnL"
         verbs = [a.message for a in r.audit() if a.command in ("status", "help", "health")]
         assert verbs == ["status table", "help", "health"]
+        # Tables keep their columns on a phone: one `pre` entity over the whole text (UTF-16
+        # units); help is prose and command replies are plain.
+        by_text = {m.text: m.entities for m in r.server.sent}
+        table = render_text(status_rows(r.runner))
+        assert by_text[table] == ({"type": "pre", "offset": 0, "length": len(table)},)
+        assert by_text[health][0]["type"] == "pre" and by_text[help_text] == ()
+        assert by_text[detail] == ()
 
 
 async def test_strangers_are_refused_silently_and_audited(

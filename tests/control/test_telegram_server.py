@@ -90,6 +90,17 @@ async def test_errors_are_the_envelope(server: TelegramServer, http: httpx2.Asyn
         assert (status, body["description"]) == (400, f"Bad Request: {error}")
     status, _ = await call(http, server, "sendMessage", json={"chat_id": 1, "text": "x" * 4096})
     assert status == 200
+    for entities in ([{"type": "pre", "offset": 0, "length": 3}], [{"type": "nope"}], "[", {}):
+        form = {"chat_id": 1, "text": "ab", "entities": entities}
+        status, body = await call(http, server, "sendMessage", json=form)
+        assert status == 400 and "can't parse entities" in body["description"], entities
+    form = {
+        "chat_id": 1,
+        "text": "\U0001f680b",
+        "entities": '[{"type":"pre","offset":0,"length":3}]',
+    }
+    status, body = await call(http, server, "sendMessage", json=form)  # UTF-16: 2 + 1 units
+    assert status == 200 and body["result"]["entities"][0]["length"] == 3
 
 
 async def test_offsets_confirm_and_negative_offsets_count_from_the_end(

@@ -67,6 +67,9 @@ __all__ = ["LANE_QUEUE", "REPLY_QUEUE", "BotApiLike", "TelegramBot", "serve_tele
 
 log = logging.getLogger(__name__)
 
+#: A queued reply: chat, forum topic, text, and whether it is a table (sent monospace).
+Reply = tuple[int, int | None, str, bool]
+
 REPLY_QUEUE = 1000  # replies waiting to be sent; past it a reply is dropped (and counted)
 LANE_QUEUE = 100  # commands waiting in one chat's lane; past it polling waits
 START_WAIT = 10.0  # seconds start-up waits for getMe before going on without it
@@ -83,7 +86,12 @@ class BotApiLike(Protocol):
     async def get_updates(self, offset: int | None, timeout: float) -> list[Any]: ...  # noqa: ASYNC109
 
     async def send_message(
-        self, chat_id: int | str, text: str, *, thread_id: int | None = None
+        self,
+        chat_id: int | str,
+        text: str,
+        *,
+        thread_id: int | None = None,
+        monospace: bool = False,
     ) -> None: ...
 
 
@@ -136,9 +144,7 @@ class TelegramBot:
         self.username: str | None = None
         self.last_update_id: int | None = None
         self.dropped_replies = 0
-        self._replies_in, self._replies_out = trio.open_memory_channel[tuple[int, int | None, str]](
-            reply_queue
-        )
+        self._replies_in, self._replies_out = trio.open_memory_channel[Reply](reply_queue)
         self._lanes: dict[int, trio.MemorySendChannel[Incoming]] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -285,10 +291,12 @@ class TelegramBot:
         """Run one allowed command and queue its reply."""
         if item.verb == "status" and not item.args:
             text = render_text(status_rows(self.runner))
-            self._reply(item, text)
+            self._reply(item, text, monospace=True)
             self._audit(item, True, "status table")
         elif item.verb in ("help", "start") or (item.verb in _LOCAL_VERBS and not item.args):
-            self._reply(item, view(item.verb, self.runner))
+            # Tables and reports keep their columns (monospace); help is prose.
+            monospace = item.verb not in ("help", "start")
+            self._reply(item, view(item.verb, self.runner), monospace=monospace)
             self._audit(item, True, item.verb)
         else:
             results = await self.runner.send(item.command, source="telegram")
@@ -308,10 +316,10 @@ class TelegramBot:
             )
         )
 
-    def _reply(self, item: Incoming, text: str) -> None:
+    def _reply(self, item: Incoming, text: str, *, monospace: bool = False) -> None:
         thread = item.thread_id if item.topic_message or self.config.topic is not None else None
         try:
-            self._replies_in.send_nowait((item.chat_id, thread, text or "(empty)"))
+            self._replies_in.send_nowait((item.chat_id, thread, text or "(empty)", monospace))
         except trio.WouldBlock:
             self.dropped_replies += 1
             log.warning(
@@ -332,16 +340,20 @@ class TelegramBot:
                     batch.append(self._replies_out.receive_nowait())
                 except trio.WouldBlock:
                     break
-            grouped: dict[tuple[int, int | None], list[str]] = {}
-            for chat, thread, text in batch:
-                grouped.setdefault((chat, thread), []).append(text)
-            for (chat, thread), texts in grouped.items():
-                messages = texts if len(texts) <= COALESCE_AFTER else ["\n".join(texts)]
-                for message in messages:
+            grouped: dict[tuple[int, int | None], list[tuple[str, bool]]] = {}
+            for chat, thread, text, monospace in batch:
+                grouped.setdefault((chat, thread), []).append((text, monospace))
+            for (chat, thread), items in grouped.items():
+                if len(items) > COALESCE_AFTER:  # one message: monospace only if all were
+                    joined = "\n".join(text for text, _ in items)
+                    items = [(joined, all(mono for _, mono in items))]
+                for message, monospace in items:
                     for part in split_text(message):
-                        await self._send_one(chat, thread, part)
+                        await self._send_one(chat, thread, part, monospace)
 
-    async def _send_one(self, chat: int, thread: int | None, text: str) -> None:
+    async def _send_one(
+        self, chat: int, thread: int | None, text: str, monospace: bool = False
+    ) -> None:
         """Send one message, retrying a 429 (after exactly ``retry_after``) or a network error
         (backoff), at most ``send_attempts`` tries in all. Cancelling it abandons the message."""
         wait: Callable[[], Awaitable[None]] = trio.lowlevel.checkpoint
@@ -350,7 +362,7 @@ class TelegramBot:
             if attempt > 1:
                 await wait()
             try:
-                await self.api.send_message(chat, text, thread_id=thread)
+                await self.api.send_message(chat, text, thread_id=thread, monospace=monospace)
                 return
             except RetryAfter as exc:
                 log.warning("telegram: sendMessage flood control; waiting %s s", exc.retry_after)

@@ -39,6 +39,7 @@ from trading.control.telegram_errors import (
     TelegramNetworkError,
     Unauthorized,
 )
+from trading.control.telegram_updates import utf16_len
 
 __all__ = ["DEFAULT_API_BASE", "POLL_MARGIN", "BotApi"]
 
@@ -202,11 +203,20 @@ class BotApi:
         return result
 
     async def send_message(
-        self, chat_id: int | str, text: str, *, thread_id: int | None = None
+        self,
+        chat_id: int | str,
+        text: str,
+        *,
+        thread_id: int | None = None,
+        monospace: bool = False,
     ) -> None:
         """Send ``text`` (1-4096 characters; longer is BadRequest) as plain text to ``chat_id``,
-        in forum topic ``thread_id`` when given. Cancelling it may or may not have sent it."""
+        in forum topic ``thread_id`` when given. ``monospace``: the whole text as one ``pre``
+        entity, so a table keeps its columns on a phone (an entity, not parse_mode: nothing
+        in the text needs escaping). Cancelling it may or may not have sent it."""
         params: dict[str, Any] = {"chat_id": chat_id, "text": text}
         if thread_id is not None:
             params["message_thread_id"] = thread_id
+        if monospace:
+            params["entities"] = [{"type": "pre", "offset": 0, "length": utf16_len(text)}]
         await self.call("sendMessage", params)

@@ -70,6 +70,7 @@ class SentMessage:
     text: str
     thread_id: int | None
     date: int
+    entities: tuple[dict[str, Any], ...] = ()
 
 
 class _BadParam(Exception):
@@ -362,7 +363,10 @@ class TelegramServer:
         if _utf16(text) > 4096:
             raise _BadParam("message is too long")
         thread = params.get("message_thread_id")
-        message = SentMessage(self._new_message_id(), chat, text, thread, int(self.now()))
+        entities = _entities(params.get("entities"), _utf16(text))
+        message = SentMessage(
+            self._new_message_id(), chat, text, thread, int(self.now()), tuple(entities)
+        )
         self.sent.append(message)
         self._sent_changed.set()
         self._sent_changed = trio.Event()
@@ -375,7 +379,39 @@ class TelegramServer:
         }
         if thread is not None:
             result["message_thread_id"] = thread
+        if entities:
+            result["entities"] = entities
         return self._ok(result)
+
+
+_ENTITY_TYPES = frozenset(
+    {"bold", "italic", "underline", "strikethrough", "spoiler", "code", "pre", "text_link",
+     "blockquote", "expandable_blockquote", "text_mention", "custom_emoji", "mention",
+     "hashtag", "cashtag", "bot_command", "url", "email", "phone_number"}
+)  # fmt: skip
+
+
+def _entities(value: Any, length: int) -> list[dict[str, Any]]:
+    """``entities`` as Telegram takes them (a JSON array, or its text in a form); 400 "can't
+    parse entities" for one that is not an object with a known type inside the text."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _BadParam("can't parse entities: not JSON") from None
+    if not isinstance(value, list):
+        raise _BadParam("can't parse entities: not an array")
+    for entity in value:
+        if not isinstance(entity, dict) or entity.get("type") not in _ENTITY_TYPES:
+            raise _BadParam(f"can't parse entities: unsupported entity {entity!r}")
+        offset, size = entity.get("offset"), entity.get("length")
+        if not (isinstance(offset, int) and isinstance(size, int)):
+            raise _BadParam("can't parse entities: offset and length must be integers")
+        if offset < 0 or size < 1 or offset + size > length:
+            raise _BadParam("can't parse entities: an entity lies outside the text")
+    return value
 
 
 def _update_id(update: dict[str, Any]) -> int:
