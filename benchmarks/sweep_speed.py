@@ -3,7 +3,7 @@
 What it measures
     ``trading.sweep`` replays ``strategies/sma_cross.py`` over 100,000 one-minute bars of a
     seeded random walk for 32 combinations (fast 3/5/8/13 × slow 20/30/50/80 × quantity
-    0.01/0.02), three ways, in one process:
+    0.005/0.01), three ways, in one process:
 
     * sequential: ``executor="inline"``, one replay after the other (the baseline);
     * local processes: ``executor="processes"``, one worker process per core (2 here);
@@ -39,8 +39,8 @@ from replay_speed import random_walk
 from trading.sweep import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = {"fast": [3, 5, 8, 13], "slow": [20, 30, 50, 80], "quantity": ["0.01", "0.02"]}
-QUICK = {"fast": [3, 5], "slow": [20, 30], "quantity": ["0.01", "0.02"]}
+GRID = {"fast": [3, 5, 8, 13], "slow": [20, 30, 50, 80], "quantity": ["0.005", "0.01"]}
+QUICK = {"fast": [3, 5], "slow": [20, 30], "quantity": ["0.005", "0.01"]}
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

@@ -21,6 +21,7 @@ finish in. The rules they keep:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing
 import os
 import uuid
@@ -53,9 +54,21 @@ def run_inline(
     return rows
 
 
+def quiet_worker() -> None:
+    """In a worker, the replays' own warnings (a refused order, a skipped bar) go nowhere: 32
+    parallel replays would bury the terminal, and the table carries the outcome. Errors stay."""
+    logging.getLogger("trading").setLevel(logging.ERROR)
+
+
 def _keep_bars(bars: Sequence[Bar]) -> None:
     global _WORKER_BARS
     _WORKER_BARS = bars
+    quiet_worker()
+
+
+def _run_on_dask(job: SweepJob, params: Mapping[str, str], bars: Sequence[Bar]) -> Row:
+    quiet_worker()
+    return run_one(job, params, bars)
 
 
 def _run_kept(job: SweepJob, params: Mapping[str, str]) -> Row:
@@ -120,7 +133,9 @@ def run_dask(
         [shipped] = client.scatter([bars], broadcast=True, hash=False)
         sweep_id = uuid.uuid4().hex  # keys unique per sweep: a cluster caches results by key
         futures = [
-            client.submit(run_one, job, params, shipped, pure=False, key=f"sweep-{sweep_id}-{i}")
+            client.submit(
+                _run_on_dask, job, params, shipped, pure=False, key=f"sweep-{sweep_id}-{i}"
+            )
             for i, params in enumerate(combos)
         ]
         index = {future.key: i for i, future in enumerate(futures)}
