@@ -19,7 +19,6 @@ import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
 
 import attrs
 import trio
@@ -32,9 +31,6 @@ from trading.core.events import Event, StrategyFailed
 from trading.core.ids import new_run_id
 from trading.core.params import ParamError, apply_params, validate_params
 from trading.core.restart import RestartPolicy
-from trading.exchanges.base import Exchange, MarketData
-from trading.exchanges.defaults import simulated
-from trading.exchanges.paper import DEFAULT_BALANCES, PaperBroker
 from trading.isolation import isolate
 from trading.loader import StrategyNotFound, load
 from trading.observers.log import LogObserver
@@ -46,6 +42,7 @@ from trading.runtime.clock import Clock, VirtualClock
 from trading.runtime.runner import Runner
 from trading.runtime.strategy import StrategyDefinitionError, StrategySpec
 from trading.tui import TerminalView, wants_view
+from trading.venue_setup import VenueUnavailable, open_venue
 
 __all__ = ["EXIT_FAILED", "EXIT_FORCED", "EXIT_OK", "EXIT_USAGE", "SIM_START", "run"]
 
@@ -183,16 +180,6 @@ def _run_specs(
         return EXIT_FAILED
 
 
-class VenueUnavailable(Exception):
-    """The exchange could not be reached or refused us at start; the message says why."""
-
-
-def _leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
 class _FailureWatch:
     """A lossless observer noting whether any strategy failed for good during the run (exit 1),
     even if it was later resumed or stopped: ``given_up`` at the end would miss those."""
@@ -238,7 +225,7 @@ async def _serve(
             log.info("recording into %s (see: trio-trade orders --db %s)", args.db, args.db)
         telegram = getattr(getattr(args, "config", None), "telegram", None)
         async with (
-            _venue(args, specs, clock) as (clock, market, exchange),
+            open_venue(args, specs, clock) as (clock, market, exchange),
             # Outside the nursery the run cancels when it ends, and around the Runner: it
             # flushes what the wind-down publishes (bounded by its own close timeout).
             notifying(telegram, observers),
@@ -348,63 +335,6 @@ async def _stop_and_report(runner: Runner, out: TerminalWriter, reported: trio.E
         print_results(out, await runner.stop_all(source="signal"))
     finally:
         reported.set()
-
-
-@asynccontextmanager
-async def _venue(
-    args: argparse.Namespace, specs: list[StrategySpec], clock: Clock | None
-) -> AsyncIterator[tuple[Clock, MarketData, Exchange]]:
-    """The market, the exchange and the strategy clock the run uses."""
-    if args.exchange == "sim":
-        assert clock is not None
-        market, exchange = simulated(clock, seed=args.seed)
-        if paper := getattr(args, "paper", None):  # the configuration's [paper] wallet and costs
-            exchange = PaperBroker(market, clock, **paper)
-        shortest = min(specs, key=lambda s: s.interval.seconds).interval
-        pace = shortest.seconds / getattr(clock, "speed", 1.0)
-        log.info(
-            "simulated market (seed %d) from %s: one %s bar every %.3gs of real time; "
-            "type 'help' for commands",
-            args.seed,
-            f"{dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC):%Y-%m-%d %H:%M} UTC",
-            shortest,
-            pace,
-        )
-        yield clock, market, exchange
-        return
-    from trading.exchanges.binance.rest import Credentials
-    from trading.exchanges.binance.venue import open_binance
-
-    symbols = sorted({symbol for spec in specs for symbol in spec.symbols})
-    env = getattr(args, "credentials_env", os.environ)
-    credentials = Credentials.from_env(env) if args.live else None
-    stack = AsyncExitStack()
-    try:
-        venue = await stack.enter_async_context(
-            open_binance(
-                base_url=args.base_url,
-                ws_url=args.ws_url,
-                symbols=symbols,
-                live=args.live,
-                credentials=credentials,
-                paper_balances=(getattr(args, "paper", None) or {}).get(
-                    "balances", DEFAULT_BALANCES
-                ),
-            )
-        )
-    except Exception as exc:  # unreachable, refused keys, unknown symbol: say which, exit 1
-        cause = _leaf(exc)
-        raise VenueUnavailable(
-            f"cannot start on {args.base_url}: {type(cause).__name__}: {cause}"
-        ) from None
-    async with stack:
-        log.info(
-            "Binance at %s (%s): %s; type 'help' for commands",
-            args.base_url,
-            "LIVE orders" if venue.live else "dry run: orders go to the paper broker",
-            ", ".join(symbols),
-        )
-        yield venue.clock, venue.market, venue.exchange
 
 
 def _on_symbols(spec: StrategySpec, symbols: tuple[str, ...]) -> StrategySpec:
