@@ -55,6 +55,11 @@ def test_a_backtest_prints_the_summary(tmp_path: Path, capsys: pytest.CaptureFix
     assert "300 replayed (100 history only)" in out
     assert "'pause sma_cross': ok: paused" in out
     assert "'resume sma_cross': ok" in out
+    # The statistics follow, each once (the summary's own lines are not repeated).
+    names = [line.split("  ")[0] for line in out.splitlines()]
+    for name in ("total return", "max drawdown", "sharpe", "sortino", "win rate", "exposure"):
+        assert names.count(name) == 1, out
+    assert names.count("bars") == 1 and names.count("equity") == 1
     assert err == ""  # no progress bar off a terminal
 
 

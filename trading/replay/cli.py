@@ -180,6 +180,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"trio-trade backtest: {spec.name} did not start: {exc!r}", file=sys.stderr)
         return EXIT_FAILED
     print(result.summary())
+    if result.equity and result.starting_equity > 0:  # the statistics, as trading.results has them
+        from trading.results import summarise
+
+        stats = summarise(
+            result.equity,
+            result.starting_equity,
+            result.fills,
+            interval=result.interval,
+            quote=result.quote,
+        )
+        shown = ("bars", "equity")  # the summary above has them
+        print("\n".join(line for line in stats.lines() if not line.startswith(shown)))
     return EXIT_FAILED if result.error else EXIT_OK
 
 
