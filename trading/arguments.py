@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from decimal import Decimal, InvalidOperation
 
 from trading.core.bars import IntervalError, parse_duration
 
-__all__ = ["count", "duration", "port", "positive_float"]
+__all__ = ["count", "duration", "non_negative_decimal", "port", "positive_float"]
 
 
 def duration(text: str) -> float:
@@ -50,3 +51,15 @@ def port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0-65535, not {value}")
     return value
+
+
+def non_negative_decimal(value: str, what: str) -> Decimal:
+    """``value`` as an exact Decimal (cash, a fee rate, a slippage); ValueError naming ``what``
+    for text that is not a finite number >= 0."""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{what} {value!r} is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{what} {value!r} must be a finite number >= 0")
+    return number

@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from trading.arguments import non_negative_decimal
 
 __all__ = ["add_parser", "parse_at", "run"]
 
@@ -122,16 +123,6 @@ def parse_at(text: str) -> tuple[float | int, str]:
     return moment.timestamp(), command.strip()
 
 
-def _decimal(value: str, what: str) -> Decimal:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{what} {value!r} is not a number") from None
-    if not number.is_finite() or number < 0:
-        raise ValueError(f"{what} {value!r} must be a finite number >= 0")
-    return number
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the ``backtest`` verb; the exit status (see the module docstring)."""
     from trading.data import load_bars
@@ -151,9 +142,9 @@ def run(args: argparse.Namespace) -> int:
             if not sep or not key.strip():
                 raise ValueError(f"--set {item!r}: expected KEY=VALUE")
             params[key.strip()] = value.strip()
-        cash = _decimal(args.cash, "--cash")
-        fee = _decimal(args.fee, "--fee")
-        slippage = _decimal(args.slippage, "--slippage")
+        cash = non_negative_decimal(args.cash, "--cash")
+        fee = non_negative_decimal(args.fee, "--fee")
+        slippage = non_negative_decimal(args.slippage, "--slippage")
         series = load_bars(
             args.data, symbol=args.symbol, interval=args.interval, repair=args.repair
         )

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from trading.arguments import non_negative_decimal
 
 __all__ = ["add_parser", "run"]
 
@@ -62,16 +63,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _rate(value: str, what: str) -> Decimal:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{what} {value!r} is not a number") from None
-    if not number.is_finite() or number < 0:
-        raise ValueError(f"{what} {value!r} must be a finite number >= 0")
-    return number
-
-
 def run(args: argparse.Namespace) -> int:
     from trading.data import load_bars
     from trading.loader import StrategyLoadError, StrategyNotFound, load
@@ -92,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
             raise GridError("--workers must be at least 1")
         series = load_bars(args.data)
         options = {
-            "balances": {quote_of(series.symbol): _rate(args.cash, "--cash")},
-            "fee_rate": _rate(args.fee, "--fee"),
-            "slippage": _rate(args.slippage, "--slippage"),
+            "balances": {quote_of(series.symbol): non_negative_decimal(args.cash, "--cash")},
+            "fee_rate": non_negative_decimal(args.fee, "--fee"),
+            "slippage": non_negative_decimal(args.slippage, "--slippage"),
         }
         result = sweep(
             args.strategy,
