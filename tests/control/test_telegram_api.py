@@ -68,6 +68,28 @@ async def test_requests_are_json_posts_to_the_bot_path() -> None:
 
 
 @pytest.mark.parametrize(
+    ("base", "url"),
+    [
+        ("http://127.0.0.1:8081", "http://127.0.0.1:8081/bot{}/getMe"),
+        ("http://127.0.0.1:8081/", "http://127.0.0.1:8081/bot{}/getMe"),
+        ("https://api.telegram.org/bot", "https://api.telegram.org/bot{}/getMe"),  # PTB's style
+        ("https://proxy.example/telegram/", "https://proxy.example/telegram/bot{}/getMe"),
+    ],
+)
+async def test_api_base_as_operators_write_it(base: str, url: str) -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, json={"ok": True, "result": {"id": 1, "username": "b"}})
+
+    async with BotApi(TOKEN, base, transport=httpx2.MockTransport(handler)) as api:
+        await api.get_me()
+    assert str(seen[0].url) == url.format(TOKEN)
+    assert TOKEN not in repr(api)
+
+
+@pytest.mark.parametrize(
     ("status", "body", "kind"),
     [
         (429, envelope(429, "Too Many Requests: retry after 7", retry_after=7), RetryAfter),

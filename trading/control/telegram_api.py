@@ -118,8 +118,11 @@ class BotApi:
     ) -> None:
         if not token or any(ch in token for ch in "/?# \t\r\n"):
             raise ValueError("the Telegram token is empty or holds characters a URL path cannot")
-        self._base = f"{api_base.rstrip('/')}/bot{token}/"
-        self.api_base = api_base.rstrip("/")
+        base = api_base.rstrip("/")
+        if base.endswith("/bot"):  # python-telegram-bot's base_url style: the path's /bot given
+            base = base[: -len("/bot")]
+        self._base = f"{base}/bot{token}/"
+        self.api_base = base
         self._client = httpx2.AsyncClient(transport=transport, timeout=REQUEST_TIMEOUT)
 
     def __repr__(self) -> str:
