@@ -126,9 +126,13 @@ def test_malformed_updates_are_ignored_with_a_reason(raw: Any, reason: str) -> N
     assert reason in got.reason
 
 
-def test_a_hand_written_update_without_entities_is_read_by_its_first_word() -> None:
-    got = parse_update(update("/pause a", entities=None), BOT)
+@pytest.mark.parametrize("entities", [None, []])
+def test_a_hand_written_update_without_entities_is_read_by_its_first_word(
+    entities: list[object] | None,
+) -> None:
+    got = parse_update(update("/pause a", entities=entities), BOT)
     assert isinstance(got, Incoming) and got.command == "pause a"
+    assert isinstance(parse_update(update("pause a", entities=entities), BOT), Ignored)
 
 
 @given(

@@ -142,7 +142,7 @@ def parse_update(update: Any, bot_username: str | None = None) -> Incoming | Ign
 
 def _command(text: str, entities: Any, bot_username: str | None) -> tuple[str, str] | str:
     """(verb, args) of the leading command, or the reason there is none."""
-    if entities is None:
+    if entities is None or entities == []:  # Telegram leaves it out; some servers send []
         if not text.startswith("/"):
             return "not a command"
         end = utf16_len(text.split(maxsplit=1)[0])
