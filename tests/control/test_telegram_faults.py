@@ -259,3 +259,22 @@ async def test_interleaved_faults_and_restarts_never_repeat_a_command(
         if last is not None:
             value = last.rsplit("=", 1)[1]
             await r.until(lambda: any(value in t for t in r.server.texts()))
+
+
+async def test_a_server_answering_long_polls_at_once_is_not_hammered() -> None:
+    """A Bot API server that returns [] at once instead of holding the poll (Telegram holds it
+    for `timeout` seconds): the bot polls at most about once a second, not in a busy loop."""
+    polls: list[float] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/getMe"):
+            return httpx2.Response(200, json={"ok": True, "result": {"id": 1, "username": "b"}})
+        polls.append(time.monotonic())
+        return httpx2.Response(200, json={"ok": True, "result": []})
+
+    async with rig() as r:
+        api = BotApi("1:x", transport=httpx2.MockTransport(handler))
+        bot = TelegramBot(r.runner, api, r.config, poll_timeout=20)
+        with trio.move_on_after(2.5):
+            await bot.run()
+    assert 2 <= len(polls) <= 5, len(polls)  # the backlog's short poll, then ~1 per second

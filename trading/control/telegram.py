@@ -67,6 +67,9 @@ __all__ = ["LANE_QUEUE", "REPLY_QUEUE", "BotApiLike", "TelegramBot", "serve_tele
 
 log = logging.getLogger(__name__)
 
+#: Seconds at least between two long polls that came back empty (see ``_poll``).
+EMPTY_POLL_GAP = 1.0
+
 #: A queued reply: chat, forum topic, text, and whether it is a table (sent monospace).
 Reply = tuple[int, int | None, str, bool]
 
@@ -197,6 +200,7 @@ class TelegramBot:
                 if self.username is None:
                     await self._who_am_i()
                 timeout = 0 if pending or backlog else self.poll_timeout
+                asked = trio.current_time()
                 batch = await self.api.get_updates(offset, timeout)
             except RetryAfter as exc:
                 log.warning("telegram: getUpdates flood control; waiting %s s", exc.retry_after)
@@ -219,6 +223,10 @@ class TelegramBot:
                 await backoff.wait()
                 continue
             backoff.reset()
+            if not batch and timeout > 0:
+                # A server that answers a long poll at once (not Telegram, which holds it) must
+                # not make this a busy loop: at most one empty long poll per EMPTY_POLL_GAP.
+                await trio.sleep_until(asked + min(timeout, EMPTY_POLL_GAP))
             for update, old in pending:  # confirmed by the poll that just answered
                 await self._dispatch(update, aged=old)
             fresh = self._fresh(batch)
