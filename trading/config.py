@@ -153,6 +153,23 @@ class ControlConfig:
     socket: str | None = None  # None: default_socket(), filled in by load_config
 
 
+_optional = attrs.validators.optional
+_scheduler = _check(
+    lambda v: "://" in v and not v.startswith(("http://", "https://")),
+    "a Dask scheduler address such as tcp://host:8786",
+)
+
+
+@attrs.frozen
+class SweepConfig:
+    """``trio-trade sweep``: where the replays run unless its flags say otherwise."""
+
+    scheduler: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_scheduler)
+    )
+    workers: int | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
+
+
 @attrs.frozen
 class Config:
     """Everything ``trio-trade run`` needs; the defaults are a run with no file and no flags."""
@@ -168,6 +185,7 @@ class Config:
     logging: LoggingConfig = LoggingConfig()
     telegram: TelegramConfig = TelegramConfig()
     control: ControlConfig = ControlConfig()
+    sweep: SweepConfig = SweepConfig()
 
     def masked(self) -> Config:
         """This configuration with every secret that is set replaced by ``"****"``."""
@@ -393,7 +411,9 @@ def render(config: Config) -> str:
         f"{key} = {_value(getattr(shown, key))}"
         for key in ("strategies_dir", "stop_timeout", "max_restarts")
     ]
-    for section in ("exchange", "simulator", "paper", "database", "logging", "telegram", "control"):
+    for section in (
+        "exchange", "simulator", "paper", "database", "logging", "telegram", "control", "sweep"
+    ):  # fmt: skip
         lines += ["", f"[{section}]", *_table(getattr(shown, section))]
     for entry in shown.strategies:
         lines += ["", "[[strategies]]", f"name = {_value(entry.name)}"]

@@ -40,7 +40,8 @@ def problems(exc: BaseException, path: tuple[str, ...]) -> list[tuple[tuple[str,
         known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         found = []
         for key in sorted(exc.extra_fields):
-            close = difflib.get_close_matches(key, known, n=1) or _in_a_section(exc.cl, key)
+            # The exact key in a section ("seed" -> "simulator.seed") beats a near top-level one.
+            close = _in_a_section(exc.cl, key) or difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             found.append(((*path, key), f"unknown key{hint}"))
         return found

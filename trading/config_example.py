@@ -60,4 +60,10 @@ notify_chats = []               # where to send them; empty: allowed_chats
 # `trio-trade ctl`'s Unix socket (mode 0600); default $XDG_RUNTIME_DIR/trio-trade.sock,
 # else /tmp/trio-trade-UID.sock
 # socket = "/run/user/1000/trio-trade.sock"
+
+[sweep]
+# `trio-trade sweep`: a Dask scheduler to run the replays on (pip install -e '.[sweep]');
+# default: worker processes on this machine, one per core. --scheduler / --workers override.
+# scheduler = "tcp://10.0.0.5:8786"
+# workers = 2
 """

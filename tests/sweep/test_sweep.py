@@ -200,3 +200,37 @@ def test_cli_usage_errors_are_exit_2_naming_the_problem(
 ) -> None:
     out = cli("picky", "--data", str(sample_path()), "--strategies-dir", str(picky), *args)
     assert out.returncode == 2 and says in out.stderr, out
+
+
+def test_the_scheduler_can_come_from_the_config(picky: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    data = tmp_path / "BTCUSDT-1m-part.csv"
+    data.write_text("".join(sample_path().read_text().splitlines(keepends=True)[:400]))
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        config = tmp_path / "trio-trade.toml"
+        config.write_text(f'[sweep]\nscheduler = "{cluster.scheduler_address}"\n')
+        args = ["picky", "--data", str(data), "--param", "n=1,2", "--strategies-dir", str(picky)]
+        out = cli(*args, "--config", str(config))
+        assert out.returncode == 0, out
+        assert out.stdout.splitlines()[0] == "picky: 2 combinations on dask"
+        local = cli(*args, "--config", str(config), "--inline")  # a flag wins over the file
+        assert local.stdout.splitlines()[0] == "picky: 2 combinations on inline"
+
+
+@pytest.mark.parametrize(
+    ("section", "says"),
+    [
+        ('scheduler = "http://x:8786"', "sweep.scheduler"),
+        ("workers = 0", "sweep.workers"),
+        ("workres = 2", "did you mean 'workers'"),
+    ],
+)
+def test_a_bad_sweep_section_is_exit_2_naming_the_key(
+    picky: Path, tmp_path: Path, section: str, says: str
+) -> None:
+    config = tmp_path / "trio-trade.toml"
+    config.write_text(f"[sweep]\n{section}\n")
+    out = cli("picky", "--data", str(sample_path()), "--param", "n=1", "--config", str(config))
+    assert out.returncode == 2 and says in out.stderr, out

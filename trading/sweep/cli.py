@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trading.arguments import non_negative_decimal
+from trading.config_cli import add_config_option
 
 __all__ = ["add_parser", "run"]
 
@@ -60,10 +61,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--strategies-dir", type=Path, default=Path("strategies"), help="(default ./strategies)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
+    add_config_option(parser)  # [sweep] scheduler / workers, under the flags
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    from trading.config import ConfigError
+    from trading.config_cli import resolve
     from trading.data import load_bars
     from trading.loader import StrategyLoadError, StrategyNotFound, load
     from trading.replay.session import quote_of
@@ -73,13 +77,19 @@ def run(args: argparse.Namespace) -> int:
     from trading.sweep.sweep import sweep
 
     try:
+        settings = resolve(args.config).sweep
+    except ConfigError as exc:
+        return _usage(str(exc))
+    scheduler = args.scheduler or (None if args.inline else settings.scheduler)
+    workers = args.workers if args.workers is not None else settings.workers
+    try:
         spec = load(args.strategy, args.strategies_dir)
         grid = parse_params(args.param)
         if args.heatmap is not None and len(grid) != 2:
             raise GridError("--heatmap needs exactly two --param")
         if args.sort not in COLUMNS:
             raise GridError(f"--sort {args.sort!r}: one of {', '.join(COLUMNS)}")
-        if args.workers is not None and args.workers < 1:
+        if workers is not None and workers < 1:
             raise GridError("--workers must be at least 1")
         series = load_bars(args.data)
         options = {
@@ -93,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
             grid,
             strategies_dir=args.strategies_dir,
             executor="inline" if args.inline else "processes",
-            workers=args.workers,
-            scheduler=args.scheduler,
+            workers=workers,
+            scheduler=scheduler,
             progress=False if args.no_progress else None,
             **options,
         )
