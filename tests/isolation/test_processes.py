@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -122,3 +123,36 @@ async def test_without_pidfds_trios_open_process_starts_the_child(
             [ping] = await runner.send("ping t")
         assert ping.ok, ping
     assert gone(child.pid)
+
+
+def test_run_isolate_trades_from_a_child_and_leaves_none(tmp_path: Path) -> None:
+    """`trio-trade run sma_cross --isolate` as a user types it: the strategy computes in a child
+    process, its orders go through the run's engine, and the child is gone when the run ends."""
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "trading", "run", "sma_cross", "--isolate", "--for", "6s",
+         "--no-db", "--no-socket", "--strategies-dir", str(root / "strategies")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    children: set[int] = set()
+    try:
+        parent = psutil.Process(run.pid)
+        while run.poll() is None:
+            try:
+                for child in parent.children(recursive=True):
+                    if "trading.isolation.child" in " ".join(child.cmdline()):
+                        children.add(child.pid)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 0, err
+    assert children, "no child process ran the strategy"
+    assert "sma_cross: buy 0.01 BTCUSDT" in err and "filled" in err, err
+    assert "sma_cross: ok: stopped" in out
+    assert not any(psutil.pid_exists(pid) for pid in children)
