@@ -130,8 +130,8 @@ def test_run_isolate_trades_from_a_child_and_leaves_none(tmp_path: Path) -> None
     process, its orders go through the run's engine, and the child is gone when the run ends."""
     root = Path(__file__).resolve().parents[2]
     run = subprocess.Popen(
-        [sys.executable, "-m", "trading", "run", "sma_cross", "--isolate", "--for", "3s",
-         "--speed", "9000", "--no-db", "--no-socket", "--strategies-dir", str(root / "strategies")],
+        [sys.executable, "-m", "trading", "run", "sma_cross", "--isolate", "--for", "6s",
+         "--no-db", "--no-socket", "--strategies-dir", str(root / "strategies")],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=tmp_path,
     )  # fmt: skip
