@@ -125,13 +125,30 @@ async def test_without_pidfds_trios_open_process_starts_the_child(
     assert gone(child.pid)
 
 
+BUYER = """
+import trading
+
+
+class Buyer(trading.Strategy):
+    \"\"\"Buys 0.01 BTC at its first compute (at start), then holds.\"\"\"
+
+    interval = "15m"
+    symbols = ("BTCUSDT",)
+
+    async def next(self, ctx):
+        if ctx.position().quantity == 0:
+            await ctx.buy("0.01")
+"""
+
+
 def test_run_isolate_trades_from_a_child_and_leaves_none(tmp_path: Path) -> None:
-    """`trio-trade run sma_cross --isolate` as a user types it: the strategy computes in a child
-    process, its orders go through the run's engine, and the child is gone when the run ends."""
-    root = Path(__file__).resolve().parents[2]
+    """`trio-trade run buyer --isolate` as a user types it: the strategy computes in a child
+    process, its order goes through the run's engine, and the child is gone when the run ends."""
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "buyer.py").write_text(BUYER)
     run = subprocess.Popen(
-        [sys.executable, "-m", "trading", "run", "sma_cross", "--isolate", "--for", "6s",
-         "--no-db", "--no-socket", "--strategies-dir", str(root / "strategies")],
+        [sys.executable, "-m", "trading", "run", "buyer", "--isolate", "--for", "3s",
+         "--no-db", "--no-socket", "--strategies-dir", str(tmp_path / "strategies")],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=tmp_path,
     )  # fmt: skip
@@ -153,6 +170,6 @@ def test_run_isolate_trades_from_a_child_and_leaves_none(tmp_path: Path) -> None
             run.communicate()
     assert run.returncode == 0, err
     assert children, "no child process ran the strategy"
-    assert "sma_cross: buy 0.01 BTCUSDT" in err and "filled" in err, err
-    assert "sma_cross: ok: stopped" in out
+    assert "buyer: buy 0.01 BTCUSDT" in err and "filled" in err, err
+    assert "buyer: ok: stopped" in out
     assert not any(psutil.pid_exists(pid) for pid in children)
