@@ -42,6 +42,19 @@ def sim(clock: trading.Clock, seed: int = 7) -> dict[str, Any]:
     return {"market": market, "exchange": exchange}
 
 
+def all_tasks() -> set[trio.lowlevel.Task]:
+    """Every task of the running trio run: compared before and after, it shows what leaked."""
+    found: set[trio.lowlevel.Task] = set()
+    todo = [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        assert task is not None
+        found.add(task)
+        for nursery in task.child_nurseries:
+            todo.extend(nursery.child_tasks)
+    return found
+
+
 @pytest.fixture
 def events() -> EventLog:
     return EventLog()

@@ -9,7 +9,14 @@ from decimal import Decimal, InvalidOperation
 
 from trading.core.bars import IntervalError, parse_duration
 
-__all__ = ["count", "duration", "non_negative_decimal", "port", "positive_float"]
+__all__ = [
+    "add_cost_arguments",
+    "count",
+    "duration",
+    "non_negative_decimal",
+    "port",
+    "positive_float",
+]
 
 
 def duration(text: str) -> float:
@@ -63,3 +70,15 @@ def non_negative_decimal(value: str, what: str) -> Decimal:
     if not number.is_finite() or number < 0:
         raise ValueError(f"{what} {value!r} must be a finite number >= 0")
     return number
+
+
+def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--cash``, ``--fee`` and ``--slippage`` of a replay (backtest and sweep take the same),
+    kept as text and read with :func:`non_negative_decimal` so the error names the flag."""
+    parser.add_argument(
+        "--cash", default="10000", metavar="AMOUNT", help="starting quote balance (10000)"
+    )
+    parser.add_argument("--fee", default="0.001", metavar="RATE", help="fee rate (0.001)")
+    parser.add_argument(
+        "--slippage", default="0.0005", metavar="RATE", help="slippage of market orders (0.0005)"
+    )

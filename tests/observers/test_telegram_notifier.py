@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trading
-from tests.conftest import T0, sim
+from tests.conftest import T0, all_tasks, sim
 from trading.control.telegram_errors import (
     BadRequest,
     RetryAfter,
@@ -332,18 +332,6 @@ async def test_aclose_without_run_reports_at_once(
     notifier.note_dropped(4)
     await notifier.aclose()
     assert "chat 111: 1 notable events and 4 bus-dropped events were not sent" in caplog.text
-
-
-def all_tasks() -> set[trio.lowlevel.Task]:
-    found: set[trio.lowlevel.Task] = set()
-    todo = [trio.lowlevel.current_root_task()]
-    while todo:
-        task = todo.pop()
-        assert task is not None
-        found.add(task)
-        for nursery in task.child_nurseries:
-            todo.extend(nursery.child_tasks)
-    return found
 
 
 async def test_the_notifier_owns_one_task_per_chat_and_leaves_none_behind(

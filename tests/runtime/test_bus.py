@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from tests.conftest import T0
+from tests.conftest import T0, all_tasks
 from trading.core.events import Event, StrategyStateChanged
 from trading.runtime.bus import EventBus
 
@@ -64,18 +64,6 @@ class Collector:
 class Stuck(Collector):
     async def handle(self, batch: Sequence[tuple[int, Event]]) -> None:
         await trio.sleep_forever()
-
-
-def all_tasks() -> set[trio.lowlevel.Task]:
-    found: set[trio.lowlevel.Task] = set()
-    todo = [trio.lowlevel.current_root_task()]
-    while todo:
-        task = todo.pop()
-        assert task is not None
-        found.add(task)
-        for nursery in task.child_nurseries:
-            todo.extend(nursery.child_tasks)
-    return found
 
 
 async def test_publish_never_blocks_even_with_a_stuck_observer(

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trading.arguments import non_negative_decimal
+from trading.arguments import add_cost_arguments, non_negative_decimal
 
 __all__ = ["add_parser", "parse_at", "run"]
 
@@ -81,13 +81,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="BARS",
         help="bars given as history only before the first compute (default 100)",
     )
-    parser.add_argument(
-        "--cash", default="10000", metavar="AMOUNT", help="starting quote balance (10000)"
-    )
-    parser.add_argument("--fee", default="0.001", metavar="RATE", help="fee rate (0.001)")
-    parser.add_argument(
-        "--slippage", default="0.0005", metavar="RATE", help="slippage of market orders (0.0005)"
-    )
+    add_cost_arguments(parser)
     parser.add_argument(
         "--strategies-dir",
         type=Path,

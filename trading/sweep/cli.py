@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trading.arguments import non_negative_decimal
+from trading.arguments import add_cost_arguments, non_negative_decimal
 from trading.config_cli import add_config_option
 
 __all__ = ["add_parser", "run"]
@@ -54,9 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--heatmap", type=Path, metavar="PNG", help="a heatmap of --sort over the two parameters"
     )
-    parser.add_argument("--cash", default="10000", metavar="AMOUNT", help="starting quote (10000)")
-    parser.add_argument("--fee", default="0.001", metavar="RATE", help="fee rate (0.001)")
-    parser.add_argument("--slippage", default="0.0005", metavar="RATE", help="(0.0005)")
+    add_cost_arguments(parser)
     parser.add_argument(
         "--strategies-dir", type=Path, default=Path("strategies"), help="(default ./strategies)"
     )
