@@ -149,5 +149,9 @@ async def test_on_exchange_sim_the_links_are_up_and_a_lost_stream_shows() -> Non
             while stream.connects == before:  # noqa: ASYNC110 (down, then back up: quick backoff)
                 await trio.sleep(0.005)
         assert stream.last_error is not None
+        links = links_of(venue.market, venue.exchange)
+        with trio.fail_after(10):  # every stream was dropped: wait until all are back
+            while not all(link.connected for link in links):  # noqa: ASYNC110
+                await trio.sleep(0.005)
         assert health(runner)["alive"] is True
         await runner.send("stop q")
