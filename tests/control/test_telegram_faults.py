@@ -237,6 +237,7 @@ async def test_interleaved_faults_and_restarts_never_repeat_a_command(
         _, scope = await r.start_bot()
         counter = 0
         since_restart: list[str] = []
+        send_faults = 0  # a reply is retried 5 times: more faults than that may lose one
         for step in script:
             if step[0] == "push":
                 for _ in range(int(str(step[1]))):
@@ -246,6 +247,7 @@ async def test_interleaved_faults_and_restarts_never_repeat_a_command(
                     since_restart.append(text)
             elif step[0] == "fault":
                 r.server.fail_next(int(str(step[2])), str(step[1]), methods=(str(step[3]),))
+                send_faults += int(str(step[2])) if step[3] == "sendMessage" else 0
             elif step[0] == "restart":
                 scope.cancel()
                 _, scope = await r.start_bot()
@@ -256,7 +258,7 @@ async def test_interleaved_faults_and_restarts_never_repeat_a_command(
         await r.until(lambda: all(executed()[c] >= 1 for c in since_restart))
         assert max(executed().values(), default=0) <= 1
         last = since_restart[-1] if since_restart else None
-        if last is not None:
+        if last is not None and send_faults < 5:
             value = last.rsplit("=", 1)[1]
             await r.until(lambda: any(value in t for t in r.server.texts()))
 

@@ -159,6 +159,24 @@ async def test_a_second_poll_terminates_the_held_one_with_409(
     assert answers[1][0] == 200 and len(answers[1][1]["result"]) == 1
 
 
+async def test_each_fault_keeps_the_methods_it_was_armed_for(
+    server: TelegramServer, http: httpx2.AsyncClient
+) -> None:
+    # Found by the interleaving property: arming sendMessage faults once re-aimed the getUpdates
+    # ones still waiting at sendMessage, which then lost more replies than any script asked.
+    server.fail_next(2, "502", methods=("getUpdates",))
+    server.fail_next(1, "500", methods=("sendMessage",))
+    status, _ = await call(http, server, "sendMessage", json={"chat_id": 1, "text": "a"})
+    assert status == 500
+    status, _ = await call(http, server, "sendMessage", json={"chat_id": 1, "text": "b"})
+    assert status == 200
+    for _ in range(2):
+        status, _ = await call(http, server, "getUpdates", json={"timeout": 0})
+        assert status == 502
+    status, _ = await call(http, server, "getUpdates", json={"timeout": 0})
+    assert status == 200
+
+
 async def test_faults_on_demand(server: TelegramServer, http: httpx2.AsyncClient) -> None:
     server.fail_next(1, "429", retry_after=3)
     server.fail_next(1, "502")

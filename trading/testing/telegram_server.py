@@ -101,8 +101,8 @@ class TelegramServer:
         self._next_update = first_update_id
         self._next_message = 1
         self._chat_types: dict[int, str] = {}
-        self._faults: list[tuple[str, float]] = []  # (kind, retry_after) for the next calls
-        self._fault_methods: frozenset[str] | None = None
+        # (kind, retry_after, methods or None for any) for the next matching calls, oldest first
+        self._faults: list[tuple[str, float, frozenset[str] | None]] = []
         self._arrived = trio.Event()
         self._sent_changed = trio.Event()
         self._held: trio.CancelScope | None = None
@@ -185,8 +185,8 @@ class TelegramServer:
         answer)."""
         if kind not in ("429", "409", "409-webhook", "500", "502", "drop"):
             raise ValueError(f"unknown fault {kind!r}")
-        self._faults += [(kind, retry_after)] * count
-        self._fault_methods = None if methods is None else frozenset(m.lower() for m in methods)
+        only = None if methods is None else frozenset(m.lower() for m in methods)
+        self._faults += [(kind, retry_after, only)] * count
 
     def hold_sends(self) -> None:
         """``sendMessage`` calls wait (unanswered) until :meth:`release_sends`: a slow API."""
@@ -242,8 +242,13 @@ class TelegramServer:
             return self._error(400, f"Bad Request: {exc}")
         self.calls.append((method, params))
         self.call_times.append(trio.current_time())
-        if self._faults and (self._fault_methods is None or method in self._fault_methods):
-            kind, retry_after = self._faults.pop(0)
+        # The oldest fault armed for this method (each keeps the methods it was armed for).
+        armed = next(
+            (i for i, (_, _, only) in enumerate(self._faults) if only is None or method in only),
+            None,
+        )
+        if armed is not None:
+            kind, retry_after, _ = self._faults.pop(armed)
             if kind == "drop":
                 return None
             if kind == "429":
